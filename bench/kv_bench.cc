@@ -1,0 +1,182 @@
+#include "bench/kv_bench.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "worker/kv_client.h"
+
+namespace embark {
+
+namespace {
+
+constexpr uint64_t kReportSubtype = 1;  // worker -> scheduler: "phase keys seconds ops"
+
+std::vector<std::string> SplitPhases(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string p;
+  while (std::getline(ss, p, ',')) if (!p.empty()) out.push_back(p);
+  return out;
+}
+
+Status RunBenchWorker(const KvBenchOptions& opts, WorkerContext& ctx) {
+  KVClient& kv = *ctx.kv;
+  const uint64_t stride = ~uint64_t{0} / opts.key_space;  // floor(2^64 / K) up to rounding
+  std::mt19937_64 rng(opts.seed * 1000003 + ctx.worker_index);
+  std::vector<uint64_t> perm(opts.key_space);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  const int kBatches = 8;
+  const size_t B = std::min<uint64_t>(opts.batch_keys, opts.key_space);
+  std::vector<std::vector<uint64_t>> batches(kBatches);
+  std::vector<std::vector<float>> values(kBatches);
+  std::uniform_real_distribution<float> uni(-0.01f, 0.01f);
+  for (int b = 0; b < kBatches; ++b) {
+    for (size_t i = 0; i < B; ++i) batches[b].push_back(perm[(b * B + i) % opts.key_space] * stride);
+    std::sort(batches[b].begin(), batches[b].end());
+    batches[b].erase(std::unique(batches[b].begin(), batches[b].end()), batches[b].end());
+    values[b].resize(batches[b].size() * opts.val_len);
+    for (float& v : values[b]) v = uni(rng);
+  }
+  const uint32_t table = 0;
+  std::vector<float> out(B * opts.val_len);
+  PreparedKeys keys;
+  // Warm-up: create every row, touch the pull path once.
+  for (int b = 0; b < kBatches; ++b) {
+    kv.Prepare(table, batches[b].data(), batches[b].size(), &keys);
+    std::vector<float> grouped;  // values in the prepared (server-grouped) order
+    KVClient::SumDuplicates(keys, values[b].data(), opts.val_len, &grouped);
+    EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Push(keys, grouped.data())));
+  }
+  kv.Prepare(table, batches[0].data(), batches[0].size(), &keys);
+  EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Pull(keys, out.data())));
+
+  for (const std::string& phase : SplitPhases(opts.phases)) {
+    EMBARK_RETURN_IF_ERROR(ctx.control->Barrier(BarrierGroup::kWorkers, 120));
+    uint64_t total_keys = 0;
+    int ops = 0;
+    const double start = NowSeconds();
+    double elapsed = 0;
+    while (elapsed < opts.seconds || ops < opts.min_ops) {
+      const int b = ops % kBatches;
+      // Key slicing is part of every operation, as in ps-lite: nothing is cached across ops.
+      kv.Prepare(table, batches[b].data(), batches[b].size(), &keys);
+      // Batches are sorted and unique, so the prepared order is a per-server regrouping of the
+      // values; with one server it is the identity. Values are sent as prepared.
+      const float* vals = values[b].data();
+      if (phase == "push") {
+        EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Push(keys, vals)));
+      } else if (phase == "pull") {
+        EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Pull(keys, out.data())));
+      } else if (phase == "push+pull") {
+        EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Push(keys, vals)));
+        EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Pull(keys, out.data())));
+      } else if (phase == "fused") {
+        EMBARK_RETURN_IF_ERROR(kv.Wait(kv.PushPull(keys, vals, out.data())));
+      } else {
+        return Status::InvalidArgument("unknown bench phase '" + phase + "' (use push, pull, push+pull, fused)");
+      }
+      total_keys += keys.size();
+      ++ops;
+      elapsed = NowSeconds() - start;
+    }
+    std::ostringstream report;
+    report << phase << " " << total_keys << " " << elapsed << " " << ops;
+    EMBARK_RETURN_IF_ERROR(ctx.control->SendToScheduler(kReportSubtype, report.str()));
+  }
+  return Status::OK();
+}
+
+class BenchSchedulerApp : public SchedulerApp {
+ public:
+  explicit BenchSchedulerApp(const KvBenchOptions& opts) : opts_(opts) {}
+
+  void OnApp(Scheduler* s, const Message& msg) override {
+    if (msg.header.aux != kReportSubtype || msg.frames.size() != 1) return;
+    std::istringstream in(msg.FrameString(0));
+    std::string phase;
+    uint64_t keys = 0;
+    double seconds = 0;
+    int ops = 0;
+    if (!(in >> phase >> keys >> seconds >> ops)) {
+      LOG(WARNING) << "malformed bench report from rank " << msg.peer;
+      return;
+    }
+    auto& agg = results_[phase];
+    agg.keys += keys;
+    agg.seconds = std::max(agg.seconds, seconds);
+    agg.reports += 1;
+    if (std::find(order_.begin(), order_.end(), phase) == order_.end()) order_.push_back(phase);
+  }
+
+  int OnAllWorkersDone(Scheduler* s) override {
+    const int servers = s->table().num_servers, workers = s->table().num_workers;
+    std::ostringstream json, table;
+    json << "[\n";
+    table << "servers+workers " << servers << "+" << workers << ", " << opts_.val_len << " floats/key, "
+          << opts_.batch_keys << " keys/request\n";
+    table << "phase        Mkeys/s    value MB/s\n";
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const std::string& phase = order_[i];
+      const Agg& a = results_[phase];
+      const double kps = a.seconds > 0 ? a.keys / a.seconds : 0;
+      const double factor = (phase == "push+pull" || phase == "fused") ? 2.0 : 1.0;
+      const double mbps = kps * 4.0 * opts_.val_len * factor / 1e6;
+      char line[160];
+      std::snprintf(line, sizeof(line), "%-10s %9.3f %13.1f\n", phase.c_str(), kps / 1e6, mbps);
+      table << line;
+      json << "  {\"phase\": \"" << phase << "\", \"keys_per_sec\": " << static_cast<uint64_t>(kps)
+           << ", \"value_mb_per_sec\": " << mbps << ", \"servers\": " << servers << ", \"workers\": " << workers
+           << ", \"val_len\": " << opts_.val_len << ", \"batch_keys\": " << opts_.batch_keys
+           << ", \"seconds\": " << a.seconds << "}" << (i + 1 < order_.size() ? "," : "") << "\n";
+    }
+    json << "]\n";
+    std::printf("%s", table.str().c_str());
+    std::fflush(stdout);
+    if (!opts_.json_out.empty()) {
+      std::ofstream f(opts_.json_out);
+      f << json.str();
+      if (!f) {
+        LOG(ERROR) << "cannot write " << opts_.json_out;
+        return kExitUsage;
+      }
+    }
+    return kExitOk;
+  }
+
+ private:
+  struct Agg {
+    uint64_t keys = 0;
+    double seconds = 0;
+    int reports = 0;
+  };
+  KvBenchOptions opts_;
+  std::map<std::string, Agg> results_;
+  std::vector<std::string> order_;
+};
+
+}  // namespace
+
+JobSpec MakeKvBenchJob(const KvBenchOptions& opts) {
+  JobSpec job;
+  job.name = "bench";
+  TableConfig t;
+  t.name = "bench";
+  t.dim = opts.val_len;
+  // ps-lite's bench server adds pushed values into the row; SGD with lr 1 is the same work.
+  t.optimizer.kind = OptimizerKind::kSgd;
+  t.optimizer.lr = 1.0f;
+  job.tables.push_back(t);
+  job.make_scheduler_app = [opts] { return std::make_unique<BenchSchedulerApp>(opts); };
+  job.worker_main = [opts](WorkerContext& ctx) { return RunBenchWorker(opts, ctx); };
+  return job;
+}
+
+}  // namespace embark

@@ -1,0 +1,42 @@
+// Liveness settings and the process-wide exit path shared by every role.
+//
+// Exit codes are part of the contract with launch scripts: 0 success, 1 usage or input
+// error, 3 a peer was lost (died, hung, or unreachable), 4 start-up failed, 5 the job was
+// aborted for another reason (a timeout of a request, an internal error).
+//
+// Thread-safety: DieNow and the SIGTERM flag may be used from any thread.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+namespace embark {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUsage = 1;
+constexpr int kExitPeerLost = 3;
+constexpr int kExitStartup = 4;
+constexpr int kExitAborted = 5;
+
+struct LivenessOptions {
+  double heartbeat_interval_s = 0.5;
+  double heartbeat_timeout_s = 10.0;   // a rank silent this long is declared lost
+  double startup_timeout_s = 60.0;     // every rank must register within this
+  double disconnect_grace_s = 1.0;     // a closed connection must stay closed this long
+  double request_timeout_s = 60.0;     // a pull/push without reply this long aborts the job
+};
+
+// Logs `reason` at ERROR, flushes logs and stdio, and ends the process with `code` at once
+// (no destructors, no MPI_Finalize: peers may already be gone, and waiting on them could hang).
+[[noreturn]] void DieNow(const std::string& reason, int code);
+
+// Installs the SIGTERM/SIGINT handler: it only records the signal, so the rank can spend a
+// moment learning *why* the launcher is stopping the job (a lost peer) before it exits.
+void InstallTerminationHandler();
+// Time (steady clock seconds) at which SIGTERM/SIGINT arrived, or 0 if it has not.
+double TerminationRequestedAt();
+
+// Seconds on a monotonic clock.
+double NowSeconds();
+
+}  // namespace embark

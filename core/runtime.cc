@@ -1,0 +1,109 @@
+#include "core/runtime.h"
+
+#include <mpi.h>
+
+#include <glog/logging.h>
+
+#include <sstream>
+
+#include "core/bootstrap.h"
+#include "partition/shard_map.h"
+#include "ps/placement.h"
+#include "ps/server.h"
+#include "worker/kv_client.h"
+
+namespace embark {
+
+namespace {
+
+int RunScheduler(Transport* transport, const ClusterTable& table, const RuntimeOptions& opts,
+                 const JobSpec& job) {
+  std::ostringstream m;
+  m << job.name << ": " << table.size() << " ranks (" << table.num_servers << " servers, "
+    << table.num_workers << " workers):";
+  for (int r = 0; r < table.size(); ++r) m << "\n  " << table.Describe(r);
+  LOG(INFO) << m.str();
+  std::unique_ptr<SchedulerApp> app = job.make_scheduler_app ? job.make_scheduler_app() : nullptr;
+  Scheduler scheduler(transport, table, opts.liveness, app.get());
+  return scheduler.Run();
+}
+
+int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
+                      const RuntimeOptions& opts, const JobSpec& job) {
+  ShardMap shards;
+  Status st = ShardMap::Decode(table.shard_map, &shards);
+  if (!st.ok()) DieNow("rank " + std::to_string(rank) + ": bad shard map from the scheduler: " + st.ToString(), kExitStartup);
+  Placement placement(shards, job.tables);
+  ControlPlane control(transport, table, rank, opts.liveness);
+  control.Start();
+  const NodeInfo& me = table.nodes[rank];
+  if (me.role == Role::kServer) {
+    ServerOptions sopts;
+    sopts.threads = opts.server_threads;
+    sopts.seed = opts.seed;
+    Server server(transport, &control, placement, me.role_index, sopts);
+    st = server.Run();
+    if (!st.ok()) DieNow(table.Describe(rank) + " failed: " + st.ToString(), kExitAborted);
+    control.Stop();
+    return kExitOk;
+  }
+  KVClient kv(transport, &control, placement, opts.liveness.request_timeout_s);
+  kv.Start();
+  WorkerContext ctx{&kv, &control, me.role_index, table.num_workers, table.num_servers};
+  st = job.worker_main(ctx);
+  if (!st.ok()) {
+    // Tell the scheduler why, so it can stop every rank with this reason; then leave.
+    const int code = st.code() == Status::Code::kInvalidArgument || st.code() == Status::Code::kIoError ||
+                             st.code() == Status::Code::kNotFound
+                         ? kExitUsage
+                         : kExitAborted;
+    MsgHeader h = MakeHeader(MsgType::kDone, rank);
+    h.aux = static_cast<uint64_t>(code);
+    (void)transport->SendString(0, h, st.ToString());
+    // Wait for the scheduler's abort (which ends this process from the receiving thread).
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    DieNow(table.Describe(rank) + " failed: " + st.ToString(), code);
+  }
+  control.FinishAndWaitShutdown(kExitOk);
+  control.AckShutdown();
+  kv.Stop();
+  control.Stop();
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& job) {
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  InstallTerminationHandler();
+
+  Transport transport(rank, static_cast<int>(opts.liveness.request_timeout_s * 1000));
+  BootstrapOptions bopts;
+  bopts.bind_ip = opts.bind_ip;
+  bopts.num_servers = opts.num_servers;
+  bopts.liveness = opts.liveness;
+  bopts.config_hash = opts.config_hash;
+  if (rank == 0) {
+    Status shape = CheckClusterShape(size, opts.num_servers);
+    if (!shape.ok()) DieNow(shape.message(), kExitUsage);
+    bopts.shard_map = ShardMap::Balanced(opts.num_servers, opts.num_vshards).Encode();
+  }
+  ClusterTable table;
+  Status st = Bootstrap(bopts, rank, size, &transport, &table);
+  if (!st.ok()) {
+    DieNow(DescribeRankByPosition(rank, opts.num_servers) + ": start-up failed: " + st.ToString(),
+           st.code() == Status::Code::kInvalidArgument ? kExitUsage : kExitStartup);
+  }
+  const int code = rank == 0 ? RunScheduler(&transport, table, opts, job)
+                             : RunServerOrWorker(rank, &transport, table, opts, job);
+  transport.Close();
+  if (code != kExitOk) DieNow(job.name + " failed with exit code " + std::to_string(code), code);
+  MPI_Finalize();
+  return code;
+}
+
+}  // namespace embark

@@ -1,0 +1,56 @@
+// Runtime: runs one embark job on the ranks of an MPI launch.
+//
+// A job (bench, train, a check) supplies its tables, the scheduler-side app and the worker's
+// main function; the runtime does everything else identically for every job: MPI start-up,
+// bootstrap, the role of each rank (scheduler, server, worker), liveness, the clean shutdown
+// handshake, and exit codes (core/liveness.h).
+//
+// Thread-safety: RunJob is called once from main().
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/cluster.h"
+#include "core/control_plane.h"
+#include "core/liveness.h"
+#include "ps/table_config.h"
+#include "scheduler/scheduler.h"
+
+namespace embark {
+
+class KVClient;
+
+struct WorkerContext {
+  KVClient* kv;
+  ControlPlane* control;
+  int worker_index;
+  int num_workers;
+  int num_servers;
+};
+
+struct JobSpec {
+  std::string name;
+  std::vector<TableConfig> tables;
+  // Rank 0 only: the job's scheduler-side logic (may be null).
+  std::function<std::unique_ptr<SchedulerApp>()> make_scheduler_app;
+  // Workers: the job itself. A non-OK Status fails the whole job with its message.
+  std::function<Status(WorkerContext&)> worker_main;
+};
+
+struct RuntimeOptions {
+  int num_servers = 1;
+  int server_threads = 1;
+  uint32_t num_vshards = 4096;
+  uint64_t seed = 1;
+  std::string bind_ip;
+  LivenessOptions liveness;
+  uint64_t config_hash = 0;
+};
+
+// Runs the job on this rank; returns the process exit code. MPI must not be initialised yet.
+int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& job);
+
+}  // namespace embark

@@ -1,0 +1,233 @@
+#include "core/transport.h"
+
+#include <glog/logging.h>
+#include <zmq_addon.hpp>
+
+#include <sstream>
+
+namespace embark {
+
+std::string RoutingIdOf(int rank) { return "r" + std::to_string(rank); }
+
+int RankOfRoutingId(const zmq::message_t& id) {
+  const char* p = id.data<char>();
+  size_t n = id.size();
+  if (n < 2 || n > 11 || p[0] != 'r') return -1;
+  long v = 0;
+  for (size_t i = 1; i < n; ++i) {
+    if (p[i] < '0' || p[i] > '9') return -1;
+    v = v * 10 + (p[i] - '0');
+  }
+  return v > 0x7fffffff ? -1 : static_cast<int>(v);
+}
+
+Transport::Transport(int my_rank, int send_timeout_ms)
+    : rank_(my_rank), send_timeout_ms_(send_timeout_ms), ctx_(1) {
+  // Sockets are closed with linger 0 (Close()), so terminating the context never blocks.
+  ctx_.set(zmq::ctxopt::blocky, false);
+}
+
+Transport::~Transport() { Close(); }
+
+Status Transport::Bind(const std::string& ip, int port, std::string* endpoint) {
+  try {
+    inbox_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+    inbox_->set(zmq::sockopt::linger, 0);
+    inbox_->set(zmq::sockopt::rcvhwm, 0);  // bounded by the senders' own queues and timeouts
+    inbox_->set(zmq::sockopt::rcvbuf, 4 << 20);
+    std::string addr = "tcp://" + ip + ":" + (port == 0 ? std::string("*") : std::to_string(port));
+    inbox_->bind(addr);
+    *endpoint = inbox_->get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::IoError("cannot bind inbox on " + ip + ":" + std::to_string(port) + ": " + e.what());
+  }
+  poll_items_.clear();
+  poll_peers_.clear();
+  poll_items_.push_back({static_cast<void*>(*inbox_), 0, ZMQ_POLLIN, 0});
+  return Status::OK();
+}
+
+Transport::Outbox* Transport::GetOutbox(int peer_rank) const {
+  std::lock_guard<std::mutex> lock(outboxes_mu_);
+  if (peer_rank < 0 || peer_rank >= static_cast<int>(outboxes_.size())) return nullptr;
+  return outboxes_[peer_rank].get();
+}
+
+bool Transport::IsConnected(int peer_rank) const { return GetOutbox(peer_rank) != nullptr; }
+
+Status Transport::Connect(int peer_rank, const std::string& endpoint) {
+  if (peer_rank < 0) return Status::InvalidArgument("negative peer rank");
+  if (Outbox* existing = GetOutbox(peer_rank)) {
+    if (existing->endpoint == endpoint) return Status::OK();
+    return Status::InvalidArgument("rank " + std::to_string(peer_rank) + " already connected to " +
+                                   existing->endpoint + ", not " + endpoint);
+  }
+  auto box = std::make_unique<Outbox>();
+  try {
+    box->socket = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+    box->socket->set(zmq::sockopt::linger, 0);
+    box->socket->set(zmq::sockopt::routing_id, RoutingIdOf(rank_));
+    box->socket->set(zmq::sockopt::sndhwm, 0);  // Send() bounds waiting with sndtimeo instead
+    box->socket->set(zmq::sockopt::sndtimeo, send_timeout_ms_);
+    box->socket->set(zmq::sockopt::sndbuf, 4 << 20);
+    box->socket->set(zmq::sockopt::reconnect_ivl, 100);
+    std::string mon_addr = "inproc://embark-monitor-" + std::to_string(rank_) + "-" + std::to_string(peer_rank);
+    if (zmq_socket_monitor(static_cast<void*>(*box->socket), mon_addr.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
+      return Status::IoError("cannot monitor the socket to rank " + std::to_string(peer_rank));
+    }
+    box->monitor = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+    box->monitor->set(zmq::sockopt::linger, 0);
+    box->monitor->connect(mon_addr);
+    box->socket->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::IoError("cannot connect to rank " + std::to_string(peer_rank) + " at " + endpoint + ": " + e.what());
+  }
+  box->endpoint = endpoint;
+  poll_items_.push_back({static_cast<void*>(*box->monitor), 0, ZMQ_POLLIN, 0});
+  poll_peers_.push_back(peer_rank);
+  std::lock_guard<std::mutex> lock(outboxes_mu_);
+  if (static_cast<int>(outboxes_.size()) <= peer_rank) outboxes_.resize(peer_rank + 1);
+  outboxes_[peer_rank] = std::move(box);
+  return Status::OK();
+}
+
+Status Transport::Send(int peer_rank, MsgHeader header, std::vector<zmq::message_t>* frames) {
+  Outbox* box = GetOutbox(peer_rank);
+  if (box == nullptr) return Status::Internal("no connection to rank " + std::to_string(peer_rank));
+  header.sender = static_cast<uint32_t>(rank_);
+  header.num_frames = frames ? static_cast<uint32_t>(frames->size()) : 0;
+  std::lock_guard<std::mutex> lock(box->mu);
+  if (closed_) return Status::Aborted("transport closed");
+  try {
+    const bool more = header.num_frames > 0;
+    auto r = box->socket->send(zmq::const_buffer(&header, sizeof(header)),
+                               more ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    if (!r) goto timeout;
+    for (uint32_t i = 0; i < header.num_frames; ++i) {
+      const bool last = i + 1 == header.num_frames;
+      r = box->socket->send((*frames)[i], last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      // Once the first frame is queued ZeroMQ delivers the whole message atomically, so a
+      // timeout can only happen on the first frame.
+      if (!r) goto timeout;
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::IoError("send to rank " + std::to_string(peer_rank) + " failed: " + e.what());
+  }
+  return Status::OK();
+timeout:
+  return Status::Timeout("send to rank " + std::to_string(peer_rank) + " at " + box->endpoint +
+                         " blocked for " + std::to_string(send_timeout_ms_) + " ms");
+}
+
+Status Transport::Send(int peer_rank, MsgHeader header) { return Send(peer_rank, header, nullptr); }
+
+Status Transport::SendString(int peer_rank, MsgHeader header, const std::string& payload) {
+  std::vector<zmq::message_t> frames;
+  frames.emplace_back(payload.data(), payload.size());
+  return Send(peer_rank, header, &frames);
+}
+
+bool Transport::ReadMonitorEvent(zmq::socket_t& monitor, int* event) {
+  // A monitor event is two frames: 6 bytes (uint16 event, uint32 value), then the address.
+  zmq::message_t first, second;
+  if (!monitor.recv(first, zmq::recv_flags::dontwait)) return false;
+  if (first.more()) (void)monitor.recv(second, zmq::recv_flags::dontwait);
+  if (first.size() < 2) return false;
+  uint16_t ev;
+  std::memcpy(&ev, first.data(), 2);
+  *event = ev;
+  return true;
+}
+
+Transport::PollResult Transport::Poll(int timeout_ms, Message* msg) {
+  PollResult result;
+  if (closed_ || !inbox_) {
+    result.event = Event::kBadMessage;
+    result.status = Status::Aborted("transport closed");
+    return result;
+  }
+  int n = 0;
+  try {
+    n = zmq::poll(poll_items_.data(), poll_items_.size(), std::chrono::milliseconds(timeout_ms));
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return result;  // a signal: report a timeout, the caller re-checks flags
+    result.event = Event::kBadMessage;
+    result.status = Status::IoError(std::string("poll failed: ") + e.what());
+    return result;
+  }
+  if (n == 0) return result;
+  for (size_t i = 1; i < poll_items_.size(); ++i) {
+    if (poll_items_[i].revents & ZMQ_POLLIN) {
+      Outbox* box = GetOutbox(poll_peers_[i - 1]);
+      int ev = 0;
+      if (box && ReadMonitorEvent(*box->monitor, &ev) && ev == ZMQ_EVENT_DISCONNECTED) {
+        result.event = Event::kPeerDisconnected;
+        result.peer = poll_peers_[i - 1];
+        return result;
+      }
+    }
+  }
+  if (!(poll_items_[0].revents & ZMQ_POLLIN)) return result;
+
+  std::vector<zmq::message_t> parts;
+  try {
+    auto got = zmq::recv_multipart(*inbox_, std::back_inserter(parts), zmq::recv_flags::dontwait);
+    if (!got) return result;
+  } catch (const zmq::error_t& e) {
+    result.event = Event::kBadMessage;
+    result.status = Status::IoError(std::string("receive failed: ") + e.what());
+    return result;
+  }
+  // parts[0] is the routing id added by our ROUTER, always present.
+  result.peer = RankOfRoutingId(parts[0]);
+  if (result.peer < 0) {
+    result.event = Event::kBadMessage;
+    result.status = Status::InvalidArgument("message from an unknown peer (routing id '" +
+                                            parts[0].to_string().substr(0, 32) + "')");
+    return result;
+  }
+  if (parts.size() < 2) {
+    result.event = Event::kBadMessage;
+    result.status = Status::Corruption("empty message (no header frame)");
+    return result;
+  }
+  Status st = ParseHeader(parts[1].data(), parts[1].size(), &msg->header);
+  if (st.ok() && static_cast<int>(msg->header.sender) != result.peer) {
+    st = Status::InvalidArgument("header claims sender rank " + std::to_string(msg->header.sender) +
+                                 " but the connection belongs to rank " + std::to_string(result.peer));
+  }
+  if (st.ok() && msg->header.num_frames != parts.size() - 2) {
+    st = Status::Corruption("header announces " + std::to_string(msg->header.num_frames) +
+                            " frames but " + std::to_string(parts.size() - 2) + " arrived");
+  }
+  if (!st.ok()) {
+    result.event = Event::kBadMessage;
+    result.status = st;
+    return result;
+  }
+  msg->peer = result.peer;
+  msg->frames.clear();
+  for (size_t i = 2; i < parts.size(); ++i) msg->frames.push_back(std::move(parts[i]));
+  result.event = Event::kMessage;
+  return result;
+}
+
+void Transport::Close() {
+  {
+    std::lock_guard<std::mutex> lock(outboxes_mu_);
+    for (auto& box : outboxes_) {
+      if (!box) continue;
+      std::lock_guard<std::mutex> l(box->mu);
+      if (box->socket) {
+        zmq_socket_monitor(static_cast<void*>(*box->socket), nullptr, 0);
+        box->socket->close();
+      }
+      if (box->monitor) box->monitor->close();
+    }
+    closed_ = true;
+  }
+  if (inbox_) inbox_->close();
+  poll_items_.clear();
+}
+
+}  // namespace embark

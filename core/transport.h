@@ -1,0 +1,91 @@
+// Transport: the ZeroMQ sockets of one process.
+//
+// Every process binds one ROUTER socket (its inbox) and, for each peer it talks to, connects
+// one DEALER socket to that peer's inbox. Messages always travel outbox(DEALER) -> inbox
+// (ROUTER); a reply is a new message sent back on the replier's own DEALER. Keeping send and
+// receive on different sockets lets any thread send (under a per-peer mutex) while exactly one
+// thread receives, with no hand-off between threads on the hot path.
+//
+// Every DEALER is watched by a ZeroMQ socket monitor: when the peer's process dies, its TCP
+// connection closes and Poll() reports that peer as disconnected within milliseconds, long
+// before a heartbeat would time out.
+//
+// Thread-safety: Send() may be called from any thread. Bind, Connect, Poll and Close must be
+// called from a single owner thread (the receiving thread), Connect before other threads send.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "core/status.h"
+#include "core/wire.h"
+
+namespace embark {
+
+class Transport {
+ public:
+  // send_timeout_ms bounds how long Send() may block on a full queue to a stuck peer.
+  Transport(int my_rank, int send_timeout_ms = 30000);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  int rank() const { return rank_; }
+
+  // Binds the inbox on `ip` (port 0 = any free port) and returns the endpoint peers should use.
+  Status Bind(const std::string& ip, int port, std::string* endpoint);
+  // Opens the outbox to `peer_rank`. Idempotent for the same endpoint.
+  Status Connect(int peer_rank, const std::string& endpoint);
+  bool IsConnected(int peer_rank) const;
+
+  // Sends header + frames to `peer_rank`. Frames are moved out (zero-copy if the caller built
+  // them over its own buffers). Returns Timeout if the peer does not drain its queue in time.
+  Status Send(int peer_rank, MsgHeader header, std::vector<zmq::message_t>* frames);
+  Status Send(int peer_rank, MsgHeader header);  // no frames
+  Status SendString(int peer_rank, MsgHeader header, const std::string& payload);
+
+  enum class Event { kMessage, kTimeout, kBadMessage, kPeerDisconnected };
+  struct PollResult {
+    Event event = Event::kTimeout;
+    Status status;        // kBadMessage: what is wrong
+    int peer = -1;        // kMessage / kBadMessage (if known) / kPeerDisconnected
+  };
+  // Waits up to timeout_ms for one message (or a disconnect). Owner thread only.
+  PollResult Poll(int timeout_ms, Message* msg);
+
+  // Closes every socket without lingering, so exit never waits on unsent data.
+  void Close();
+
+ private:
+  struct Outbox {
+    std::mutex mu;
+    std::unique_ptr<zmq::socket_t> socket;
+    std::unique_ptr<zmq::socket_t> monitor;  // PAIR receiving the DEALER's monitor events
+    std::string endpoint;
+  };
+  Outbox* GetOutbox(int peer_rank) const;
+  bool ReadMonitorEvent(zmq::socket_t& monitor, int* event);
+
+  const int rank_;
+  const int send_timeout_ms_;
+  zmq::context_t ctx_;
+  std::unique_ptr<zmq::socket_t> inbox_;
+  mutable std::mutex outboxes_mu_;  // guards the vector's shape, not the sockets
+  std::vector<std::unique_ptr<Outbox>> outboxes_;  // indexed by peer rank
+  std::vector<zmq::pollitem_t> poll_items_;        // inbox, then monitors
+  std::vector<int> poll_peers_;                    // rank of each monitor poll item
+  std::atomic<bool> closed_{false};
+};
+
+// Identity a DEALER of rank r presents to the ROUTER it connects to.
+std::string RoutingIdOf(int rank);
+// Parses a routing id; -1 if it is not one of ours.
+int RankOfRoutingId(const zmq::message_t& id);
+
+}  // namespace embark

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Starts an embark cluster on this machine: 1 scheduler + S servers + W workers.
+#
+#   launch/local.sh --servers S --workers W [--server_threads T] -- <command> [--flags ...]
+#
+# Everything after "--" is passed to every rank (embark <command> ...). The root and
+# oversubscription switches mpirun needs on a small machine live here, not in callers.
+# Exit status: embark's (0 ok, 1 usage/input error, 3 lost rank, 4 start-up, 5 aborted).
+set -euo pipefail
+
+usage() {
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 1
+}
+
+servers=1
+workers=1
+threads=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --servers) servers="${2:?--servers needs a number}"; shift 2 ;;
+    --servers=*) servers="${1#*=}"; shift ;;
+    --workers) workers="${2:?--workers needs a number}"; shift 2 ;;
+    --workers=*) workers="${1#*=}"; shift ;;
+    --server_threads) threads="${2:?}"; shift 2 ;;
+    --server_threads=*) threads="${1#*=}"; shift ;;
+    --) shift; break ;;
+    -h|--help) usage ;;
+    *) echo "local.sh: unknown option '$1' (did you forget '--' before the command?)" >&2; usage ;;
+  esac
+done
+[ $# -ge 1 ] || { echo "local.sh: no command given after --" >&2; usage; }
+[[ "$servers" =~ ^[1-9][0-9]*$ ]] || { echo "local.sh: --servers must be a positive integer, got '$servers'" >&2; exit 1; }
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "local.sh: --workers must be a positive integer, got '$workers'" >&2; exit 1; }
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+bin="${EMBARK_BIN:-$root/build/bin/embark}"
+if [ ! -x "$bin" ]; then
+  echo "local.sh: $bin not found; build first: cmake -S $root -B $root/build -G Ninja && ninja -C $root/build" >&2
+  exit 1
+fi
+
+np=$((1 + servers + workers))
+extra=()
+[ -n "$threads" ] && extra+=("--server_threads=$threads")
+
+# As root, Open MPI refuses to start unless both variables are set.
+if [ "$(id -u)" = 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+command="$1"; shift
+# MPI only bootstraps (endpoint exchange); keep its transports on loopback and shared memory.
+# odls_base_sigkill_timeout: when one rank dies, mpirun sends SIGTERM to the others and SIGKILL
+# this many seconds later; the grace lets them log which rank was lost and why.
+exec mpirun --oversubscribe -np "$np" \
+  --mca btl self,vader --mca oob_tcp_if_include lo --mca odls_base_sigkill_timeout 3 \
+  "$bin" "$command" --num_servers="$servers" --bind_ip=127.0.0.1 "${extra[@]}" "$@"

@@ -1,0 +1,145 @@
+#include "models/mf.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace embark {
+
+Status MfModel::Validate(const MfOptions& o) {
+  if (o.dim == 0) return Status::InvalidArgument("mf: dim must be at least 1");
+  if (!(o.min_rating <= o.max_rating)) {
+    return Status::InvalidArgument("mf: min_rating " + std::to_string(o.min_rating) +
+                                   " is above max_rating " + std::to_string(o.max_rating));
+  }
+  if (!(o.init_stddev >= 0) || !(o.reg >= 0) || !(o.bias_reg >= 0) ||
+      !std::isfinite(o.global_mean)) {
+    return Status::InvalidArgument(
+        "mf: init_stddev, reg and bias_reg must be >= 0 and global_mean finite");
+  }
+  return Status::OK();
+}
+
+std::vector<TableConfig> MfModel::Tables() const {
+  std::vector<TableConfig> tables(3);
+  const char* const names[2] = {"user", "item"};
+  for (int t = 0; t < 2; ++t) {
+    tables[t].id = static_cast<uint32_t>(t);
+    tables[t].name = names[t];
+    tables[t].dim = options_.dim + 1;
+    tables[t].optimizer = options_.optimizer;
+    tables[t].optimizer.l2 = 0;  // regularisation is in the gradient, per rating
+    tables[t].optimizer.l1 = 0;
+    // The bias column gets the same small noise as the factors: InitConfig is per table, and
+    // a bias of +-0.1 at start is forgotten after a few updates.
+    tables[t].init.kind = InitKind::kNormal;
+    tables[t].init.scale = options_.init_stddev;
+  }
+  TableConfig& global = tables[kGlobalTable];
+  global.id = kGlobalTable;
+  global.name = "global";
+  global.dim = 1;
+  global.dense = true;
+  global.dense_size = 1;
+  global.optimizer = options_.optimizer;
+  global.optimizer.l1 = 0;
+  global.optimizer.l2 = 0;
+  global.init.kind = InitKind::kZero;
+  return tables;
+}
+
+int MfModel::TableOfField(uint16_t field) const {
+  if (field == kUserField) return kUserTable;
+  if (field == kItemField) return kItemTable;
+  return -1;
+}
+
+void MfModel::RowsOfExample(const Batch& batch, size_t e, const PulledRows& rows,
+                            int32_t* user_row, int32_t* item_row) const {
+  *user_row = -1;
+  *item_row = -1;
+  for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
+    const uint16_t field = batch.fields[f];
+    if (field == kUserField) {
+      *user_row = rows.row_of_feature[f];
+    } else if (field == kItemField) {
+      *item_row = rows.row_of_feature[f];
+    }
+  }
+}
+
+double MfModel::RawPrediction(double mu, const float* user, const float* item) const {
+  const int k = static_cast<int>(options_.dim);
+  double pred = mu;
+  if (user != nullptr) pred += user[k];
+  if (item != nullptr) pred += item[k];
+  if (user != nullptr && item != nullptr) {
+    float dot = 0;  // float accumulation: K is small and this is the hot loop
+    for (int j = 0; j < k; ++j) dot += user[j] * item[j];
+    pred += dot;
+  }
+  return pred;
+}
+
+LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
+                                 const PulledRows& rows, Gradients* grads) const {
+  const int k = static_cast<int>(options_.dim);
+  const int width = k + 1;
+  const double mu = options_.global_mean + rows.rows[kGlobalTable][0];
+  const float reg = options_.reg;
+  const float bias_reg = options_.bias_reg;
+  double global_grad = 0;
+  LossSum out;
+  for (size_t e = begin; e < end; ++e) {
+    int32_t user_row, item_row;
+    RowsOfExample(batch, e, rows, &user_row, &item_row);
+    const float* p = user_row >= 0 ? rows.Row(kUserTable, user_row, width) : nullptr;
+    const float* q = item_row >= 0 ? rows.Row(kItemTable, item_row, width) : nullptr;
+    const double err_d = RawPrediction(mu, p, q) - batch.labels[e];
+    double loss = 0.5 * err_d * err_d;
+    const float err = static_cast<float>(err_d);
+    global_grad += err_d;
+    if (p != nullptr) {
+      float* gp = grads->Row(kUserTable, user_row, width);
+      double sq = 0;
+      for (int j = 0; j < k; ++j) {
+        gp[j] += (q != nullptr ? err * q[j] : 0.0f) + reg * p[j];
+        sq += static_cast<double>(p[j]) * p[j];
+      }
+      gp[k] += err + bias_reg * p[k];
+      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(p[k]) * p[k];
+    }
+    if (q != nullptr) {
+      float* gq = grads->Row(kItemTable, item_row, width);
+      double sq = 0;
+      for (int j = 0; j < k; ++j) {
+        gq[j] += (p != nullptr ? err * p[j] : 0.0f) + reg * q[j];
+        sq += static_cast<double>(q[j]) * q[j];
+      }
+      gq[k] += err + bias_reg * q[k];
+      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(q[k]) * q[k];
+    }
+    out.loss += loss;
+  }
+  if (options_.learn_global_mean) {
+    grads->rows[kGlobalTable][0] += static_cast<float>(global_grad);
+  }
+  out.examples = end - begin;
+  return out;
+}
+
+void MfModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                      float* preds) const {
+  const int width = static_cast<int>(options_.dim) + 1;
+  const double mu = options_.global_mean + rows.rows[kGlobalTable][0];
+  for (size_t e = begin; e < end; ++e) {
+    int32_t user_row, item_row;
+    RowsOfExample(batch, e, rows, &user_row, &item_row);
+    const float* p = user_row >= 0 ? rows.Row(kUserTable, user_row, width) : nullptr;
+    const float* q = item_row >= 0 ? rows.Row(kItemTable, item_row, width) : nullptr;
+    const double pred = RawPrediction(mu, p, q);
+    preds[e] = static_cast<float>(
+        std::min<double>(options_.max_rating, std::max<double>(options_.min_rating, pred)));
+  }
+}
+
+}  // namespace embark

@@ -1,0 +1,100 @@
+// MfModel: biased matrix factorisation for explicit ratings.
+//
+//   prediction(u, i) = mu + b_u + b_i + <p_u, q_i>
+//
+// Each example of a batch holds exactly one feature of field 0 (the user) and one of field 1
+// (the item); its label is the rating. Tables, in this order (the table index used by
+// PulledRows and Gradients):
+//   0 "user"   sparse, dim K+1: columns 0..K-1 = p_u, column K = b_u
+//   1 "item"   sparse, dim K+1: columns 0..K-1 = q_i, column K = b_i
+//   2 "global" dense, 1 float: a learned offset added to the configured global mean, so
+//              mu = options.global_mean + global[0]. The table starts at zero (InitConfig has
+//              no "constant" kind), which is why the configured mean lives in the model.
+//
+// Objective (what ForwardBackward reports as loss and differentiates), summed over ratings:
+//   0.5 * (pred - r)^2 + 0.5 * reg * (|p_u|^2 + |q_i|^2) + 0.5 * bias_reg * (b_u^2 + b_i^2)
+// so the reported loss is half the squared error PLUS the regularisation of the rows each
+// rating touches; for RMSE use Predict and the metrics in models/metrics.h. ForwardBackward does
+// not clip; Predict clips to [min_rating, max_rating].
+//
+// Why the regularisation is in the model gradient and not the optimizer's l2: the classic
+// SGD-MF objective regularises a row once per rating that touches it (frequent users get more
+// shrinkage, which is what makes the model generalise). The optimizer's l2 is applied once per
+// push, so its strength would depend on the batch size and on how many workers push the row.
+// Putting it here keeps the objective independent of batching; the tables' optimizer l2 is 0.
+//
+// Features with other fields, and rows the worker marks -1, are ignored (an example missing
+// its user or item is predicted from the parts it has). Feature values are ignored: a rating
+// is one (user, item) pair.
+//
+// Thread-safety: immutable after construction; ForwardBackward and Predict are const and safe to
+// call concurrently on disjoint example ranges writing to distinct Gradients.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "ps/table_config.h"
+
+namespace embark {
+
+struct MfOptions {
+  // Defaults reach test RMSE ~0.91 on MovieLens-100K u1.base/u1.test with AdaGrad (see
+  // tests/models_test.cc and the report in models/mf.cc for how they were chosen).
+  uint32_t dim = 64;                 // K, latent factors
+  float init_stddev = 0.1f;          // normal init of every column (factors and bias columns)
+  float reg = 0.05f;                 // L2 on p_u, q_i per rating (see header comment)
+  float bias_reg = 0.01f;            // L2 on b_u, b_i per rating
+  float min_rating = 1.0f;           // Predict clips to [min_rating, max_rating]
+  float max_rating = 5.0f;
+  float global_mean = 3.5f;          // mu before the learned offset; pass the training mean
+  bool learn_global_mean = true;     // false: the "global" table gets zero gradient
+  int suggested_epochs = 30;         // passes over the training data the defaults were tuned for
+  OptimizerConfig optimizer = DefaultOptimizer();
+
+  static OptimizerConfig DefaultOptimizer() {
+    OptimizerConfig o;
+    o.kind = OptimizerKind::kAdaGrad;
+    o.lr = 0.05f;
+    return o;
+  }
+};
+
+class MfModel : public Model {
+ public:
+  static constexpr int kUserTable = 0;
+  static constexpr int kItemTable = 1;
+  static constexpr int kGlobalTable = 2;
+  static constexpr uint16_t kUserField = 0;
+  static constexpr uint16_t kItemField = 1;
+
+  explicit MfModel(const MfOptions& options) : options_(options) {}
+
+  // Returns InvalidArgument when the options cannot describe a model (dim 0, min > max, ...).
+  static Status Validate(const MfOptions& options);
+
+  const MfOptions& options() const { return options_; }
+  // Column of the bias inside a user or item row.
+  int bias_column() const { return static_cast<int>(options_.dim); }
+
+  std::string name() const override { return "mf"; }
+  std::vector<TableConfig> Tables() const override;
+  int TableOfField(uint16_t field) const override;
+  LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                          Gradients* grads) const override;
+  void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+               float* preds) const override;
+
+ private:
+  // Finds the user and item rows of example e (-1 when absent).
+  void RowsOfExample(const Batch& batch, size_t e, const PulledRows& rows, int32_t* user_row,
+                     int32_t* item_row) const;
+  // Unclipped mu + b_u + b_i + <p_u, q_i>; a null row contributes nothing.
+  double RawPrediction(double mu, const float* user, const float* item) const;
+
+  MfOptions options_;
+};
+
+}  // namespace embark

@@ -1,0 +1,66 @@
+// Model: the maths of one model family, separated from the network.
+//
+// A model declares the parameter tables it needs (sparse key -> row tables and dense vectors),
+// says which table each feature of a batch lives in, and computes loss and gradients from the
+// rows the worker pulled. It never talks to the network and never reads files: the worker
+// pulls exactly the rows a batch needs, hands them over as PulledRows, and pushes back the
+// Gradients the model filled in. This keeps every model testable with plain arrays (gradient
+// checks against finite differences) and keeps the worker ignorant of any model's maths.
+//
+// Thread-safety: ForwardBackward and Predict are const and may run concurrently on disjoint
+// example ranges [begin, end) of the same batch, writing to distinct Gradients objects.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ps/table_config.h"
+#include "worker/batch.h"
+
+namespace embark {
+
+// Rows the worker pulled for one batch, one entry per table declared by the model.
+// For a sparse table t: rows[t] holds num_rows(t) * dim(t) floats; feature occurrence i of the
+// batch (if it belongs to table t) uses row row_of_feature[i]. For a dense table t, rows[t]
+// holds the whole dense vector.
+struct PulledRows {
+  std::vector<std::vector<float>> rows;    // per table
+  std::vector<int32_t> row_of_feature;     // per feature occurrence of the batch; -1 if none
+  const float* Row(int table, int32_t row, int dim) const { return rows[table].data() + static_cast<size_t>(row) * dim; }
+};
+
+// Gradients with the same layout as PulledRows::rows (zero-initialised by the worker).
+struct Gradients {
+  std::vector<std::vector<float>> rows;    // per table
+  float* Row(int table, int32_t row, int dim) { return rows[table].data() + static_cast<size_t>(row) * dim; }
+};
+
+// Loss summed over examples plus the number of examples it covers.
+struct LossSum {
+  double loss = 0;
+  size_t examples = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual std::string name() const = 0;
+  // The tables this model trains, in a fixed order (the table index used everywhere below).
+  virtual std::vector<TableConfig> Tables() const = 0;
+  // Index into Tables() of the sparse table holding features of `field`, or -1 to ignore it.
+  virtual int TableOfField(uint16_t field) const = 0;
+  // Computes loss and accumulates d(loss)/d(row) into `grads` for examples [begin, end).
+  // Gradients are summed over examples (not averaged); the optimizer sees the sum.
+  virtual LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end,
+                                  const PulledRows& rows, Gradients* grads) const = 0;
+  // Writes the model's prediction (rating, or click probability) for examples [begin, end)
+  // into preds[begin..end).
+  virtual void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                       float* preds) const = 0;
+};
+
+}  // namespace embark

@@ -1,0 +1,223 @@
+#include "ps/server.h"
+
+#include <glog/logging.h>
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace embark {
+
+Server::Server(Transport* transport, ControlPlane* control, const Placement& placement,
+               int server_index, const ServerOptions& opts)
+    : transport_(transport),
+      control_(control),
+      placement_(placement),
+      server_index_(server_index),
+      opts_(opts),
+      pool_(opts.threads) {
+  const auto& tables = placement_.tables();
+  shards_.resize(pool_.parts());
+  positions_.resize(pool_.parts());
+  dense_.resize(tables.size());
+  for (auto& shard : shards_) shard.sparse.resize(tables.size());
+  for (size_t t = 0; t < tables.size(); ++t) {
+    if (tables[t].dense) {
+      dense_[t] = std::make_unique<DenseBlockStore>(tables[t], opts_.seed, placement_.DenseLayout(t), server_index_);
+    } else {
+      for (auto& shard : shards_) shard.sparse[t] = std::make_unique<SparseTable>(tables[t], opts_.seed);
+    }
+  }
+}
+
+Server::~Server() = default;
+
+size_t Server::RowsHeld(uint32_t table) const {
+  size_t n = 0;
+  for (const auto& shard : shards_)
+    if (shard.sparse[table]) n += shard.sparse[table]->size();
+  return n;
+}
+
+std::string Server::Report() const {
+  std::ostringstream m;
+  for (size_t t = 0; t < placement_.tables().size(); ++t) {
+    const TableConfig& cfg = placement_.table(t);
+    m << "table " << cfg.name << ": ";
+    if (cfg.dense) {
+      m << "dense, " << cfg.dense_size << " floats in blocks of " << placement_.RowWidth(t);
+    } else {
+      m << RowsHeld(t) << " rows, " << shards_[0].sparse[t]->BytesPerRow() << " bytes/row";
+    }
+    m << (t + 1 < placement_.tables().size() ? "; " : "");
+  }
+  return m.str();
+}
+
+Status Server::Validate(const Message& request) const {
+  const MsgHeader& h = request.header;
+  if (request.type() != MsgType::kPull && request.type() != MsgType::kPush && request.type() != MsgType::kPushPull) {
+    return Status::InvalidArgument(std::string("servers do not accept ") + MsgTypeName(request.type()) + " messages");
+  }
+  if (!placement_.HasTable(h.table)) {
+    return Status::InvalidArgument("unknown table id " + std::to_string(h.table) + " (the job has " +
+                                   std::to_string(placement_.tables().size()) + " tables)");
+  }
+  EMBARK_RETURN_IF_ERROR(ValidateDataMessage(request, placement_.RowWidth(h.table)));
+  const uint64_t* keys = request.keys(0);
+  for (uint32_t i = 0; i < h.num_keys; ++i) {
+    const int owner = placement_.ServerOf(h.table, keys[i]);
+    if (owner != server_index_) {
+      std::ostringstream m;
+      m << "key " << keys[i] << " of table " << placement_.table(h.table).name << " belongs to "
+        << (owner < 0 ? std::string("no server (dense block out of range)") : "server " + std::to_string(owner))
+        << ", not to server " << server_index_ << " (a stale or foreign shard map?)";
+      return Status::InvalidArgument(m.str());
+    }
+  }
+  if (request.type() != MsgType::kPull) {
+    const float* vals = request.values(1);
+    const size_t n = size_t{h.num_keys} * h.val_len;
+    // A float is NaN or infinite iff its exponent bits are all ones. An integer max over the
+    // exponents vectorises (a float sum would not), so the check costs one streaming pass;
+    // the culprit is located only on failure.
+    uint32_t max_exponent = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, vals + i, sizeof(bits));
+      max_exponent = std::max(max_exponent, bits & 0x7f800000u);
+    }
+    if (max_exponent == 0x7f800000u) {
+      for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(vals[i])) {
+          std::ostringstream m;
+          m << "non-finite gradient " << vals[i] << " for key " << keys[i / h.val_len] << " of table "
+            << placement_.table(h.table).name << " (column " << i % h.val_len << ")";
+          return Status::InvalidArgument(m.str());
+        }
+      }
+    }
+  }
+  return Status::OK();
+}
+
+void Server::Execute(const Message& request, float* pull_out) {
+  const MsgHeader& h = request.header;
+  const uint32_t t = h.table;
+  const size_t n = h.num_keys;
+  const uint64_t* keys = request.keys(0);
+  const bool push = request.type() != MsgType::kPull;
+  const bool pull = request.type() != MsgType::kPush;
+  const float* grads = push ? request.values(1) : nullptr;
+  const uint32_t width = h.val_len;
+
+  if (placement_.table(t).dense) {
+    DenseBlockStore& store = *dense_[t];
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t block = static_cast<uint32_t>(keys[i]);
+      if (push) (void)store.Push(block, grads + i * width);  // ownership checked in Validate
+      if (pull) {
+        float* out = pull_out + i * width;
+        const uint32_t len = store.BlockLength(block);
+        (void)store.Pull(block, out);
+        std::fill(out + len, out + width, 0.0f);  // padding of a short last block
+      }
+    }
+    return;
+  }
+  if (pool_.parts() == 1) {
+    SparseTable& table = *shards_[0].sparse[t];
+    if (push) table.Push(keys, n, grads);
+    if (pull) table.Pull(keys, n, pull_out);
+    return;
+  }
+  // Several sub-shards: route each key position to the thread that owns its row.
+  const int parts = pool_.parts();
+  for (auto& p : positions_) p.clear();
+  for (size_t i = 0; i < n; ++i)
+    positions_[placement_.shards().SubShardOf(keys[i], parts, t)].push_back(static_cast<uint32_t>(i));
+  pool_.Run([&](int part) {
+    SparseTable& table = *shards_[part].sparse[t];
+    const Optimizer& opt = table.optimizer();
+    for (uint32_t i : positions_[part]) {
+      float* row = table.FindOrCreate(keys[i]);
+      if (push) opt.Apply(row, grads + size_t{i} * width, static_cast<int>(width));
+      if (pull) std::memcpy(pull_out + size_t{i} * width, row, width * sizeof(float));
+    }
+  });
+}
+
+Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq::message_t>* frames) {
+  frames->clear();
+  ++stats_.requests;
+  Status st = Validate(request);
+  if (!st.ok()) {
+    ++stats_.rejected;
+    *reply = MakeHeader(MsgType::kError, 0, request.header.request_id);
+    reply->table = request.header.table;
+    reply->status = static_cast<uint32_t>(st.code());
+    frames->emplace_back(st.message().data(), st.message().size());
+    return st;
+  }
+  const MsgHeader& h = request.header;
+  stats_.keys += h.num_keys;
+  const bool pull = request.type() != MsgType::kPush;
+  *reply = MakeHeader(pull ? MsgType::kPullReply : MsgType::kPushAck, 0, h.request_id);
+  reply->table = h.table;
+  reply->num_keys = h.num_keys;
+  reply->val_len = h.val_len;
+  if (pull) {
+    // The reply buffer is allocated by ZeroMQ and filled in place: no copy before sending.
+    frames->emplace_back(size_t{h.num_keys} * h.val_len * sizeof(float));
+    Execute(request, frames->back().data<float>());
+  } else {
+    Execute(request, nullptr);
+  }
+  return Status::OK();
+}
+
+Status Server::Run() {
+  LOG(INFO) << "server " << server_index_ << " serving " << placement_.tables().size() << " tables with "
+            << pool_.parts() << " sub-shard threads";
+  while (!control_->shutdown_requested()) {
+    Message msg;
+    auto res = transport_->Poll(100, &msg);
+    control_->NoteProgress();
+    if (res.event == Transport::Event::kPeerDisconnected) {
+      control_->OnPeerDisconnected(res.peer);
+      continue;
+    }
+    if (res.event == Transport::Event::kBadMessage) {
+      LOG(WARNING) << "server " << server_index_ << ": bad message from "
+                   << (res.peer >= 0 ? control_->table().Describe(res.peer) : std::string("an unknown peer"))
+                   << ": " << res.status.ToString();
+      if (res.peer >= 0 && transport_->IsConnected(res.peer)) {
+        MsgHeader h = MakeHeader(MsgType::kError, 0);
+        h.status = static_cast<uint32_t>(res.status.code());
+        (void)transport_->SendString(res.peer, h, res.status.message());
+      }
+      continue;
+    }
+    if (res.event != Transport::Event::kMessage) continue;
+    if (control_->Handle(msg)) continue;
+    MsgHeader reply;
+    std::vector<zmq::message_t> frames;
+    Status st = Handle(msg, &reply, &frames);
+    if (!st.ok()) {
+      LOG(WARNING) << "server " << server_index_ << ": rejected a " << MsgTypeName(msg.type()) << " from "
+                   << control_->table().Describe(msg.peer) << ": " << st.message();
+    }
+    if (!transport_->IsConnected(msg.peer)) {
+      LOG(WARNING) << "server " << server_index_ << ": cannot reply to rank " << msg.peer << " (not a worker)";
+      continue;
+    }
+    Status sent = transport_->Send(msg.peer, reply, &frames);
+    if (!sent.ok()) LOG(WARNING) << "server " << server_index_ << ": reply failed: " << sent.ToString();
+  }
+  LOG(INFO) << "server " << server_index_ << " done: " << stats_.requests << " requests, " << stats_.keys
+            << " keys, " << stats_.rejected << " rejected; " << Report();
+  control_->AckShutdown();
+  return Status::OK();
+}
+
+}  // namespace embark

@@ -1,0 +1,80 @@
+// Server: one parameter-server process's request loop and the rows it owns.
+//
+// A server holds, for every sparse table of the job, the rows whose virtual shard maps to it,
+// split into sub-shards by virtual shard, one per thread (--server_threads): a row belongs to
+// exactly one thread, so rows are never locked. Dense tables' blocks live in sub-shard 0.
+//
+// Every request is validated before it touches a row: known table, frame sizes matching the
+// header and the table's row width, every key owned by this server, finite gradients. A bad
+// request gets a kError reply naming the problem and a log line naming the sender; nothing is
+// applied from it (no partial updates).
+//
+// Thread-safety: Run() is the process's receiving thread; the object is not shared otherwise.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/cluster.h"
+#include "core/control_plane.h"
+#include "core/fork_join.h"
+#include "core/transport.h"
+#include "ps/dense_block.h"
+#include "ps/placement.h"
+#include "ps/sparse_table.h"
+
+namespace embark {
+
+struct ServerOptions {
+  int threads = 1;      // sub-shards (one thread each)
+  uint64_t seed = 0;    // job seed for deterministic row initialisation
+};
+
+struct ServerStats {
+  uint64_t requests = 0;
+  uint64_t keys = 0;
+  uint64_t rejected = 0;
+};
+
+class Server {
+ public:
+  Server(Transport* transport, ControlPlane* control, const Placement& placement, int server_index,
+         const ServerOptions& opts);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves requests until the scheduler says shutdown.
+  Status Run();
+
+  // Handles one data-plane request and returns the reply to send (kError on a bad request).
+  // Public so unit tests can drive a server without sockets.
+  Status Handle(const Message& request, MsgHeader* reply_header, std::vector<zmq::message_t>* reply_frames);
+
+  const ServerStats& stats() const { return stats_; }
+  size_t RowsHeld(uint32_t table) const;
+  // One line per table: rows held and bytes per row.
+  std::string Report() const;
+
+ private:
+  struct SubShard {
+    std::vector<std::unique_ptr<SparseTable>> sparse;  // per table; null for dense tables
+  };
+  Status Validate(const Message& request) const;
+  void Execute(const Message& request, float* pull_out);
+
+  Transport* const transport_;
+  ControlPlane* const control_;
+  const Placement placement_;
+  const int server_index_;
+  const ServerOptions opts_;
+  std::vector<SubShard> shards_;
+  std::vector<std::unique_ptr<DenseBlockStore>> dense_;  // per table; null for sparse tables
+  ForkJoinPool pool_;
+  std::vector<std::vector<uint32_t>> positions_;  // per sub-shard scratch: key positions
+  ServerStats stats_;
+};
+
+}  // namespace embark

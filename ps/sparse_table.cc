@@ -1,0 +1,196 @@
+#include "ps/sparse_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <glog/logging.h>
+
+#include "ps/row_init.h"
+
+namespace embark {
+namespace {
+
+constexpr size_t kInitialCapacity = 16;
+// Load factor 5/8: probe runs stay short (expected ~1.8 probes for a hit at the limit) while
+// the index costs 16 / (5/8 .. 5/16) = 26 .. 51 bytes per row.
+constexpr size_t kLoadNum = 5, kLoadDen = 8;
+constexpr size_t kChunkBytes = size_t{4} << 20;
+constexpr size_t kMaxRowsPerChunk = size_t{1} << 16;
+// Keys resolved (and their rows prefetched) before the group is consumed. 64 rows of up to
+// 256 prefetched bytes stay within L1.
+constexpr size_t kGroup = 64;
+// How far ahead of the key being resolved its slot is prefetched.
+constexpr size_t kSlotAhead = 16;
+constexpr size_t kCacheLine = 64;
+constexpr size_t kMaxRowPrefetchBytes = 4 * kCacheLine;
+
+int Log2Floor(size_t x) {
+  int r = 0;
+  while (x > 1) {
+    x >>= 1;
+    ++r;
+  }
+  return r;
+}
+
+}  // namespace
+
+SparseTable::SparseTable(const TableConfig& cfg, uint64_t seed)
+    : table_id_(cfg.id),
+      seed_(seed),
+      init_(cfg.init),
+      optimizer_(Optimizer::Create(cfg.optimizer)),
+      dim_(cfg.dim),
+      row_floats_(cfg.dim + static_cast<size_t>(optimizer_->StateFloats(static_cast<int>(cfg.dim)))) {
+  CHECK_GT(dim_, 0u) << "table '" << cfg.name << "' (id " << cfg.id << ") has dim 0";
+  const size_t row_bytes = row_floats_ * sizeof(float);
+  const size_t rows_per_chunk = std::min(kMaxRowsPerChunk, std::max<size_t>(1, kChunkBytes / row_bytes));
+  chunk_shift_ = Log2Floor(rows_per_chunk);
+  Rehash(kInitialCapacity);
+}
+
+SparseTable::~SparseTable() = default;
+
+float* SparseTable::AllocateRow() {
+  const size_t chunk = size_ >> chunk_shift_;
+  if (chunk == chunks_.size()) {
+    // Not value-initialised: pages of a large allocation are only committed when rows are
+    // written, so the unused tail of the newest chunk costs address space only.
+    chunks_.emplace_back(new float[(size_t{1} << chunk_shift_) * row_floats_]);
+  }
+  const size_t within = size_ & ((size_t{1} << chunk_shift_) - 1);
+  return chunks_[chunk].get() + within * row_floats_;
+}
+
+size_t SparseTable::FindEmptySlot(uint64_t key) const {
+  size_t i = HomeSlot(key);
+  while (slots_[i].row != nullptr) i = (i + 1) & mask_;
+  return i;
+}
+
+float* SparseTable::InsertRaw(uint64_t key, size_t empty_slot) {
+  if (size_ + 1 > grow_at_) {
+    Rehash(capacity_ * 2);
+    empty_slot = FindEmptySlot(key);
+  }
+  float* row = AllocateRow();
+  slots_[empty_slot].key = key;
+  slots_[empty_slot].row = row;
+  ++size_;
+  return row;
+}
+
+float* SparseTable::CreateRow(uint64_t key, size_t empty_slot, const float* weights) {
+  float* row = InsertRaw(key, empty_slot);
+  const int dim = static_cast<int>(dim_);
+  if (weights == nullptr) {
+    InitRowWeights(seed_, table_id_, key, init_, dim, row);
+  } else {
+    std::memcpy(row, weights, dim_ * sizeof(float));
+  }
+  optimizer_->InitState(row, dim);
+  return row;
+}
+
+void SparseTable::Rehash(size_t new_capacity) {
+  std::unique_ptr<Slot[]> old = std::move(slots_);
+  const size_t old_capacity = capacity_;
+  slots_.reset(new Slot[new_capacity]());  // value-initialised: every row pointer null
+  capacity_ = new_capacity;
+  mask_ = new_capacity - 1;
+  shift_ = 64 - Log2Floor(new_capacity);
+  grow_at_ = new_capacity / kLoadDen * kLoadNum;
+  for (size_t i = 0; i < old_capacity; ++i) {
+    if (old[i].row != nullptr) slots_[FindEmptySlot(old[i].key)] = old[i];
+  }
+}
+
+void SparseTable::Reserve(size_t rows) {
+  size_t capacity = capacity_;
+  while (capacity / kLoadDen * kLoadNum < rows) capacity *= 2;
+  if (capacity != capacity_) Rehash(capacity);
+}
+
+inline void SparseTable::PrefetchSlot(uint64_t key) const {
+  __builtin_prefetch(&slots_[HomeSlot(key)], 0, 3);
+}
+
+template <class F>
+void SparseTable::ForRowGroups(const uint64_t* keys, size_t n, size_t prefetch_bytes,
+                               F on_group) {
+  float* rows[kGroup];
+  prefetch_bytes = std::min(prefetch_bytes, kMaxRowPrefetchBytes);
+  for (size_t i = 0; i < std::min(n, kSlotAhead); ++i) PrefetchSlot(keys[i]);
+  for (size_t first = 0; first < n; first += kGroup) {
+    const size_t count = std::min(kGroup, n - first);
+    for (size_t k = 0; k < count; ++k) {
+      const size_t i = first + k;
+      if (i + kSlotAhead < n) PrefetchSlot(keys[i + kSlotAhead]);
+      float* row = FindOrCreate(keys[i]);
+      const char* bytes = reinterpret_cast<const char*>(row);
+      for (size_t off = 0; off < prefetch_bytes; off += kCacheLine) {
+        __builtin_prefetch(bytes + off, 1, 3);
+      }
+      rows[k] = row;
+    }
+    on_group(static_cast<float* const*>(rows), first, count);
+  }
+}
+
+void SparseTable::Pull(const uint64_t* keys, size_t n, float* out) {
+  const size_t dim = dim_;
+  ForRowGroups(keys, n, dim * sizeof(float),
+               [&](float* const* rows, size_t first, size_t count) {
+                 float* dst = out + first * dim;
+                 for (size_t k = 0; k < count; ++k, dst += dim) {
+                   std::memcpy(dst, rows[k], dim * sizeof(float));
+                 }
+               });
+}
+
+void SparseTable::Push(const uint64_t* keys, size_t n, const float* grads) {
+  const size_t dim = dim_;
+  const Optimizer& opt = *optimizer_;
+  ForRowGroups(keys, n, row_floats_ * sizeof(float),
+               [&](float* const* rows, size_t first, size_t count) {
+                 opt.ApplyBatch(rows, grads + first * dim, count, static_cast<int>(dim));
+               });
+}
+
+void SparseTable::Assign(const uint64_t* keys, size_t n, const float* weights) {
+  const int dim = static_cast<int>(dim_);
+  for (size_t i = 0; i < n; ++i) {
+    const float* w = weights + i * dim_;
+    size_t s = HomeSlot(keys[i]);
+    while (slots_[s].row != nullptr && slots_[s].key != keys[i]) s = (s + 1) & mask_;
+    if (slots_[s].row == nullptr) {
+      CreateRow(keys[i], s, w);
+    } else {
+      float* row = slots_[s].row;
+      std::memcpy(row, w, dim_ * sizeof(float));
+      optimizer_->SyncState(row, dim);
+    }
+  }
+}
+
+void SparseTable::AssignRows(const uint64_t* keys, size_t n, const float* rows) {
+  for (size_t i = 0; i < n; ++i) {
+    size_t s = HomeSlot(keys[i]);
+    while (slots_[s].row != nullptr && slots_[s].key != keys[i]) s = (s + 1) & mask_;
+    float* row = slots_[s].row != nullptr ? slots_[s].row : InsertRaw(keys[i], s);
+    std::memcpy(row, rows + i * row_floats_, row_floats_ * sizeof(float));
+  }
+}
+
+size_t SparseTable::BytesPerRow() const {
+  const size_t row_bytes = row_floats_ * sizeof(float);
+  if (size_ == 0) return row_bytes + sizeof(Slot) * kLoadDen / kLoadNum;
+  return row_bytes + (capacity_ * sizeof(Slot) + size_ / 2) / size_;
+}
+
+size_t SparseTable::MemoryBytes() const {
+  return chunks_.size() * (size_t{1} << chunk_shift_) * row_floats_ * sizeof(float) +
+         capacity_ * sizeof(Slot) + chunks_.capacity() * sizeof(chunks_[0]);
+}
+
+}  // namespace embark

@@ -1,0 +1,79 @@
+// Scheduler: the loop of rank 0 after bootstrap.
+//
+// It watches every rank's liveness (heartbeats, closed connections), releases barriers,
+// relays application messages to a SchedulerApp (the job-specific part: epochs, evaluation,
+// metrics), and ends the job: cleanly once every worker is done (shutdown handshake with
+// every rank), or by aborting everyone with a message naming the rank that was lost.
+//
+// Thread-safety: Run() owns the transport's receiving side; SchedulerApp callbacks run on
+// that same thread, so an app needs no locking for state it touches only from callbacks.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/cluster.h"
+#include "core/control_plane.h"
+#include "core/liveness.h"
+#include "core/transport.h"
+
+namespace embark {
+
+class Scheduler;
+
+class SchedulerApp {
+ public:
+  virtual ~SchedulerApp() = default;
+  virtual void OnStart(Scheduler* scheduler) {}
+  // An application message (MsgType::kApp) from a server or worker.
+  virtual void OnApp(Scheduler* scheduler, const Message& msg) {}
+  // Called about every 50 ms.
+  virtual void OnTick(Scheduler* scheduler) {}
+  // Every worker reported done with exit code 0. Returns the job's exit code.
+  virtual int OnAllWorkersDone(Scheduler* scheduler) { return kExitOk; }
+};
+
+class Scheduler {
+ public:
+  Scheduler(Transport* transport, const ClusterTable& table, const LivenessOptions& opts,
+            SchedulerApp* app);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Runs until the job ends; returns the exit code for a clean end. A lost rank or a failed
+  // worker ends the process from inside (after telling every other rank why).
+  int Run();
+
+  Status SendApp(int rank, uint64_t subtype, const std::string& payload);
+  Status BroadcastAppToWorkers(uint64_t subtype, const std::string& payload);
+  // Tells every rank why the job stops, then ends this process with `code`.
+  [[noreturn]] void Abort(const std::string& reason, int code);
+
+  const ClusterTable& table() const { return table_; }
+
+ private:
+  void HandleMessage(const Message& msg);
+  void CheckLiveness(double now);
+  [[noreturn]] void LoseRank(int rank, const std::string& why);
+  void BeginShutdown(int exit_code);
+  int MembersOf(BarrierGroup group) const;
+  bool InGroup(int rank, BarrierGroup group) const;
+
+  Transport* const transport_;
+  const ClusterTable table_;
+  const LivenessOptions opts_;
+  SchedulerApp* const app_;
+
+  std::vector<double> last_seen_;        // per rank
+  std::vector<double> disconnected_at_;  // per rank; 0 = connected
+  std::vector<bool> worker_done_;        // per rank
+  std::vector<bool> shutdown_acked_;     // per rank
+  int workers_done_ = 0;
+  bool shutting_down_ = false;
+  int exit_code_ = kExitOk;
+  std::map<std::pair<uint32_t, uint64_t>, int> barrier_arrivals_;
+};
+
+}  // namespace embark

@@ -1,0 +1,88 @@
+// Synthetic e-commerce data sets with a known, learnable structure, for tests, benchmarks and
+// the `embark gen` subcommand.
+//
+// Ratings (MovieLens u.data style, "user\titem\trating\ttimestamp" per line):
+//   * user activity and item popularity follow power laws (a few heavy users and hit items);
+//   * every user and item has a bias and a latent vector of `latent_dim` floats, and
+//     rating = clip(round(global_mean + user_bias + item_bias + <u, v> + noise * N(0,1)), 1, 5),
+//     so matrix factorisation can recover the structure and a per-item mean already beats the
+//     global mean;
+//   * a user picks each item by drawing a few candidates by popularity and keeping the one its
+//     taste prefers (largest <u, v>), so choices mix popularity and preference; the item bias
+//     (quality) is deliberately not part of the choice, so it shows up in item mean ratings;
+//   * a user rates an item at most once and at most ceil(num_items / 2) items in all;
+//   * each rating goes to the test file with probability test_fraction.
+//   Lines are emitted per block of users (about a million ratings) shuffled within the block, so
+//   the output is not grouped by user and memory stays bounded for any num_ratings.
+//
+// Clicks (CTR): rows of kSynthClickFields categorical fields (user, item, item_category, brand,
+//   price_bucket, hour, weekday, device, region, ad_position, age_bucket, gender). The label is
+//   Bernoulli(sigmoid(bias + sum of per-field weights + sum over a few field pairs of
+//   interaction_strength * <e_a, e_b>)), with field-pair-specific latent vectors e (the
+//   structure FFM models exactly and FM approximately; LR cannot represent the pair terms).
+//   The bias is calibrated so the positive rate is close to target_positive_rate.
+//   Each row is written twice, in libffm ("label field:id:1 ...") and libsvm/libFM
+//   ("label id:1 ...") format; labels are 0/1, fields are 0-based, and ids are GLOBAL and
+//   1-based in both formats: id = 1 + first id of the field + value (see SynthClickFields), so
+//   ids of different fields never collide and are ascending within a line.
+//
+// Every random choice comes from a seeded counter-based generator: the same options give the
+// same bytes. Memory is O(num_users + num_items), independent of the number of rows/ratings.
+//
+// Thread-safety: the functions share no state; concurrent calls with distinct output paths
+// are safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace embark {
+
+struct SynthRatingsOptions {
+  uint64_t seed = 1;
+  int64_t num_users = 1000;
+  int64_t num_items = 500;
+  int64_t num_ratings = 50000;   // train + test lines; must fit the per-user cap (see above)
+  double test_fraction = 0.2;
+  int latent_dim = 8;
+  double noise = 0.5;                  // standard deviation of the rating noise
+  double item_popularity_exponent = 1.3;  // item of popularity rank r has weight (r+1)^-exp
+  double user_activity_exponent = 0.8;    // same for users' share of the ratings
+  int candidates_per_pick = 3;         // 1 = pure popularity; more = more preference-driven
+};
+
+// Writes the ratings to train_path and test_path (created or truncated).
+// InvalidArgument for bad options, IoError naming the file if writing fails.
+Status WriteSynthRatings(const SynthRatingsOptions& options, const std::string& train_path,
+                         const std::string& test_path);
+
+struct SynthClicksOptions {
+  uint64_t seed = 1;
+  int64_t num_rows = 100000;  // train + test rows
+  double test_fraction = 0.2;
+  int64_t num_users = 10000;
+  int64_t num_items = 2000;
+  double target_positive_rate = 0.2;  // in [0.01, 0.99]; the achieved rate is within ~1-2%
+  double interaction_strength = 1.0;  // 0 = purely additive (LR is the right model)
+};
+
+inline constexpr int kSynthClickFields = 12;
+
+// One categorical field of the click data: its values are 0..cardinality-1 and value x is
+// written as id first_id + x (1-based global id, the same in both formats).
+struct SynthClickField {
+  std::string name;
+  int64_t cardinality = 0;
+  int64_t first_id = 0;
+};
+// The kSynthClickFields fields in field-index order.
+std::vector<SynthClickField> SynthClickFields(const SynthClicksOptions& options);
+
+// Writes PREFIX.train.libffm, PREFIX.test.libffm, PREFIX.train.libsvm, PREFIX.test.libsvm.
+// InvalidArgument for bad options, IoError naming the file if writing fails.
+Status WriteSynthClicks(const SynthClicksOptions& options, const std::string& out_prefix);
+
+}  // namespace embark

@@ -1,0 +1,48 @@
+// Batch: a minibatch of examples in compressed sparse row (CSR) layout, as produced by the
+// data readers and consumed by the models.
+//
+// Example e owns features [offsets[e], offsets[e+1]) of the parallel arrays keys/values/fields.
+// A key is the 64-bit feature id after hashing (readers hash raw ids per field, so ids of
+// different fields never collide). `fields` holds the field index of each feature (0 for
+// formats without fields; ratings use field 0 = user, 1 = item).
+//
+// Thread-safety: a plain value; not synchronised.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace embark {
+
+struct Batch {
+  std::vector<float> labels;       // one per example (rating, or 0/1 click)
+  std::vector<uint32_t> offsets{0};  // size() + 1 entries
+  std::vector<uint64_t> keys;      // one per feature occurrence
+  std::vector<float> values;       // one per feature occurrence
+  std::vector<uint16_t> fields;    // one per feature occurrence
+
+  size_t size() const { return labels.size(); }
+  size_t num_features() const { return keys.size(); }
+  bool empty() const { return labels.empty(); }
+
+  void Clear() {
+    labels.clear();
+    offsets.assign(1, 0);
+    keys.clear();
+    values.clear();
+    fields.clear();
+  }
+  // Appends one feature to the example being built; call EndExample() after its last feature.
+  void AddFeature(uint64_t key, float value, uint16_t field) {
+    keys.push_back(key);
+    values.push_back(value);
+    fields.push_back(field);
+  }
+  void EndExample(float label) {
+    labels.push_back(label);
+    offsets.push_back(static_cast<uint32_t>(keys.size()));
+  }
+};
+
+}  // namespace embark

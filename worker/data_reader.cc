@@ -1,0 +1,241 @@
+#include "worker/data_reader.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "core/hash.h"
+#include "worker/shuffle_buffer.h"
+
+namespace embark {
+namespace {
+
+// The start of a bad line for error messages: long lines are cut, so one bad line with a
+// million features does not flood the log.
+std::string Excerpt(std::string_view line) {
+  constexpr size_t kMax = 80;
+  if (line.size() <= kMax) return std::string(line);
+  return std::string(line.substr(0, kMax)) + "...";
+}
+
+}  // namespace
+
+Status ParseBadLinePolicy(std::string_view name, BadLinePolicy* policy) {
+  if (name == "fail") {
+    *policy = BadLinePolicy::kFail;
+  } else if (name == "skip") {
+    *policy = BadLinePolicy::kSkip;
+  } else {
+    return Status::InvalidArgument("unknown bad_lines policy '" + std::string(name) +
+                                   "' (expected fail or skip)");
+  }
+  return Status::OK();
+}
+
+DataReader::DataReader(DataReaderOptions options) : options_(std::move(options)) {}
+
+DataReader::~DataReader() { StopThread(); }
+
+Status DataReader::Open() {
+  if (options_.num_workers < 1 || options_.worker_index < 0 ||
+      options_.worker_index >= options_.num_workers) {
+    return Status::InvalidArgument("worker index " + std::to_string(options_.worker_index) +
+                                   " is not in [0, " + std::to_string(options_.num_workers) +
+                                   ")");
+  }
+  if (options_.batch_size == 0) return Status::InvalidArgument("batch_size must be positive");
+  EMBARK_RETURN_IF_ERROR(ExpandInputs(options_.files, &files_));
+  std::vector<std::pair<std::string, uint64_t>> sizes;
+  EMBARK_RETURN_IF_ERROR(StatFiles(files_, &sizes));
+  empty_files_ = 0;
+  uint64_t total = 0;
+  for (const auto& [path, size] : sizes) {
+    total += size;
+    if (size != 0) continue;
+    if (options_.bad_lines == BadLinePolicy::kFail) {
+      return Status::InvalidArgument(path + ": " + BadLineReasonName(BadLineReason::kEmptyFile) +
+                                     ": the file has no data");
+    }
+    ++empty_files_;
+  }
+  if (total == 0) {
+    return Status::InvalidArgument("'" + options_.files + "': every input file is empty");
+  }
+  ranges_ = SplitForWorker(sizes, options_.num_workers, options_.worker_index);
+  opened_ = true;
+  return Status::OK();
+}
+
+void DataReader::StopThread() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  stop_flag_.store(true, std::memory_order_relaxed);
+  not_full_.notify_all();
+  not_empty_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status DataReader::StartEpoch(int epoch) {
+  if (!opened_) return Status::InvalidArgument("DataReader::StartEpoch called before Open");
+  StopThread();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!ready_.empty()) {
+      free_.push_back(std::move(ready_.front()));
+      ready_.pop_front();
+    }
+    stop_ = false;
+    producer_done_ = false;
+    producer_status_ = Status::OK();
+    counts_.fill(0);
+  }
+  stop_flag_.store(false, std::memory_order_relaxed);
+  examples_read_.store(0, std::memory_order_relaxed);
+  epoch_started_ = true;
+  // Deterministic per (seed, epoch, worker): reruns shuffle identically, workers differ.
+  const uint64_t shuffle_seed =
+      HashCombine(HashCombine(options_.seed, static_cast<uint64_t>(epoch)),
+                  static_cast<uint64_t>(options_.worker_index));
+  thread_ = std::thread(&DataReader::Run, this, shuffle_seed);
+  return Status::OK();
+}
+
+void DataReader::Run(uint64_t shuffle_seed) {
+  ReasonCounts counts{};
+  if (options_.worker_index == 0) {
+    counts[static_cast<int>(BadLineReason::kEmptyFile)] = empty_files_;
+  }
+  Status status = ReadRanges(shuffle_seed, &counts);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_ = counts;
+    producer_status_ = std::move(status);
+    producer_done_ = true;
+  }
+  not_empty_.notify_all();
+}
+
+bool DataReader::Push(Batch* batch) {
+  const size_t depth = options_.prefetch == 0 ? 1 : options_.prefetch;
+  std::unique_lock<std::mutex> lock(mu_);
+  not_full_.wait(lock, [&] { return stop_ || ready_.size() < depth; });
+  if (stop_) return false;
+  ready_.push_back(std::move(*batch));
+  if (!free_.empty()) {
+    *batch = std::move(free_.back());
+    free_.pop_back();
+  }
+  batch->Clear();
+  lock.unlock();
+  not_empty_.notify_one();
+  return true;
+}
+
+Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
+  LineSource source(ranges_, options_.read_buffer_bytes);
+  std::unique_ptr<LineParser> parser = LineParser::Create(options_.format, options_.parser);
+  const bool shuffle = options_.shuffle_buffer > 0;
+  ShuffleBuffer shuffler(options_.shuffle_buffer, shuffle_seed);
+  Batch current;
+  Batch one;  // with shuffling, each line is parsed here first, then offered to the shuffler
+  size_t range_of_last_line = static_cast<size_t>(-1);
+
+  for (;;) {
+    if (stop_flag_.load(std::memory_order_relaxed)) return Status::Aborted("reader stopped");
+    std::string_view line;
+    bool has_line = false;
+    EMBARK_RETURN_IF_ERROR(source.Next(&line, &has_line));
+    if (!has_line) break;
+    if (source.range_index() != range_of_last_line) {
+      range_of_last_line = source.range_index();
+      parser->StartFile();
+    }
+    BadLineReason reason = BadLineReason::kWrongFieldCount;
+    Batch* target = shuffle ? &one : &current;
+    LineParser::Outcome outcome =
+        parser->Parse(line, source.IsFirstLineOfFile(), target, &reason);
+    if (outcome == LineParser::Outcome::kBad) {
+      if (options_.bad_lines == BadLinePolicy::kFail) {
+        return Status::Corruption(source.path() + ":" + std::to_string(source.LineNumber()) +
+                                  ": " + BadLineReasonName(reason) + ": " + Excerpt(line));
+      }
+      ++(*counts)[static_cast<int>(reason)];
+      continue;
+    }
+    if (outcome == LineParser::Outcome::kBlank) continue;
+    if (shuffle) {
+      shuffler.Add(one, 0, &current);
+      one.Clear();
+    }
+    if (current.size() >= options_.batch_size && !Push(&current)) {
+      return Status::Aborted("reader stopped");
+    }
+  }
+  while (shuffler.PopRandom(&current)) {
+    if (current.size() >= options_.batch_size && !Push(&current)) {
+      return Status::Aborted("reader stopped");
+    }
+  }
+  if (!current.empty() && !Push(&current)) return Status::Aborted("reader stopped");
+  return Status::OK();
+}
+
+Status DataReader::Next(Batch* out, bool* end_of_epoch) {
+  if (!epoch_started_) return Status::InvalidArgument("DataReader::Next called before StartEpoch");
+  std::unique_lock<std::mutex> lock(mu_);
+  auto ready = [&] { return !ready_.empty() || producer_done_; };
+  if (options_.next_timeout_ms > 0) {
+    if (!not_empty_.wait_for(lock, std::chrono::milliseconds(options_.next_timeout_ms), ready)) {
+      return Status::Timeout("no batch from the data reader within " +
+                             std::to_string(options_.next_timeout_ms) + " ms");
+    }
+  } else {
+    not_empty_.wait(lock, ready);
+  }
+  if (!ready_.empty()) {
+    std::swap(*out, ready_.front());
+    // Recycle the caller's old buffers (now at the front); keep a few so memory stays bounded.
+    if (free_.size() <= options_.prefetch) free_.push_back(std::move(ready_.front()));
+    ready_.pop_front();
+    lock.unlock();
+    not_full_.notify_one();
+    *end_of_epoch = false;
+    examples_read_.fetch_add(out->size(), std::memory_order_relaxed);
+    return Status::OK();
+  }
+  Status status = producer_status_;
+  lock.unlock();
+  out->Clear();
+  *end_of_epoch = true;
+  return status;
+}
+
+BadLineCounts DataReader::bad_line_counts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  BadLineCounts out;
+  for (int r = 0; r < kNumBadLineReasons; ++r) {
+    if (counts_[r] != 0) out[static_cast<BadLineReason>(r)] = counts_[r];
+  }
+  return out;
+}
+
+Status ReadAll(const DataReaderOptions& options, std::vector<Batch>* batches,
+               BadLineCounts* counts) {
+  batches->clear();
+  DataReader reader(options);
+  EMBARK_RETURN_IF_ERROR(reader.Open());
+  EMBARK_RETURN_IF_ERROR(reader.StartEpoch(0));
+  for (;;) {
+    Batch batch;
+    bool end = false;
+    EMBARK_RETURN_IF_ERROR(reader.Next(&batch, &end));
+    if (end) break;
+    batches->push_back(std::move(batch));
+  }
+  if (counts != nullptr) *counts = reader.bad_line_counts();
+  return Status::OK();
+}
+
+}  // namespace embark

@@ -1,0 +1,130 @@
+// DataReader: one worker's stream of training Batches, epoch after epoch.
+//
+// Open() expands the input spec (see input_split.h), sizes the files and computes this
+// worker's byte ranges; every epoch re-reads exactly those ranges, so over W workers each line
+// is read once per epoch. StartEpoch() launches a background thread that reads lines, parses
+// them (line_parser.h), optionally passes them through a ShuffleBuffer seeded by
+// (seed, epoch, worker_index) -- so a run is reproducible -- and fills Batches of batch_size
+// examples (the last one of an epoch may be smaller) into a bounded queue of `prefetch`
+// batches. Next() hands them out in order.
+//
+// Bad lines: with BadLinePolicy::kFail the first bad line ends the epoch and Next() returns
+// "PATH:LINE: reason: <start of line>" (after the batches queued before it). With kSkip the
+// line is dropped and counted per reason; bad_line_counts() gives the counts of the current
+// epoch once Next() has reported its end. Missing or unreadable files are always errors. An
+// empty input file is an error in kFail mode (from Open(), naming the file); in kSkip mode it
+// is counted as empty_file once per epoch by worker 0 only, so counts summed over workers
+// count each problem once.
+//
+// Never hangs: the reader thread checks a stop flag on every line and while waiting for queue
+// space; StartEpoch() and the destructor stop and join it, even mid-epoch. Next() waits for
+// at most options.next_timeout_ms when set (Status::Timeout), in case a file system stalls.
+//
+// Thread-safety: Open/StartEpoch/Next/destruction are called from one consumer thread;
+// bad_line_counts() and examples_read() may be called from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "worker/batch.h"
+#include "worker/input_split.h"
+#include "worker/line_parser.h"
+
+namespace embark {
+
+enum class BadLinePolicy { kFail, kSkip };
+// "fail" / "skip" -> BadLinePolicy.
+Status ParseBadLinePolicy(std::string_view name, BadLinePolicy* policy);
+
+struct DataReaderOptions {
+  DataFormat format = DataFormat::kLibsvm;
+  std::string files;           // comma-separated files, globs, directories
+  int num_workers = 1;
+  int worker_index = 0;        // 0 .. num_workers-1
+  size_t batch_size = 256;     // examples per batch
+  size_t shuffle_buffer = 0;   // examples held for shuffling; 0 = file order
+  uint64_t seed = 0;
+  BadLinePolicy bad_lines = BadLinePolicy::kFail;
+  size_t prefetch = 4;         // batches queued ahead of the consumer (at least 1)
+  ParserOptions parser;
+  size_t read_buffer_bytes = size_t{1} << 20;
+  int next_timeout_ms = 0;     // Next() gives up after this long; 0 = wait as long as needed
+};
+
+class DataReader {
+ public:
+  explicit DataReader(DataReaderOptions options);
+  ~DataReader();  // stops and joins the reader thread
+  DataReader(const DataReader&) = delete;
+  DataReader& operator=(const DataReader&) = delete;
+
+  // Validates options, expands and sizes the input files, computes this worker's ranges.
+  Status Open();
+
+  // Stops any epoch in progress (discarding its queued batches) and starts reading `epoch`.
+  Status StartEpoch(int epoch);
+
+  // Replaces *out with the next batch (its previous buffers are recycled) and sets
+  // *end_of_epoch = false; at the end of the epoch clears *out and sets *end_of_epoch = true
+  // (again on every later call). A bad line (fail mode) or an I/O error is returned once the
+  // batches queued before it have been handed out, and again on every later call.
+  Status Next(Batch* out, bool* end_of_epoch);
+
+  // Bad lines skipped in the current epoch; complete once Next() reported its end.
+  BadLineCounts bad_line_counts() const;
+  // Examples handed out by Next() in the current epoch.
+  uint64_t examples_read() const { return examples_read_.load(std::memory_order_relaxed); }
+
+  const std::vector<std::string>& files() const { return files_; }
+  const std::vector<FileRange>& ranges() const { return ranges_; }
+  const DataReaderOptions& options() const { return options_; }
+
+ private:
+  using ReasonCounts = std::array<uint64_t, kNumBadLineReasons>;
+
+  void StopThread();
+  void Run(uint64_t shuffle_seed);
+  Status ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts);
+  // Queues *batch for the consumer and replaces it with a recycled empty batch. False if the
+  // reader was asked to stop while waiting for space.
+  bool Push(Batch* batch);
+
+  const DataReaderOptions options_;
+  bool opened_ = false;
+  bool epoch_started_ = false;
+  std::vector<std::string> files_;
+  std::vector<FileRange> ranges_;
+  uint64_t empty_files_ = 0;
+
+  std::thread thread_;
+  std::atomic<bool> stop_flag_{false};  // read per line by the reader thread
+  std::atomic<uint64_t> examples_read_{0};
+
+  mutable std::mutex mu_;
+  std::condition_variable not_empty_;  // signalled when a batch is queued or the reader ends
+  std::condition_variable not_full_;   // signalled when the consumer takes a batch or on stop
+  std::deque<Batch> ready_;            // guarded by mu_
+  std::vector<Batch> free_;            // recycled batches; guarded by mu_
+  bool stop_ = false;                  // guarded by mu_
+  bool producer_done_ = false;         // guarded by mu_
+  Status producer_status_;             // guarded by mu_
+  ReasonCounts counts_{};              // guarded by mu_
+};
+
+// Reads this worker's whole share (options.worker_index of options.num_workers) once -- e.g. a
+// test set -- into batches of options.batch_size. `counts` may be null.
+Status ReadAll(const DataReaderOptions& options, std::vector<Batch>* batches,
+               BadLineCounts* counts = nullptr);
+
+}  // namespace embark

@@ -1,0 +1,209 @@
+#include "worker/kv_client.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+namespace embark {
+
+namespace {
+void NoFree(void*, void*) {}  // zero-copy frames point into memory the caller keeps alive
+}  // namespace
+
+KVClient::KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
+                   double request_timeout_s)
+    : transport_(transport), control_(control), placement_(placement), request_timeout_s_(request_timeout_s) {}
+
+KVClient::~KVClient() { Stop(); }
+
+void KVClient::Start() { receiver_ = std::thread([this] { ReceiveLoop(); }); }
+
+void KVClient::Stop() {
+  stop_ = true;
+  if (receiver_.joinable()) receiver_.join();
+}
+
+void KVClient::Prepare(uint32_t table, const uint64_t* keys, size_t n, PreparedKeys* out) const {
+  out->table = table;
+  const int servers = placement_.num_servers();
+  // 1. Sort and deduplicate. Input that is already sorted and unique (common: the bench and
+  //    readers that emit sorted batches) skips the sort.
+  std::vector<uint64_t> uniq(keys, keys + n);
+  bool sorted_unique = true;
+  for (size_t i = 1; i < n && sorted_unique; ++i) sorted_unique = keys[i - 1] < keys[i];
+  if (!sorted_unique) {
+    std::sort(uniq.begin(), uniq.end());
+    uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
+  }
+  // 2. Group by server with a stable counting sort (each group stays sorted).
+  std::vector<uint16_t> server_of(uniq.size());
+  out->server_begin.assign(servers + 1, 0);
+  for (size_t i = 0; i < uniq.size(); ++i) {
+    server_of[i] = static_cast<uint16_t>(placement_.ServerOf(table, uniq[i]));
+    ++out->server_begin[server_of[i] + 1];
+  }
+  for (int s = 0; s < servers; ++s) out->server_begin[s + 1] += out->server_begin[s];
+  std::vector<uint32_t> cursor(out->server_begin.begin(), out->server_begin.end() - 1);
+  std::vector<uint32_t> grouped_of_sorted(uniq.size());
+  out->keys.resize(uniq.size());
+  for (size_t i = 0; i < uniq.size(); ++i) {
+    const uint32_t dst = cursor[server_of[i]]++;
+    out->keys[dst] = uniq[i];
+    grouped_of_sorted[i] = dst;
+  }
+  // 3. Map every input position to its unique key's grouped index (binary search in the
+  //    sorted unique keys: log2 of the batch's distinct keys per input key).
+  out->index_of_input.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t s = sorted_unique ? i : std::lower_bound(uniq.begin(), uniq.end(), keys[i]) - uniq.begin();
+    out->index_of_input[i] = grouped_of_sorted[s];
+  }
+}
+
+void KVClient::SumDuplicates(const PreparedKeys& keys, const float* input_rows, uint32_t width,
+                             std::vector<float>* out) {
+  out->assign(keys.size() * width, 0.0f);
+  for (size_t i = 0; i < keys.index_of_input.size(); ++i) {
+    float* dst = out->data() + size_t{keys.index_of_input[i]} * width;
+    const float* src = input_rows + i * width;
+    for (uint32_t j = 0; j < width; ++j) dst[j] += src[j];
+  }
+}
+
+int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out) {
+  const uint32_t width = placement_.RowWidth(keys.table);
+  const int servers = placement_.num_servers();
+  int ts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ts = next_ts_++;
+    Pending& p = pending_[ts];
+    p.out = out;
+    p.keys = &keys;
+    p.width = width;
+    p.replied.assign(servers, 1);
+    p.what = MsgTypeName(type);
+    for (int s = 0; s < servers; ++s) {
+      if (keys.server_begin[s + 1] > keys.server_begin[s]) {
+        p.replied[s] = 0;
+        ++p.remaining;
+      }
+    }
+  }
+  for (int s = 0; s < servers; ++s) {
+    const uint32_t begin = keys.server_begin[s];
+    const uint32_t count = keys.server_begin[s + 1] - begin;
+    if (count == 0) continue;
+    MsgHeader h = MakeHeader(type, transport_->rank(), static_cast<uint64_t>(ts));
+    h.table = keys.table;
+    h.num_keys = count;
+    h.val_len = width;
+    std::vector<zmq::message_t> frames;
+    frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + begin), size_t{count} * 8, NoFree, nullptr);
+    if (type != MsgType::kPull) {
+      frames.emplace_back(const_cast<float*>(vals + size_t{begin} * width), size_t{count} * width * 4, NoFree, nullptr);
+    }
+    Status st = transport_->Send(control_->table().ServerRank(s), h, &frames);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      Pending& p = pending_[ts];
+      if (p.error.ok()) p.error = st;
+      p.replied[s] = 1;
+      --p.remaining;
+      cv_.notify_all();
+    }
+  }
+  return ts;
+}
+
+int KVClient::Pull(const PreparedKeys& keys, float* out) { return Issue(MsgType::kPull, keys, nullptr, out); }
+int KVClient::Push(const PreparedKeys& keys, const float* vals) { return Issue(MsgType::kPush, keys, vals, nullptr); }
+int KVClient::PushPull(const PreparedKeys& keys, const float* vals, float* out) {
+  return Issue(MsgType::kPushPull, keys, vals, out);
+}
+
+Status KVClient::Wait(int ts, double timeout_s) {
+  if (timeout_s < 0) timeout_s = request_timeout_s_;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto it = pending_.find(ts);
+  if (it == pending_.end()) return Status::InvalidArgument("unknown or already waited request " + std::to_string(ts));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (it->second.remaining > 0) {
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && it->second.remaining > 0) {
+      std::ostringstream m;
+      m << it->second.what << " request " << ts << " of table " << placement_.table(it->second.keys->table).name
+        << ": no reply within " << timeout_s << " s from";
+      for (size_t s = 0; s < it->second.replied.size(); ++s)
+        if (!it->second.replied[s]) m << " " << control_->table().Describe(control_->table().ServerRank(s));
+      // The request stays registered: a late reply must not write into a buffer the caller
+      // may reuse, so the entry's output pointer is dropped instead.
+      it->second.out = nullptr;
+      return Status::Timeout(m.str());
+    }
+  }
+  Status st = it->second.error;
+  pending_.erase(it);
+  return st;
+}
+
+void KVClient::OnReply(const Message& msg) {
+  const int server = msg.peer - 1;
+  const int ts = static_cast<int>(msg.header.request_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(ts);
+  if (server < 0 || server >= placement_.num_servers() || it == pending_.end() || it->second.replied[server]) {
+    LOG(WARNING) << "unexpected " << MsgTypeName(msg.type()) << " for request " << ts << " from "
+                 << control_->table().Describe(msg.peer);
+    return;
+  }
+  Pending& p = it->second;
+  const uint32_t begin = p.keys->server_begin[server];
+  const uint32_t count = p.keys->server_begin[server + 1] - begin;
+  if (msg.type() == MsgType::kError) {
+    if (p.error.ok()) {
+      p.error = Status::Aborted(control_->table().Describe(msg.peer) + " rejected the " + p.what +
+                                " request: " + (msg.frames.empty() ? std::string() : msg.FrameString(0)));
+    }
+  } else if (msg.type() == MsgType::kPullReply) {
+    Status st = ValidateDataMessage(msg, p.width);
+    if (st.ok() && msg.header.num_keys != count) st = Status::Corruption("reply has " + std::to_string(msg.header.num_keys) + " rows, expected " + std::to_string(count));
+    if (!st.ok()) {
+      if (p.error.ok()) p.error = Status::Corruption("bad reply from " + control_->table().Describe(msg.peer) + ": " + st.message());
+    } else if (p.out != nullptr) {
+      std::memcpy(p.out + size_t{begin} * p.width, msg.values(0), msg.frames[0].size());
+    }
+  }
+  p.replied[server] = 1;
+  if (--p.remaining == 0) cv_.notify_all();
+}
+
+void KVClient::ReceiveLoop() {
+  while (!stop_) {
+    Message msg;
+    auto res = transport_->Poll(100, &msg);
+    control_->NoteProgress();
+    switch (res.event) {
+      case Transport::Event::kMessage:
+        if (control_->Handle(msg)) break;
+        if (msg.type() == MsgType::kPullReply || msg.type() == MsgType::kPushAck || msg.type() == MsgType::kError) {
+          OnReply(msg);
+        } else {
+          LOG(WARNING) << "worker ignores a " << MsgTypeName(msg.type()) << " message from " << control_->table().Describe(msg.peer);
+        }
+        break;
+      case Transport::Event::kPeerDisconnected:
+        control_->OnPeerDisconnected(res.peer);
+        break;
+      case Transport::Event::kBadMessage:
+        LOG(WARNING) << "bad message from rank " << res.peer << ": " << res.status.ToString();
+        break;
+      case Transport::Event::kTimeout:
+        break;
+    }
+  }
+}
+
+}  // namespace embark

@@ -1,0 +1,101 @@
+// KVClient: a worker's asynchronous pull/push access to the parameter servers.
+//
+// Usage (ps-lite style: every operation returns a timestamp; Wait on it):
+//
+//   PreparedKeys keys;
+//   kv.Prepare(table, raw_keys, n, &keys);        // dedup + sort + group by server, once
+//   std::vector<float> rows(keys.size() * kv.RowWidth(table));
+//   int ts = kv.Pull(keys, rows.data());          // one message per server, all in flight
+//   ... compute gradients for keys.keys order ...
+//   int ts2 = kv.Push(keys, grads.data());
+//   Status st = kv.Wait(ts2);                     // timeout -> Status naming the server
+//
+// Zero copy: Push/PushPull send the caller's key and value arrays without copying, so
+// `keys` and `vals` must stay alive and unchanged until Wait(ts) returns; Pull writes into
+// `out` from the receiving thread, so `out` must not be read before Wait(ts) returns.
+// Several requests may be in flight at once, from any number of threads.
+//
+// Thread-safety: Prepare/Pull/Push/PushPull/Wait may be called from any thread. Start/Stop
+// from the owner. The client runs the process's receiving thread, which also feeds control
+// messages (heartbeats, barriers, shutdown) to the ControlPlane.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/control_plane.h"
+#include "core/transport.h"
+#include "ps/placement.h"
+
+namespace embark {
+
+// The keys of one request, deduplicated and grouped by owning server (sorted inside a group).
+struct PreparedKeys {
+  uint32_t table = 0;
+  std::vector<uint64_t> keys;            // unique keys, grouped by server
+  std::vector<uint32_t> server_begin;    // num_servers + 1 offsets into keys
+  std::vector<uint32_t> index_of_input;  // for input position i: index of its key in `keys`
+  size_t size() const { return keys.size(); }
+};
+
+class KVClient {
+ public:
+  KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
+           double request_timeout_s);
+  ~KVClient();
+  KVClient(const KVClient&) = delete;
+  KVClient& operator=(const KVClient&) = delete;
+
+  void Start();  // starts the receiving thread
+  void Stop();   // joins it
+
+  uint32_t RowWidth(uint32_t table) const { return placement_.RowWidth(table); }
+  const Placement& placement() const { return placement_; }
+
+  // Deduplicates keys[0, n) (any order, repeats allowed) and groups them by server.
+  void Prepare(uint32_t table, const uint64_t* keys, size_t n, PreparedKeys* out) const;
+  // Sums per-input-position rows (n * width, in the order given to Prepare) into one row per
+  // unique key (keys.size() * width): gradients of duplicate keys are added.
+  static void SumDuplicates(const PreparedKeys& keys, const float* input_rows, uint32_t width,
+                            std::vector<float>* out);
+
+  int Pull(const PreparedKeys& keys, float* out);
+  int Push(const PreparedKeys& keys, const float* vals);
+  // Fused: pushes `vals`, then returns the updated rows in `out`, in one round trip.
+  int PushPull(const PreparedKeys& keys, const float* vals, float* out);
+  // Waits for request `ts`; timeout_s < 0 means the client's request timeout.
+  Status Wait(int ts, double timeout_s = -1);
+
+ private:
+  struct Pending {
+    int remaining = 0;
+    float* out = nullptr;
+    const PreparedKeys* keys = nullptr;
+    uint32_t width = 0;
+    std::vector<uint8_t> replied;  // per server
+    Status error;
+    const char* what = "";
+  };
+  int Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out);
+  void ReceiveLoop();
+  void OnReply(const Message& msg);
+
+  Transport* const transport_;
+  ControlPlane* const control_;
+  const Placement placement_;
+  const double request_timeout_s_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int next_ts_ = 1;
+  std::unordered_map<int, Pending> pending_;
+  std::thread receiver_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace embark

@@ -1,0 +1,106 @@
+// Line parsers: turn one text line of a training file into one example appended to a Batch.
+//
+// Formats:
+//   ratings  "user item rating [timestamp]", separated by tab, comma, "::" or runs of spaces.
+//            The separator is detected per file (per range) from the first non-blank line: "::"
+//            if present, else tab, else comma, else whitespace. Spaces around fields are
+//            ignored. If line 1 of a file has a non-numeric rating field it is a header and is
+//            skipped (on any other line that is a bad line). The timestamp is accepted and
+//            ignored. user -> FeatureKey(0, user) in field 0, item -> FeatureKey(1, item) in
+//            field 1, both with value 1; label = rating (must be finite, and optionally inside
+//            [min_rating, max_rating]).
+//   libsvm   "label id:val id:val ..." (also libFM), whitespace separated. Labels 0/1 or
+//            -1/+1 (any spelling that parses to -1, 0 or 1; -1 is mapped to 0). Every id is
+//            FeatureKey(0, id), field 0. An example with no features is allowed.
+//   libffm   "label field:id:val ...". The field is a decimal integer 0..65535; key =
+//            FeatureKey(field, id), so equal ids in different fields never collide.
+//
+// Ids are hashed as STRINGS: "007" and "7" are different ids. This keeps string ids (hex
+// categoricals, user names) and numeric ids on one code path, and real data sets spell an id
+// the same way every time. Feature values and labels are parsed with std::from_chars (no
+// locale, no allocation); a leading '+' is accepted.
+//
+// Blank lines (empty or whitespace only) and trailing whitespace are not errors.
+//
+// Thread-safety: a LineParser keeps per-file state (the detected separator); use one per
+// thread. The free functions are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/hash.h"
+#include "core/status.h"
+#include "worker/batch.h"
+
+namespace embark {
+
+enum class DataFormat { kRatings, kLibsvm, kLibffm };
+
+// "ratings", "libsvm" (alias "libfm"), "libffm" -> DataFormat.
+Status ParseDataFormat(std::string_view name, DataFormat* format);
+const char* DataFormatName(DataFormat format);
+
+// Why a line was rejected. Each has a short name used in messages and counters.
+enum class BadLineReason : uint8_t {
+  kWrongFieldCount = 0,  // "wrong_field_count": too few / too many columns, or no label
+  kBadFeature,           // "bad_feature": a token is not id:val (libsvm) / field:id:val (libffm)
+  kNonNumeric,           // "non_numeric": a label, rating, value or field is not a number
+  kNonFinite,            // "non_finite": NaN, inf, or a number that overflows float
+  kLabelOutOfRange,      // "label_out_of_range": click label not in {-1,0,1}, rating outside range
+  kFieldOutOfRange,      // "field_out_of_range": libffm field number does not fit uint16
+  kEmptyFile,            // "empty_file": reported by the reader, not by a parser
+  kNumReasons
+};
+constexpr int kNumBadLineReasons = static_cast<int>(BadLineReason::kNumReasons);
+const char* BadLineReasonName(BadLineReason reason);
+
+// Per-reason counts of skipped lines; only reasons that occurred are present.
+using BadLineCounts = std::map<BadLineReason, uint64_t>;
+// "non_numeric=2 wrong_field_count=1", or "none".
+std::string FormatBadLineCounts(const BadLineCounts& counts);
+
+// The key of raw feature id `id` in field `field`: the id's bytes hashed with a per-field salt.
+// Every reader uses this, so the same (field, id) maps to the same key in every format.
+inline uint64_t FieldSalt(uint16_t field) { return Mix64(0x6669656c64000000ULL + field); }
+inline uint64_t FeatureKey(uint16_t field, std::string_view id) {
+  return HashBytes(id, FieldSalt(field));
+}
+
+struct ParserOptions {
+  // Ratings outside [min_rating, max_rating] are bad lines (label_out_of_range). The default
+  // accepts every finite rating.
+  float min_rating = -std::numeric_limits<float>::max();
+  float max_rating = std::numeric_limits<float>::max();
+};
+
+class LineParser {
+ public:
+  enum class Outcome : uint8_t {
+    kExample,  // one example was appended to the batch
+    kBlank,    // nothing to do: blank line or header
+    kBad,      // rejected; *reason says why; the batch is unchanged
+  };
+
+  static std::unique_ptr<LineParser> Create(DataFormat format, const ParserOptions& options = {});
+  virtual ~LineParser() = default;
+
+  // Called before the first line of each file range: forgets per-file state (the separator).
+  virtual void StartFile() {}
+
+  // Parses `line` (no '\n'). `first_line_of_file` is true only for line 1 of a file, the only
+  // line that may be a header.
+  virtual Outcome Parse(std::string_view line, bool first_line_of_file, Batch* batch,
+                        BadLineReason* reason) = 0;
+};
+
+// Parses all of `s` as a finite float. Returns false and sets *reason to kNonNumeric (not a
+// number, trailing junk, empty) or kNonFinite (nan, inf, overflows float); underflow gives 0.
+// Accepts a leading '+'. Exposed for tests and tools.
+bool ParseFloatField(std::string_view s, float* out, BadLineReason* reason);
+
+}  // namespace embark

@@ -1,0 +1,72 @@
+#include "worker/shuffle_buffer.h"
+
+#include <utility>
+
+#include "core/hash.h"
+
+namespace embark {
+
+ShuffleBuffer::ShuffleBuffer(size_t capacity, uint64_t seed) : capacity_(capacity) {
+  Reset(seed);
+}
+
+void ShuffleBuffer::Reset(uint64_t seed) {
+  state_ = Mix64(seed);
+  size_ = 0;
+}
+
+size_t ShuffleBuffer::Uniform(size_t n) {
+  state_ += 0x9e3779b97f4a7c15ULL;
+  const uint64_t r = Mix64(state_);
+  // Multiply-shift maps r to [0, n); the bias (n / 2^64) is negligible for buffer sizes.
+  return static_cast<size_t>((static_cast<unsigned __int128>(r) * n) >> 64);
+}
+
+void ShuffleBuffer::Store(const Batch& src, size_t e, Slot* slot) {
+  const uint32_t b = src.offsets[e];
+  const uint32_t end = src.offsets[e + 1];
+  slot->label = src.labels[e];
+  slot->keys.assign(src.keys.begin() + b, src.keys.begin() + end);
+  slot->values.assign(src.values.begin() + b, src.values.begin() + end);
+  slot->fields.assign(src.fields.begin() + b, src.fields.begin() + end);
+}
+
+void ShuffleBuffer::Emit(const Slot& slot, Batch* out) {
+  out->keys.insert(out->keys.end(), slot.keys.begin(), slot.keys.end());
+  out->values.insert(out->values.end(), slot.values.begin(), slot.values.end());
+  out->fields.insert(out->fields.end(), slot.fields.begin(), slot.fields.end());
+  out->EndExample(slot.label);
+}
+
+bool ShuffleBuffer::Add(const Batch& src, size_t e, Batch* out) {
+  if (capacity_ == 0) {
+    const uint32_t b = src.offsets[e];
+    const uint32_t end = src.offsets[e + 1];
+    out->keys.insert(out->keys.end(), src.keys.begin() + b, src.keys.begin() + end);
+    out->values.insert(out->values.end(), src.values.begin() + b, src.values.begin() + end);
+    out->fields.insert(out->fields.end(), src.fields.begin() + b, src.fields.begin() + end);
+    out->EndExample(src.labels[e]);
+    return true;
+  }
+  if (size_ < capacity_) {
+    if (slots_.size() == size_) slots_.emplace_back();
+    Store(src, e, &slots_[size_++]);
+    return false;
+  }
+  Slot& victim = slots_[Uniform(size_)];
+  Emit(victim, out);
+  Store(src, e, &victim);
+  return true;
+}
+
+bool ShuffleBuffer::PopRandom(Batch* out) {
+  if (size_ == 0) return false;
+  const size_t j = Uniform(size_);
+  Emit(slots_[j], out);
+  // Move the last held slot into the hole; swapping keeps both slots' memory for reuse.
+  std::swap(slots_[j], slots_[size_ - 1]);
+  --size_;
+  return true;
+}
+
+}  // namespace embark
