@@ -102,7 +102,9 @@ Status RunSchedulerRegistration(const BootstrapOptions& opts, int size, Transpor
 Status RegisterWithScheduler(const BootstrapOptions& opts, const NodeInfo& me,
                              const std::string& scheduler_endpoint, Transport* t, ClusterTable* table) {
   EMBARK_RETURN_IF_ERROR(t->Connect(0, scheduler_endpoint));
-  EMBARK_RETURN_IF_ERROR(t->SendString(0, MakeHeader(MsgType::kRegister, me.rank), SerializeNodeInfo(me)));
+  if (!opts.skip_register) {
+    EMBARK_RETURN_IF_ERROR(t->SendString(0, MakeHeader(MsgType::kRegister, me.rank), SerializeNodeInfo(me)));
+  }
   const double deadline = NowSeconds() + opts.liveness.startup_timeout_s;
   while (true) {
     double left = deadline - NowSeconds();

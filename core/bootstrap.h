@@ -28,6 +28,7 @@ struct BootstrapOptions {
   LivenessOptions liveness;
   uint64_t config_hash = 0;     // must be equal on all ranks
   std::string shard_map;        // rank 0 only: encoded key -> server map to distribute
+  bool skip_register = false;   // fault injection for tests: behave as an unreachable rank
 };
 
 Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* transport,

@@ -27,6 +27,7 @@ DEFINE_double(heartbeat_interval, 0.5, "seconds between heartbeats");
 DEFINE_double(heartbeat_timeout, 10, "seconds of silence after which a rank is declared lost");
 DEFINE_double(startup_timeout, 60, "seconds for every rank to register at start-up");
 DEFINE_double(request_timeout, 60, "seconds a pull/push may wait for its reply");
+DEFINE_string(fault, "", "testing only: RANK:POINT injects a failure (no_register)");
 
 // bench
 DEFINE_uint32(val_len, 1, "bench: floats per key");
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   ropts.liveness.startup_timeout_s = FLAGS_startup_timeout;
   ropts.liveness.request_timeout_s = FLAGS_request_timeout;
   ropts.config_hash = config_hash;
+  ropts.fault = FLAGS_fault;
   if (FLAGS_server_threads < 1 || FLAGS_server_threads > 64) {
     std::fprintf(stderr, "--server_threads must be in [1, 64], got %d\n", FLAGS_server_threads);
     return embark::kExitUsage;

@@ -4,7 +4,10 @@
 
 #include <glog/logging.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "core/bootstrap.h"
 #include "partition/shard_map.h"
@@ -74,8 +77,25 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
 }  // namespace
 
 int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& job) {
+  // MPI_Init waits for every rank of the job to start; a rank that never starts would make it
+  // wait forever, so a watchdog bounds it with the start-up timeout.
+  std::atomic<bool> mpi_ready{false};
+  std::thread watchdog([&] {
+    const double deadline = NowSeconds() + opts.liveness.startup_timeout_s;
+    while (!mpi_ready.load() && NowSeconds() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!mpi_ready.load()) {
+      const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
+      const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
+      DieNow(std::string("rank ") + (r ? r : "?") + " of " + (n ? n : "?") + ": MPI_Init did not complete within " +
+                 std::to_string(static_cast<int>(opts.liveness.startup_timeout_s)) +
+                 " s: some rank of the job did not start (MPI waits for all of them)",
+             kExitStartup);
+    }
+  });
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  mpi_ready = true;
+  watchdog.join();
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -91,6 +111,10 @@ int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& j
     Status shape = CheckClusterShape(size, opts.num_servers);
     if (!shape.ok()) DieNow(shape.message(), kExitUsage);
     bopts.shard_map = ShardMap::Balanced(opts.num_servers, opts.num_vshards).Encode();
+  }
+  if (opts.fault == std::to_string(rank) + ":no_register") {
+    LOG(WARNING) << "fault injection: rank " << rank << " does not register";
+    bopts.skip_register = true;
   }
   ClusterTable table;
   Status st = Bootstrap(bopts, rank, size, &transport, &table);

@@ -48,6 +48,8 @@ struct RuntimeOptions {
   std::string bind_ip;
   LivenessOptions liveness;
   uint64_t config_hash = 0;
+  // Testing only: "RANK:POINT" makes rank RANK fail at POINT (no_register: never registers).
+  std::string fault;
 };
 
 // Runs the job on this rank; returns the process exit code. MPI must not be initialised yet.

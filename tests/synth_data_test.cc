@@ -319,14 +319,14 @@ double PositiveRate(const std::vector<ClickRow>& rows) {
 TEST(SynthClicksTest, PositiveRateFollowsTheTarget) {
   ScratchDir dir;
   SynthClicksOptions o;
-  o.num_rows = 30000;
+  o.num_rows = 20000;
   o.test_fraction = 0;
   const std::vector<SynthClickField> fields = SynthClickFields(o);
   for (double target : {0.1, 0.2, 0.3}) {
     o.target_positive_rate = target;
     ASSERT_TRUE(WriteSynthClicks(o, dir.File("r")).ok());
     const std::vector<ClickRow> rows = ParseLibffm(dir.File("r.train.libffm"), fields);
-    ASSERT_EQ(rows.size(), 30000u);
+    ASSERT_EQ(rows.size(), 20000u);
     EXPECT_TRUE(ReadAll(dir.File("r.test.libffm")).empty());
     EXPECT_NEAR(PositiveRate(rows), target, 0.02) << target;
   }
@@ -397,7 +397,6 @@ TEST(SynthClicksTest, FieldsAndPairInteractionsCarrySignal) {
   const double constant = ConstantTestLoss(train, test);
   const double lr = LogisticTestLoss(train, test, fields, {});
   const double lr_cross = LogisticTestLoss(train, test, fields, crosses);
-  printf("const %f lr %f cross %f\n", constant, lr, lr_cross);
   EXPECT_LT(lr, constant - 0.01) << lr << " vs constant " << constant;
   EXPECT_LT(lr_cross, lr - 0.005) << "crosses " << lr_cross << " vs lr " << lr;
 
@@ -408,7 +407,6 @@ TEST(SynthClicksTest, FieldsAndPairInteractionsCarrySignal) {
   const std::vector<ClickRow> test0 = ParseLibffm(dir.File("y.test.libffm"), fields);
   const double lr0 = LogisticTestLoss(train0, test0, fields, {});
   const double lr_cross0 = LogisticTestLoss(train0, test0, fields, crosses);
-  printf("lr0 %f cross0 %f\n", lr0, lr_cross0);
   EXPECT_GT(lr_cross0, lr0 - 0.002) << "crosses " << lr_cross0 << " vs lr " << lr0;
 }
 

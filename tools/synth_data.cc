@@ -76,21 +76,44 @@ std::vector<uint32_t> RandomRanking(int64_t n, Rng* rng) {
   return id_of_rank;
 }
 
-// Draws ids with probability proportional to weight[id] by inverse CDF (binary search).
+// Draws ids with probability proportional to weight[id] in O(1) (Walker's alias method, Vose's
+// construction): a binary search over a large CDF costs a cache miss per step, and the ratings
+// generator draws several candidates per rating.
 class WeightedSampler {
  public:
-  explicit WeightedSampler(const std::vector<double>& weight) : cdf_(weight.size()) {
-    double sum = 0;
-    for (size_t i = 0; i < weight.size(); ++i) cdf_[i] = (sum += weight[i]);
+  explicit WeightedSampler(const std::vector<double>& weight)
+      : keep_(weight.size()), alias_(weight.size()) {
+    const size_t n = weight.size();
+    const double total = std::accumulate(weight.begin(), weight.end(), 0.0);
+    std::vector<double> scaled(n);
+    std::vector<uint32_t> small, large;
+    for (size_t i = 0; i < n; ++i) {
+      scaled[i] = weight[i] * n / total;
+      (scaled[i] < 1.0 ? small : large).push_back(static_cast<uint32_t>(i));
+    }
+    while (!small.empty() && !large.empty()) {
+      const uint32_t s = small.back(), l = large.back();
+      small.pop_back();
+      keep_[s] = scaled[s];
+      alias_[s] = l;
+      scaled[l] -= 1.0 - scaled[s];
+      if (scaled[l] < 1.0) {
+        large.pop_back();
+        small.push_back(l);
+      }
+    }
+    // Leftovers are 1 up to rounding error.
+    for (uint32_t i : large) keep_[i] = 1.0, alias_[i] = i;
+    for (uint32_t i : small) keep_[i] = 1.0, alias_[i] = i;
   }
   uint32_t Sample(Rng* rng) const {
-    const double x = rng->Uniform() * cdf_.back();
-    const size_t i = std::upper_bound(cdf_.begin(), cdf_.end(), x) - cdf_.begin();
-    return static_cast<uint32_t>(std::min(i, cdf_.size() - 1));
+    const uint32_t column = static_cast<uint32_t>(rng->Below(keep_.size()));
+    return rng->Uniform() < keep_[column] ? column : alias_[column];
   }
 
  private:
-  std::vector<double> cdf_;
+  std::vector<double> keep_;     // probability of returning the column itself
+  std::vector<uint32_t> alias_;  // the id returned otherwise
 };
 
 // weight[id] = (rank(id) + 1)^-exponent for a random ranking of the ids.
