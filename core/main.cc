@@ -52,9 +52,13 @@ const char kUsage[] =
     "run 'embark <command> --help' for the flags.";
 
 // Every rank must run the same job; a hash of the command line proves it at registration.
+// --bind_ip is per host by nature, so it is left out.
 uint64_t HashArgs(int argc, char** argv) {
   uint64_t h = 0;
-  for (int i = 1; i < argc; ++i) h = embark::HashCombine(h, embark::HashBytes(argv[i]));
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--bind_ip", 9) == 0) continue;
+    h = embark::HashCombine(h, embark::HashBytes(argv[i]));
+  }
   return h;
 }
 

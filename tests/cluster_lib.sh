@@ -38,7 +38,7 @@ export EMBARK_TEST_TAG="$WORK"
 our_processes() {
   local p
   for p in $(pgrep -x embark) $(pgrep -x mpirun) $(pgrep -x sleep); do
-    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "EMBARK_TEST_TAG=$WORK" && echo "$p"
+    { tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "EMBARK_TEST_TAG=$WORK" && echo "$p"
   done
 }
 assert_no_orphans() {

@@ -1,0 +1,73 @@
+// FmModel: a factorisation machine (Rendle 2010) for click prediction.
+//
+//   z = bias + sum_i w_i x_i + sum_{i<j} <v_i, v_j> x_i x_j,   p(click) = sigmoid(z)
+//
+// computed in O(n K) with the sum-of-squares identity
+//   sum_{i<j} <v_i, v_j> x_i x_j = 0.5 * sum_k [ (sum_i v_ik x_i)^2 - sum_i v_ik^2 x_i^2 ].
+//
+// Tables, in this order:
+//   0 "v"    sparse, dim K+1: column 0 = linear weight w, columns 1..K = factor v (all fields)
+//   1 "bias" dense, 1 float: the intercept (same layout as LogisticRegressionModel's, so the
+//            CTR models share one convention; FFM and DeepFM add their own tables after these).
+// Every column of "v" starts from the same small normal noise (InitConfig is per table; a
+// linear weight of +-0.01 at start does no harm). Loss: logloss of the logit, labels as in
+// models/logistic_regression.h. Regularisation is the optimizer's l2 (per push), so the
+// gradient returned is the plain logloss gradient.
+//
+// Thread-safety: immutable after construction; ForwardBackward and Predict are const and safe to
+// call concurrently on disjoint example ranges writing to distinct Gradients. Each call
+// allocates one K-float scratch buffer (per call, not per example).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "ps/table_config.h"
+
+namespace embark {
+
+struct FmOptions {
+  uint32_t dim = 8;            // K, factors per feature
+  float init_stddev = 0.01f;   // normal init of every column of "v"
+  int suggested_epochs = 10;   // passes over the data the defaults were checked with
+  OptimizerConfig optimizer = DefaultOptimizer();
+
+  static OptimizerConfig DefaultOptimizer() {
+    OptimizerConfig o;
+    o.kind = OptimizerKind::kAdaGrad;
+    o.lr = 0.05f;
+    o.l2 = 1e-4f;
+    return o;
+  }
+};
+
+class FmModel : public Model {
+ public:
+  static constexpr int kFactorTable = 0;
+  static constexpr int kBiasTable = 1;
+  static constexpr int kLinearColumn = 0;
+  static constexpr int kFirstFactorColumn = 1;
+
+  explicit FmModel(const FmOptions& options) : options_(options) {}
+
+  static Status Validate(const FmOptions& options);
+  const FmOptions& options() const { return options_; }
+
+  std::string name() const override { return "fm"; }
+  std::vector<TableConfig> Tables() const override;
+  int TableOfField(uint16_t field) const override { return kFactorTable; }
+  LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                          Gradients* grads) const override;
+  void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+               float* preds) const override;
+
+ private:
+  // Returns the logit of example e and leaves sum_i v_ik x_i in factor_sum[0..K).
+  double Logit(const Batch& batch, size_t e, const PulledRows& rows, float* factor_sum) const;
+
+  FmOptions options_;
+};
+
+}  // namespace embark

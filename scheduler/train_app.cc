@@ -1,0 +1,231 @@
+#include "scheduler/train_app.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "worker/train_protocol.h"
+
+namespace embark {
+
+namespace {
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+std::string Hms(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%02ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+}  // namespace
+
+TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts) {}
+
+void TrainApp::OnStart(Scheduler* s) {
+  num_workers_ = s->table().num_workers;
+  start_ = last_progress_ = NowSeconds();
+  if (!opts_.metrics_out.empty()) {
+    metrics_out_.open(opts_.metrics_out, std::ios::trunc);
+    if (!metrics_out_) s->Abort("cannot write --metrics_out file " + opts_.metrics_out, kExitUsage);
+  }
+  LOG(INFO) << "training " << opts_.model << " on " << opts_.train << " for " << opts_.epochs << " epochs, "
+            << num_workers_ << " workers, " << ConsistencyName(opts_.consistency)
+            << (opts_.consistency == Consistency::kSsp ? " staleness " + std::to_string(opts_.staleness) : std::string());
+}
+
+TrainApp::EpochState& TrainApp::Epoch(int epoch) {
+  EpochState& e = epochs_[epoch];
+  if (e.clock.empty()) {
+    e.clock.assign(num_workers_, 0);
+    e.done.assign(num_workers_, false);
+    e.examples.assign(num_workers_, 0);
+    e.loss.assign(num_workers_, 0);
+    e.predictions.resize(num_workers_);
+    e.eval = std::make_unique<Evaluation>(opts_.format == DataFormat::kRatings ? Evaluation::kRegression
+                                                                              : Evaluation::kClassification);
+  }
+  return e;
+}
+
+void TrainApp::UpdateMinClock(Scheduler* s, int epoch) {
+  EpochState& e = Epoch(epoch);
+  uint64_t min = UINT64_MAX, max = 0;
+  for (int w = 0; w < num_workers_; ++w) {
+    if (e.done[w]) continue;
+    min = std::min(min, e.clock[w]);
+    max = std::max(max, e.clock[w]);
+  }
+  if (min == UINT64_MAX) return;  // every worker finished the epoch
+  max_clock_spread_ = std::max<int64_t>(max_clock_spread_, static_cast<int64_t>(max - min));
+  if (opts_.consistency == Consistency::kAsp || min <= e.broadcast_min) return;
+  e.broadcast_min = min;
+  MinClock m;
+  m.epoch = epoch;
+  m.min_clock = min;
+  Status st = s->BroadcastAppToWorkers(kTrainMinClock, EncodeMsg(m));
+  if (!st.ok()) LOG(WARNING) << "clock broadcast failed: " << st.ToString();
+}
+
+uint64_t TrainApp::ExamplesSoFar() const {
+  uint64_t n = 0;
+  for (const auto& [epoch, e] : epochs_)
+    for (uint64_t x : e.examples) n += x;
+  return n;
+}
+
+double TrainApp::TrainLoss(int epoch) const {
+  auto it = epochs_.find(epoch);
+  if (it == epochs_.end()) return NAN;
+  double loss = 0;
+  uint64_t n = 0;
+  for (int w = 0; w < num_workers_; ++w) {
+    loss += it->second.loss[w];
+    n += it->second.examples[w];
+  }
+  return n ? loss / n : NAN;
+}
+
+std::string TrainApp::MetricsLine(int epoch, bool final) const {
+  std::ostringstream j;
+  j << "{\"epoch\": " << epoch << ", \"examples\": " << ExamplesSoFar()
+    << ", \"seconds\": " << JsonNumber(NowSeconds() - start_) << ", \"train_loss\": " << JsonNumber(TrainLoss(epoch));
+  for (const auto& [name, value] : last_metrics_) j << ", \"" << name << "\": " << JsonNumber(value);
+  if (final) {
+    j << ", \"max_clock_spread\": " << max_clock_spread_ << ", \"consistency\": \"" << ConsistencyName(opts_.consistency)
+      << "\", \"workers\": " << num_workers_ << ", \"bad_lines\": {";
+    bool first = true;
+    for (const auto& [reason, count] : bad_lines_) {
+      j << (first ? "" : ", ") << "\"" << reason << "\": " << count;
+      first = false;
+    }
+    j << "}, \"final\": true";
+  }
+  j << "}";
+  return j.str();
+}
+
+void TrainApp::FinishEpoch(Scheduler* s, int epoch) {
+  EpochState& e = Epoch(epoch);
+  if (e.reported) return;
+  e.reported = true;
+  if (!opts_.test.empty()) last_metrics_ = e.eval->Results();
+  const std::string line = MetricsLine(epoch, false);
+  std::ostringstream human;
+  human << "epoch " << epoch << "/" << opts_.epochs << " done: train loss " << JsonNumber(TrainLoss(epoch));
+  for (const auto& [name, value] : last_metrics_) human << ", " << name << " " << JsonNumber(value);
+  human << " (" << Hms(NowSeconds() - start_) << " elapsed)";
+  std::printf("%s\n", human.str().c_str());
+  std::fflush(stdout);
+  if (metrics_out_.is_open()) {
+    metrics_out_ << line << "\n";
+    metrics_out_.flush();
+  }
+  if (epoch == opts_.epochs && !opts_.predictions_out.empty() && !opts_.test.empty()) {
+    std::ofstream p(opts_.predictions_out, std::ios::trunc);
+    for (const auto& part : e.predictions)
+      for (float v : part) p << v << "\n";
+    if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
+  }
+}
+
+void TrainApp::OnApp(Scheduler* s, const Message& msg) {
+  const int w = msg.peer - 1 - s->table().num_servers;
+  if (w < 0 || w >= num_workers_ || msg.frames.size() != 1) return;
+  const std::string payload = msg.FrameString(0);
+  switch (msg.header.aux) {
+    case kTrainClock: {
+      ClockReport r;
+      if (!DecodeMsg(payload, &r)) break;
+      EpochState& e = Epoch(r.epoch);
+      e.clock[w] = r.clock;
+      e.examples[w] = r.examples;
+      e.loss[w] = r.loss_sum;
+      current_epoch_ = std::max(current_epoch_, static_cast<int>(r.epoch));
+      UpdateMinClock(s, r.epoch);
+      break;
+    }
+    case kTrainEpochDone: {
+      EpochDone d;
+      if (!DecodeMsg(payload, &d)) break;
+      EpochState& e = Epoch(d.epoch);
+      e.clock[w] = d.clock;
+      e.examples[w] = d.examples;
+      e.loss[w] = d.loss_sum;
+      e.done[w] = true;
+      if (d.epoch == 1)
+        for (const auto& [reason, count] : d.bad_lines) bad_lines_[reason] += count;
+      UpdateMinClock(s, d.epoch);
+      if (std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; })) {
+        if (d.epoch == 1)
+          for (uint64_t x : e.examples) examples_per_epoch_ += x;
+        if (opts_.test.empty()) FinishEpoch(s, d.epoch);
+      }
+      break;
+    }
+    case kTrainEval: {
+      EvalReport r;
+      if (!DecodeMsg(payload, &r)) break;
+      EpochState& e = Epoch(r.epoch);
+      Status st = e.eval->Merge(r.accumulator);
+      if (!st.ok()) s->Abort("bad evaluation report from worker " + std::to_string(w) + ": " + st.ToString(), kExitAborted);
+      e.predictions[w] = std::move(r.predictions);
+      if (++e.evals == num_workers_) FinishEpoch(s, r.epoch);
+      break;
+    }
+    default:
+      LOG(WARNING) << "training scheduler ignores app message " << msg.header.aux << " from worker " << w;
+  }
+}
+
+void TrainApp::OnTick(Scheduler* s) {
+  const double now = NowSeconds();
+  if (now - last_progress_ < opts_.progress_every_s) return;
+  const double elapsed = now - start_;
+  const uint64_t done = ExamplesSoFar();
+  const double rate = elapsed > 0 ? done / elapsed : 0;
+  std::string eta = "after epoch 1";
+  if (examples_per_epoch_ > 0 && rate > 0) {
+    const double total = static_cast<double>(examples_per_epoch_) * opts_.epochs;
+    eta = Hms((total - done) / rate);
+  }
+  char line[256];
+  std::snprintf(line, sizeof(line), "progress: epoch %d/%d, %" PRIu64 " examples, %.0f examples/s, train loss %s, ETA %s",
+                current_epoch_, opts_.epochs, done, rate, JsonNumber(TrainLoss(current_epoch_)).c_str(), eta.c_str());
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+  last_progress_ = now;
+}
+
+int TrainApp::OnAllWorkersDone(Scheduler* s) {
+  const double elapsed = NowSeconds() - start_;
+  const std::string final_line = MetricsLine(opts_.epochs, true);
+  if (metrics_out_.is_open()) {
+    metrics_out_ << final_line << "\n";
+    metrics_out_.flush();
+  }
+  std::ostringstream m;
+  m << "training finished: " << opts_.epochs << " epochs, " << ExamplesSoFar() << " examples in " << Hms(elapsed)
+    << " (" << static_cast<uint64_t>(elapsed > 0 ? ExamplesSoFar() / elapsed : 0) << " examples/s)";
+  for (const auto& [name, value] : last_metrics_) m << ", " << name << " " << JsonNumber(value);
+  if (!bad_lines_.empty()) {
+    m << "; skipped lines:";
+    for (const auto& [reason, count] : bad_lines_) m << " " << reason << "=" << count;
+  }
+  std::printf("%s\n", m.str().c_str());
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace embark

@@ -1,0 +1,66 @@
+// TrainApp: the training job's logic on the scheduler (rank 0).
+//
+// It keeps every worker's clock and releases them by broadcasting the minimum clock (BSP/SSP),
+// merges the workers' evaluation accumulators into exact test metrics after every epoch,
+// prints a progress line at a fixed interval (examples/s, training loss, ETA), appends one
+// JSON object per evaluation to --metrics_out (and a last one with "final": true), and prints
+// a summary at the end.
+//
+// Thread-safety: callbacks run on the scheduler's thread only.
+#pragma once
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scheduler/scheduler.h"
+#include "worker/evaluation.h"
+#include "worker/train_options.h"
+
+namespace embark {
+
+class TrainApp : public SchedulerApp {
+ public:
+  explicit TrainApp(const TrainOptions& opts);
+
+  void OnStart(Scheduler* s) override;
+  void OnApp(Scheduler* s, const Message& msg) override;
+  void OnTick(Scheduler* s) override;
+  int OnAllWorkersDone(Scheduler* s) override;
+
+ private:
+  struct EpochState {
+    std::vector<uint64_t> clock;      // per worker
+    std::vector<bool> done;           // per worker
+    std::vector<uint64_t> examples;   // per worker
+    std::vector<double> loss;         // per worker
+    uint64_t broadcast_min = 0;
+    int evals = 0;
+    std::unique_ptr<Evaluation> eval;
+    std::vector<std::vector<float>> predictions;  // per worker (final epoch)
+    bool reported = false;
+  };
+  EpochState& Epoch(int epoch);
+  void UpdateMinClock(Scheduler* s, int epoch);
+  void FinishEpoch(Scheduler* s, int epoch);
+  std::string MetricsLine(int epoch, bool final) const;
+  uint64_t ExamplesSoFar() const;
+  double TrainLoss(int epoch) const;
+
+  const TrainOptions opts_;
+  int num_workers_ = 0;
+  double start_ = 0;
+  double last_progress_ = 0;
+  int current_epoch_ = 1;
+  uint64_t examples_per_epoch_ = 0;   // known after epoch 1
+  int64_t max_clock_spread_ = 0;
+  std::map<int, EpochState> epochs_;
+  std::map<std::string, uint64_t> bad_lines_;  // from epoch 1 (every epoch reads the same lines)
+  std::map<std::string, double> last_metrics_;
+  std::ofstream metrics_out_;
+  std::string last_line_;
+};
+
+}  // namespace embark

@@ -1,0 +1,42 @@
+// Evaluation: test metrics that workers compute on their share of the test set and the
+// scheduler merges exactly.
+//
+// Regression (ratings): RMSE and MAE from sums of squared and absolute errors (exact).
+// Classification (clicks): logloss from its sum (exact) and AUC from per-bin positive and
+// negative counts over 2^20 prediction bins, merged by adding counts; the only approximation is
+// that predictions falling in the same bin count as ties, so the AUC error is bounded by the
+// fraction of positive-negative pairs sharing a bin (see models/metrics.h).
+//
+// Thread-safety: plain value; not synchronised.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace embark {
+
+class Evaluation {
+ public:
+  enum Kind { kRegression = 0, kClassification = 1 };
+  explicit Evaluation(Kind kind);
+  ~Evaluation();
+  Evaluation(const Evaluation&) = delete;
+  Evaluation& operator=(const Evaluation&) = delete;
+
+  Kind kind() const { return kind_; }
+  void Add(const float* preds, const float* labels, size_t n);
+  Status Merge(const std::string& serialized);
+  std::string Serialize() const;
+  // test_rmse/test_mae or test_logloss/test_auc, plus test_examples.
+  std::map<std::string, double> Results() const;
+
+ private:
+  struct Impl;
+  Kind kind_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embark

@@ -1,0 +1,49 @@
+// TrainOptions: everything the `train` command was asked to do, shared by the scheduler's
+// training app and the workers (every rank parses the same command line).
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "worker/data_reader.h"
+
+namespace embark {
+
+enum class Consistency { kBsp, kSsp, kAsp };
+Status ParseConsistency(const std::string& name, Consistency* out);
+const char* ConsistencyName(Consistency c);
+
+struct TrainOptions {
+  std::string model;             // mf, lr, fm, ...
+  DataFormat format = DataFormat::kRatings;
+  std::string train;             // files, globs, directories (comma-separated)
+  std::string test;              // optional
+  int epochs = 10;
+  size_t batch_size = 256;
+  Consistency consistency = Consistency::kBsp;
+  int staleness = 0;             // SSP bound (clocks); 0 for BSP
+  uint64_t seed = 1;
+  size_t shuffle_buffer = 100000;
+  BadLinePolicy bad_lines = BadLinePolicy::kFail;
+  int compute_threads = 1;
+  double progress_every_s = 5;
+  std::string metrics_out;       // JSON lines
+  std::string predictions_out;   // optional: worker 0 writes its final test predictions here
+  double clock_timeout_s = 600;  // longest wait for slower workers before giving up
+  int slow_worker = -1;          // testing only: this worker sleeps slow_ms per batch
+  int slow_ms = 0;
+};
+
+// How a worker's staleness bound is enforced: BSP = 0, SSP = staleness, ASP = unbounded.
+inline int64_t EffectiveStaleness(const TrainOptions& o) {
+  switch (o.consistency) {
+    case Consistency::kBsp: return 0;
+    case Consistency::kSsp: return o.staleness;
+    case Consistency::kAsp: return INT64_MAX / 2;
+  }
+  return 0;
+}
+
+}  // namespace embark

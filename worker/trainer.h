@@ -1,0 +1,79 @@
+// Trainer: a worker's training loop.
+//
+// Per batch: wait for the consistency condition (BSP/SSP clock), pull the rows the batch
+// needs (one prepared key set per table, deduplicated and grouped by server once), compute
+// loss and gradients with the model on `compute_threads` threads, push the gradients, report
+// the clock. Under SSP and ASP the next batch is read and its rows are pulled while the current
+// one computes (double buffering); under BSP the next pull must see every worker's updates of
+// this clock, so only reading and parsing overlap (the reader's prefetch thread).
+//
+// After every epoch: a barrier among workers, then evaluation on this worker's share of the
+// test files; the scheduler merges the workers' metric accumulators exactly.
+//
+// Thread-safety: Run() is called once, from the worker's main thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/fork_join.h"
+#include "core/runtime.h"
+#include "models/model.h"
+#include "worker/kv_client.h"
+#include "worker/train_options.h"
+
+namespace embark {
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& opts, const Model& model, WorkerContext& ctx);
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  Status Run();
+
+ private:
+  // The rows of one batch: prepared keys and pulled values per table, in flight or arrived.
+  struct Slot {
+    Batch batch;
+    std::vector<PreparedKeys> keys;        // per table
+    PulledRows rows;
+    std::vector<int> pull_ts;              // per table, 0 = none in flight
+    std::vector<std::vector<uint32_t>> feature_pos;  // per sparse table: feature positions
+    Gradients grads;
+    std::vector<std::vector<float>> push_buffers;    // per table, prepared order
+    std::vector<int> push_ts;
+    bool loaded = false;
+  };
+
+  Status TrainEpoch(int epoch);
+  Status Evaluate(int epoch, bool final);
+  // Reads the next batch into `slot` and issues its pulls; sets *end at the end of the epoch.
+  Status Load(DataReader* reader, Slot* slot, bool* end);
+  Status PreparePulls(Slot* slot);
+  Status WaitPulls(Slot* slot);
+  Status WaitPushes(Slot* slot);
+  // Dense tables travel as server-grouped blocks; models see them as one flat vector.
+  void UngroupDense(Slot* slot);
+  LossSum Compute(Slot* slot);
+  Status PushGradients(Slot* slot);
+  Status WaitForClock(int epoch, uint64_t clock);
+  Status ReportClock(int epoch, uint64_t clock, uint64_t examples, double loss_sum);
+
+  const TrainOptions opts_;
+  const Model& model_;
+  WorkerContext& ctx_;
+  KVClient& kv_;
+  const std::vector<TableConfig> tables_;
+  ForkJoinPool pool_;
+  std::vector<Gradients> part_grads_;    // per compute thread
+  std::vector<std::vector<uint64_t>> dense_block_ids_;  // per table
+  std::vector<std::unique_ptr<Slot>> slots_;
+  uint64_t min_clock_ = 0;
+  int min_clock_epoch_ = -1;
+  std::unique_ptr<DataReader> reader_;
+  std::vector<Batch> test_batches_;
+  bool test_loaded_ = false;
+};
+
+}  // namespace embark
