@@ -41,6 +41,9 @@ constexpr uint32_t kMaxFrames = 16;
 
 enum class MsgType : uint16_t {
   // data plane (worker <-> server)
+  // Data-plane requests carry in aux the id of their key set (unique per prepared key set of
+  // a worker): a server may cache the rows of a recent key set under (sender, table, id) and
+  // reuse them when the same keys come again, after checking the keys are identical.
   kPull = 1,          // frames: keys            -> kPullReply: values
   kPullReply = 2,
   kPush = 3,          // frames: keys, values    -> kPushAck (no frames)

@@ -1,7 +1,12 @@
 #include "ps/sparse_table.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <glog/logging.h>
 
@@ -23,6 +28,27 @@ constexpr size_t kGroup = 64;
 constexpr size_t kSlotAhead = 16;
 constexpr size_t kCacheLine = 64;
 constexpr size_t kMaxRowPrefetchBytes = 4 * kCacheLine;
+
+// Large arrays (the index once it outgrows a few MiB, and every row chunk after the first) are
+// 2 MiB aligned and advised as transparent huge pages: lookups are random over arrays of
+// hundreds of MiB, and with 4 KiB pages nearly every lookup would also miss the TLB. The first
+// row chunk keeps small pages so that a small table does not pin a whole huge page.
+constexpr size_t kHugePage = size_t{2} << 20;
+
+void* AllocateArray(size_t bytes, bool huge_pages) {
+  void* p = nullptr;
+  if (huge_pages && bytes >= kHugePage) {
+    bytes = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    p = std::aligned_alloc(kHugePage, bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);  // advisory: failure is harmless
+#endif
+  } else {
+    p = std::malloc(bytes);
+  }
+  CHECK(p != nullptr) << "SparseTable: out of memory allocating " << bytes << " bytes";
+  return p;
+}
 
 int Log2Floor(size_t x) {
   int r = 0;
@@ -51,12 +77,15 @@ SparseTable::SparseTable(const TableConfig& cfg, uint64_t seed)
 
 SparseTable::~SparseTable() = default;
 
+void SparseTable::FreeDeleter::operator()(void* p) const { std::free(p); }
+
 float* SparseTable::AllocateRow() {
   const size_t chunk = size_ >> chunk_shift_;
   if (chunk == chunks_.size()) {
-    // Not value-initialised: pages of a large allocation are only committed when rows are
-    // written, so the unused tail of the newest chunk costs address space only.
-    chunks_.emplace_back(new float[(size_t{1} << chunk_shift_) * row_floats_]);
+    // Not initialised: pages are only committed when rows are written, so the unused tail of
+    // the newest chunk costs address space (up to one huge page of memory) only.
+    const size_t bytes = (size_t{1} << chunk_shift_) * row_floats_ * sizeof(float);
+    chunks_.emplace_back(static_cast<float*>(AllocateArray(bytes, /*huge_pages=*/chunk > 0)));
   }
   const size_t within = size_ & ((size_t{1} << chunk_shift_) - 1);
   return chunks_[chunk].get() + within * row_floats_;
@@ -93,9 +122,10 @@ float* SparseTable::CreateRow(uint64_t key, size_t empty_slot, const float* weig
 }
 
 void SparseTable::Rehash(size_t new_capacity) {
-  std::unique_ptr<Slot[]> old = std::move(slots_);
+  std::unique_ptr<Slot[], FreeDeleter> old = std::move(slots_);
   const size_t old_capacity = capacity_;
-  slots_.reset(new Slot[new_capacity]());  // value-initialised: every row pointer null
+  slots_.reset(static_cast<Slot*>(AllocateArray(new_capacity * sizeof(Slot), true)));
+  std::fill(slots_.get(), slots_.get() + new_capacity, Slot{0, nullptr});
   capacity_ = new_capacity;
   mask_ = new_capacity - 1;
   shift_ = 64 - Log2Floor(new_capacity);

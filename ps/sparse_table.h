@@ -103,6 +103,10 @@ class SparseTable {
     uint64_t key;
     float* row;  // nullptr: empty slot
   };
+  // malloc'd arrays (possibly 2 MiB aligned for transparent huge pages), released with free.
+  struct FreeDeleter {
+    void operator()(void* p) const;
+  };
 
   // Slot position of `key`: the top log2(capacity) bits of SlotHash(key).
   size_t HomeSlot(uint64_t key) const { return static_cast<size_t>(SlotHash(key) >> shift_); }
@@ -130,7 +134,7 @@ class SparseTable {
   const size_t row_floats_;
 
   // Index.
-  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<Slot[], FreeDeleter> slots_;
   size_t capacity_ = 0;  // power of two
   size_t mask_ = 0;
   int shift_ = 64;       // 64 - log2(capacity_)
@@ -139,7 +143,7 @@ class SparseTable {
 
   // Row arena.
   int chunk_shift_ = 0;  // rows per chunk = 1 << chunk_shift_
-  std::vector<std::unique_ptr<float[]>> chunks_;
+  std::vector<std::unique_ptr<float[], FreeDeleter>> chunks_;
 };
 
 inline float* SparseTable::FindOrCreate(uint64_t key) {

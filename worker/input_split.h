@@ -16,8 +16,8 @@
 // only when LineNumber() is called, i.e. when an error is about to be reported, so the normal
 // read path never pays for it.
 //
-// Thread-safety: the free functions are thread-safe (glob(3) aside, which is reentrant for
-// distinct calls). A LineSource is used by one thread at a time.
+// Thread-safety: the free functions keep no state and may be called from any thread. A
+// LineSource is used by one thread at a time.
 #pragma once
 
 #include <cstddef>
@@ -69,7 +69,7 @@ class LineSource {
   // the last range. A file that cannot be opened or read is an IoError naming it.
   Status Next(std::string_view* line, bool* has_line);
 
-  // About the line returned by the last successful Next():
+  // About the line returned by the last successful Next() (not valid after the end):
   const std::string& path() const { return ranges_[range_index_].path; }
   size_t range_index() const { return range_index_; }  // index into the ranges given
   bool IsFirstLineOfFile() const { return range_begin_ == 0 && lines_in_range_ == 1; }

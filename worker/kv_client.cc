@@ -28,12 +28,24 @@ void KVClient::Stop() {
 
 void KVClient::Prepare(uint32_t table, const uint64_t* keys, size_t n, PreparedKeys* out) const {
   out->table = table;
+  // A new id for every key set: servers cache the rows of recent key sets by id (the pull
+  // and push of one batch share a key set) and verify the keys before trusting the cache.
+  out->id = next_key_set_id_.fetch_add(1, std::memory_order_relaxed);
   const int servers = placement_.num_servers();
+  bool sorted_unique_input = true;
+  for (size_t i = 1; i < n && sorted_unique_input; ++i) sorted_unique_input = keys[i - 1] < keys[i];
+  if (servers == 1 && sorted_unique_input) {
+    // One server and sorted unique keys: the prepared order is the input order.
+    out->keys.assign(keys, keys + n);
+    out->server_begin.assign({0, static_cast<uint32_t>(n)});
+    out->index_of_input.resize(n);
+    std::iota(out->index_of_input.begin(), out->index_of_input.end(), 0u);
+    return;
+  }
   // 1. Sort and deduplicate. Input that is already sorted and unique (common: the bench and
   //    readers that emit sorted batches) skips the sort.
   std::vector<uint64_t> uniq(keys, keys + n);
-  bool sorted_unique = true;
-  for (size_t i = 1; i < n && sorted_unique; ++i) sorted_unique = keys[i - 1] < keys[i];
+  const bool sorted_unique = sorted_unique_input;
   if (!sorted_unique) {
     std::sort(uniq.begin(), uniq.end());
     uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
@@ -101,6 +113,7 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     h.table = keys.table;
     h.num_keys = count;
     h.val_len = width;
+    h.aux = keys.id;
     std::vector<zmq::message_t> frames;
     frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + begin), size_t{count} * 8, NoFree, nullptr);
     if (type != MsgType::kPull) {

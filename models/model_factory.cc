@@ -1,0 +1,144 @@
+#include "models/model_factory.h"
+
+#include <cmath>
+
+#include "models/fm.h"
+#include "models/logistic_regression.h"
+#include "models/mf.h"
+
+namespace embark {
+namespace {
+
+constexpr uint32_t kMaxDim = 4096;  // rows are pulled per example; wider is surely a typo
+
+Status Unused(const std::string& model, const char* option) {
+  return Status::InvalidArgument("model '" + model + "' has no option '" + option + "'");
+}
+
+// Checks the options every model validates the same way.
+Status CheckCommon(const std::string& model, const ModelOptions& o) {
+  if (o.dim && (*o.dim == 0 || *o.dim > kMaxDim)) {
+    return Status::InvalidArgument(model + ": dim " + std::to_string(*o.dim) +
+                                   " outside [1, " + std::to_string(kMaxDim) + "]");
+  }
+  if (o.lr && !(*o.lr > 0 && std::isfinite(*o.lr))) {
+    return Status::InvalidArgument(model + ": lr must be a positive number");
+  }
+  const std::pair<const char*, const std::optional<float>*> non_negative[] = {
+      {"l1", &o.l1}, {"l2", &o.l2}, {"bias_l2", &o.bias_l2}, {"ftrl_beta", &o.ftrl_beta},
+      {"init_scale", &o.init_scale}};
+  for (const auto& [option, value] : non_negative) {
+    if (*value && !(**value >= 0 && std::isfinite(**value))) {
+      return Status::InvalidArgument(model + ": " + option + " must be >= 0");
+    }
+  }
+  return Status::OK();
+}
+
+// Applies the optimizer options to `config` (the model's default).
+void ApplyOptimizer(const ModelOptions& o, OptimizerConfig* config) {
+  if (o.optimizer) {
+    // Switching kind keeps lr only when the user gave one: a default FTRL alpha is not a good
+    // AdaGrad step, so take the new kind's usual step size.
+    config->kind = *o.optimizer;
+    switch (*o.optimizer) {
+      case OptimizerKind::kSgd: config->lr = 0.01f; break;
+      case OptimizerKind::kAdaGrad: config->lr = 0.05f; break;
+      case OptimizerKind::kFtrl: config->lr = 0.1f; break;
+      case OptimizerKind::kAdam: config->lr = 0.001f; break;
+    }
+  }
+  if (o.lr) config->lr = *o.lr;
+  if (o.l1) config->l1 = *o.l1;
+  if (o.l2) config->l2 = *o.l2;
+  if (o.ftrl_beta) config->ftrl_beta = *o.ftrl_beta;
+}
+
+Status RejectRatingOptions(const std::string& model, const ModelOptions& o) {
+  if (o.min_rating) return Unused(model, "min_rating");
+  if (o.max_rating) return Unused(model, "max_rating");
+  if (o.global_mean) return Unused(model, "global_mean");
+  if (o.bias_l2) return Unused(model, "bias_l2");
+  return Status::OK();
+}
+
+Status CreateMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  if (o.l1) return Unused("mf", "l1");
+  MfOptions mf;
+  if (o.dim) mf.dim = *o.dim;
+  ApplyOptimizer(o, &mf.optimizer);
+  mf.optimizer.l1 = 0;
+  mf.optimizer.l2 = 0;
+  if (o.l2) mf.reg = *o.l2;
+  if (o.bias_l2) mf.bias_reg = *o.bias_l2;
+  if (o.init_scale) mf.init_stddev = *o.init_scale;
+  if (o.min_rating) mf.min_rating = *o.min_rating;
+  if (o.max_rating) mf.max_rating = *o.max_rating;
+  if (o.global_mean) mf.global_mean = *o.global_mean;
+  EMBARK_RETURN_IF_ERROR(MfModel::Validate(mf));
+  *out = std::make_unique<MfModel>(mf);
+  return Status::OK();
+}
+
+Status CreateLr(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectRatingOptions("lr", o));
+  if (o.dim) return Unused("lr", "dim");
+  if (o.init_scale) return Unused("lr", "init_scale");
+  LogisticRegressionOptions lr;
+  ApplyOptimizer(o, &lr.optimizer);
+  *out = std::make_unique<LogisticRegressionModel>(lr);
+  return Status::OK();
+}
+
+Status CreateFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectRatingOptions("fm", o));
+  FmOptions fm;
+  if (o.dim) fm.dim = *o.dim;
+  if (o.init_scale) fm.init_stddev = *o.init_scale;
+  ApplyOptimizer(o, &fm.optimizer);
+  EMBARK_RETURN_IF_ERROR(FmModel::Validate(fm));
+  *out = std::make_unique<FmModel>(fm);
+  return Status::OK();
+}
+
+}  // namespace
+
+std::vector<std::string> KnownModelNames() { return {"mf", "lr", "fm"}; }
+
+Status CreateModel(const std::string& name, const ModelOptions& options,
+                   std::unique_ptr<Model>* out) {
+  if (name == "mf" || name == "lr" || name == "fm") {
+    EMBARK_RETURN_IF_ERROR(CheckCommon(name, options));
+  }
+  if (name == "mf") return CreateMf(options, out);
+  if (name == "lr") return CreateLr(options, out);
+  if (name == "fm") return CreateFm(options, out);
+  std::string known;
+  for (const std::string& n : KnownModelNames()) known += (known.empty() ? "" : ", ") + n;
+  return Status::InvalidArgument("unknown model '" + name + "' (known: " + known + ")");
+}
+
+int SuggestedEpochs(const std::string& name) {
+  if (name == "mf") return MfOptions().suggested_epochs;
+  if (name == "lr") return LogisticRegressionOptions().suggested_epochs;
+  if (name == "fm") return FmOptions().suggested_epochs;
+  return 0;
+}
+
+Status ParseOptimizerKind(const std::string& name, OptimizerKind* out) {
+  if (name == "sgd") {
+    *out = OptimizerKind::kSgd;
+  } else if (name == "adagrad") {
+    *out = OptimizerKind::kAdaGrad;
+  } else if (name == "ftrl") {
+    *out = OptimizerKind::kFtrl;
+  } else if (name == "adam") {
+    *out = OptimizerKind::kAdam;
+  } else {
+    return Status::InvalidArgument("unknown optimizer '" + name +
+                                   "' (known: sgd, adagrad, ftrl, adam)");
+  }
+  return Status::OK();
+}
+
+}  // namespace embark

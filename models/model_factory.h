@@ -1,0 +1,65 @@
+// Model factory: builds a Model from its name and the options a user may have set.
+//
+// Every option is optional: an option left unset takes the model's own default (MfOptions,
+// LogisticRegressionOptions, FmOptions), so `CreateModel("mf", {}, &m)` gives the tuned model.
+// An option set for a model it means nothing to (a rating range for "lr", a dim for "lr", an
+// l1 for "mf") is an InvalidArgument rather than silently ignored, so a typo in a job file is
+// caught at start-up. Callers should therefore set only the options the user actually gave.
+//
+// Meaning of the shared options per model:
+//   dim         mf: K factors (rows are K+1 wide);  fm: K factors (rows K+1 wide);  lr: n/a
+//   optimizer   the server-side optimizer of every table (the bias tables keep l1 = l2 = 0)
+//   lr          step size; FTRL alpha
+//   l1          optimizer L1 (FTRL only; mf: n/a)
+//   l2          lr/fm: optimizer L2 per push;  mf: the model's per-rating L2 on the factors
+//               (MfOptions::reg), because MF regularises in its gradient (see models/mf.h)
+//   bias_l2     mf only: per-rating L2 on the user and item biases
+//   ftrl_beta   FTRL beta
+//   init_scale  standard deviation of the normal init of factor rows (mf, fm; lr starts at 0)
+//   min_rating, max_rating   mf only: Predict clips to this range
+//   global_mean mf only: mu before its learned offset; pass the training mean when known
+//
+// Thread-safety: stateless functions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "models/model.h"
+#include "ps/table_config.h"
+
+namespace embark {
+
+struct ModelOptions {
+  std::optional<uint32_t> dim;
+  std::optional<OptimizerKind> optimizer;
+  std::optional<float> lr;
+  std::optional<float> l1;
+  std::optional<float> l2;
+  std::optional<float> bias_l2;
+  std::optional<float> ftrl_beta;
+  std::optional<float> init_scale;
+  std::optional<float> min_rating;
+  std::optional<float> max_rating;
+  std::optional<float> global_mean;
+};
+
+// Names accepted by CreateModel, in a stable order.
+std::vector<std::string> KnownModelNames();
+
+// Builds model `name` ("mf", "lr", "fm"). InvalidArgument for an unknown name (the message
+// lists the known ones), an option the model does not use, or an out-of-range value.
+Status CreateModel(const std::string& name, const ModelOptions& options,
+                   std::unique_ptr<Model>* out);
+
+// Passes over the training data the model's defaults were tuned for; 0 for an unknown name.
+int SuggestedEpochs(const std::string& name);
+
+// "sgd", "adagrad", "ftrl", "adam" (lower case) -> OptimizerKind; InvalidArgument otherwise.
+Status ParseOptimizerKind(const std::string& name, OptimizerKind* out);
+
+}  // namespace embark
