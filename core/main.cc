@@ -12,7 +12,13 @@
 #include <cstring>
 #include <string>
 
+#include <map>
+#include <set>
+
 #include "bench/kv_bench.h"
+#include "models/model_factory.h"
+#include "scheduler/train_app.h"
+#include "worker/trainer.h"
 #include "core/hash.h"
 #include "core/runtime.h"
 #include "tools/kv_check.h"
@@ -37,6 +43,31 @@ DEFINE_uint64(key_space, 1000000, "bench: number of distinct keys");
 DEFINE_string(phases, "push,pull,push+pull,fused", "bench: phases to run, comma-separated");
 DEFINE_string(json_out, "", "bench: write results as a JSON array to this file");
 
+// train (names are a contract: scripts depend on them)
+DEFINE_string(model, "", "train: model (mf, lr, fm)");
+DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm); default by model");
+DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
+DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
+DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
+DEFINE_uint32(dim, 0, "train: latent factors (mf, fm); default by model");
+DEFINE_string(optimizer, "", "train: sgd, adagrad, ftrl or adam (default by model)");
+DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
+DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
+DEFINE_double(l2, 0, "train: L2 strength; default by model");
+DEFINE_double(min_rating, 1, "train: ratings below are clipped at prediction (mf)");
+DEFINE_double(max_rating, 5, "train: ratings above are clipped at prediction (mf)");
+DEFINE_uint64(batch_size, 0, "train: examples per minibatch per worker (default by model)");
+DEFINE_string(consistency, "bsp", "train: bsp, ssp or asp");
+DEFINE_int32(staleness, 0, "train: SSP bound in clocks (only with --consistency=ssp)");
+DEFINE_string(metrics_out, "", "train: append one JSON object per evaluation to this file");
+DEFINE_string(predictions_out, "", "train: write the final test predictions here, one per line");
+DEFINE_string(bad_lines, "fail", "train: fail (stop with file:line:reason) or skip (count per reason)");
+DEFINE_uint64(shuffle_buffer, 100000, "train: examples held for shuffling (0 = file order)");
+DEFINE_int32(compute_threads, 1, "train: threads computing each batch on a worker");
+DEFINE_double(progress_every, 5, "train: seconds between progress lines");
+DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
+DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
+
 // kvcheck
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
@@ -44,11 +75,110 @@ DEFINE_string(digest_out, "", "kvcheck: write a digest of the initial rows to th
 
 namespace {
 
+// Flags each command accepts besides the cluster flags; any other flag set on the command line
+// is an error, so a typo or a flag meant for another command never passes silently.
+const std::set<std::string> kClusterFlags = {
+    "num_servers", "server_threads", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
+    "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
+const std::map<std::string, std::set<std::string>> kCommandFlags = {
+    {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
+    {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
+    {"train", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2",
+               "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
+               "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
+               "clock_timeout", "slow_worker"}},
+};
+
+bool IsSet(const char* name) { return !gflags::GetCommandLineFlagInfoOrDie(name).is_default; }
+
+// Returns an error naming the first flag that does not belong to `command`.
+std::string CheckFlagsBelong(const std::string& command) {
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);
+  const auto& own = kCommandFlags.at(command);
+  for (const auto& f : flags) {
+    if (f.is_default || f.filename.find("main.cc") == std::string::npos) continue;
+    if (kClusterFlags.count(f.name) || own.count(f.name)) continue;
+    return "--" + f.name + " does not apply to '" + command + "'";
+  }
+  return "";
+}
+
+// Builds the train job from the flags; contradictions are errors.
+embark::Status MakeTrainJob(embark::JobSpec* job) {
+  using embark::Status;
+  embark::TrainOptions o;
+  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm)");
+  if (FLAGS_train.empty()) return Status::InvalidArgument("train: --train is required");
+  o.model = FLAGS_model;
+  std::string format = FLAGS_format;
+  if (format.empty()) format = FLAGS_model == "mf" ? "ratings" : "libsvm";
+  EMBARK_RETURN_IF_ERROR(embark::ParseDataFormat(format, &o.format));
+  if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
+    return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format +
+                                   (FLAGS_model == "mf" ? " (mf reads ratings)" : " (ratings are for mf)"));
+  }
+  o.train = FLAGS_train;
+  o.test = FLAGS_test;
+  o.epochs = IsSet("epochs") ? FLAGS_epochs : embark::SuggestedEpochs(FLAGS_model);
+  if (o.epochs < 1) return Status::InvalidArgument("train: --epochs must be at least 1");
+  EMBARK_RETURN_IF_ERROR(embark::ParseConsistency(FLAGS_consistency, &o.consistency));
+  if (IsSet("staleness") && o.consistency != embark::Consistency::kSsp)
+    return Status::InvalidArgument("train: --staleness applies only to --consistency=ssp");
+  if (o.consistency == embark::Consistency::kSsp && FLAGS_staleness < 1)
+    return Status::InvalidArgument("train: --consistency=ssp needs --staleness of at least 1 (0 is bsp)");
+  o.staleness = FLAGS_staleness;
+  if (IsSet("batch_size") && FLAGS_batch_size == 0) return Status::InvalidArgument("train: --batch_size must be positive");
+  o.batch_size = IsSet("batch_size") ? FLAGS_batch_size : (FLAGS_model == "mf" ? 64 : 256);
+  o.seed = FLAGS_seed;
+  o.shuffle_buffer = FLAGS_shuffle_buffer;
+  EMBARK_RETURN_IF_ERROR(embark::ParseBadLinePolicy(FLAGS_bad_lines, &o.bad_lines));
+  if (FLAGS_compute_threads < 1) return Status::InvalidArgument("train: --compute_threads must be at least 1");
+  o.compute_threads = FLAGS_compute_threads;
+  o.progress_every_s = FLAGS_progress_every;
+  o.metrics_out = FLAGS_metrics_out;
+  o.predictions_out = FLAGS_predictions_out;
+  if (!o.predictions_out.empty() && o.test.empty()) return Status::InvalidArgument("train: --predictions_out needs --test");
+  o.clock_timeout_s = FLAGS_clock_timeout;
+  if (!FLAGS_slow_worker.empty() && std::sscanf(FLAGS_slow_worker.c_str(), "%d:%d", &o.slow_worker, &o.slow_ms) != 2)
+    return Status::InvalidArgument("--slow_worker must be INDEX:MS");
+
+  embark::ModelOptions m;
+  if (IsSet("dim")) m.dim = FLAGS_dim;
+  if (IsSet("optimizer")) {
+    embark::OptimizerKind kind;
+    EMBARK_RETURN_IF_ERROR(embark::ParseOptimizerKind(FLAGS_optimizer, &kind));
+    m.optimizer = kind;
+  }
+  if (IsSet("lr")) m.lr = static_cast<float>(FLAGS_lr);
+  if (IsSet("l1")) m.l1 = static_cast<float>(FLAGS_l1);
+  if (IsSet("l2")) m.l2 = static_cast<float>(FLAGS_l2);
+  if (IsSet("min_rating") || IsSet("max_rating")) {
+    if (FLAGS_model != "mf") return Status::InvalidArgument("train: --min_rating/--max_rating apply to mf only");
+  }
+  if (FLAGS_model == "mf") {
+    m.min_rating = static_cast<float>(FLAGS_min_rating);
+    m.max_rating = static_cast<float>(FLAGS_max_rating);
+  }
+  std::unique_ptr<embark::Model> model;
+  EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
+  std::shared_ptr<const embark::Model> shared(std::move(model));
+  job->name = "train";
+  job->tables = shared->Tables();
+  job->make_scheduler_app = [o] { return std::make_unique<embark::TrainApp>(o); };
+  job->worker_main = [o, shared](embark::WorkerContext& ctx) {
+    embark::Trainer trainer(o, *shared, ctx);
+    return trainer.Run();
+  };
+  return Status::OK();
+}
+
 const char kUsage[] =
     "usage: embark <command> [--flags]\n"
     "commands (run under mpirun or launch/local.sh):\n"
     "  bench     push/pull throughput benchmark (ps-lite workload)\n"
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
+    "  train     train a model: --model=mf|lr|fm --train=FILES [--test=FILES] ...\n"
     "run 'embark <command> --help' for the flags.";
 
 // Every rank must run the same job; a hash of the command line proves it at registration.
@@ -113,8 +243,23 @@ int main(int argc, char** argv) {
     return embark::kExitUsage;
   }
 
+  if (kCommandFlags.count(command) == 0) {
+    std::fprintf(stderr, "embark: unknown command '%s'\n%s\n", command.c_str(), kUsage);
+    return embark::kExitUsage;
+  }
+  const std::string stray = CheckFlagsBelong(command);
+  if (!stray.empty()) {
+    std::fprintf(stderr, "embark: %s\n", stray.c_str());
+    return embark::kExitUsage;
+  }
   embark::JobSpec job;
-  if (command == "bench") {
+  if (command == "train") {
+    embark::Status st = MakeTrainJob(&job);
+    if (!st.ok()) {
+      std::fprintf(stderr, "embark: %s\n", st.message().c_str());
+      return embark::kExitUsage;
+    }
+  } else if (command == "bench") {
     embark::KvBenchOptions o;
     o.val_len = FLAGS_val_len;
     o.batch_keys = FLAGS_batch_keys;
