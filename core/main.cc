@@ -22,6 +22,7 @@
 #include "core/hash.h"
 #include "core/runtime.h"
 #include "tools/kv_check.h"
+#include "tools/synth_data.h"
 
 // Cluster flags (every command that runs a cluster).
 DEFINE_int32(num_servers, 1, "number of server ranks (ranks 1..num_servers); the rest after rank 0 are workers");
@@ -68,6 +69,14 @@ DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
 DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
 
+// gen (no cluster: a plain process)
+DEFINE_string(kind, "ratings", "gen: ratings or clicks");
+DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: .tsv; clicks: .libffm and .libsvm)");
+DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
+DEFINE_int64(users, 0, "gen: number of users (default by kind)");
+DEFINE_int64(items, 0, "gen: number of items (default by kind)");
+DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file");
+
 // kvcheck
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
@@ -83,6 +92,7 @@ const std::set<std::string> kClusterFlags = {
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
+    {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
     {"train", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2",
                "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
                "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
@@ -173,11 +183,47 @@ embark::Status MakeTrainJob(embark::JobSpec* job) {
   return Status::OK();
 }
 
+// `embark gen`: synthetic interactions with power-law popularity and latent preferences.
+int RunGen() {
+  if (FLAGS_out.empty()) {
+    std::fprintf(stderr, "gen: --out=PREFIX is required\n");
+    return embark::kExitUsage;
+  }
+  embark::Status st;
+  if (FLAGS_kind == "ratings") {
+    embark::SynthRatingsOptions o;
+    o.seed = FLAGS_seed;
+    o.num_ratings = FLAGS_rows;
+    o.test_fraction = FLAGS_test_fraction;
+    o.num_users = FLAGS_users > 0 ? FLAGS_users : std::max<int64_t>(1000, FLAGS_rows / 50);
+    o.num_items = FLAGS_items > 0 ? FLAGS_items : std::max<int64_t>(500, FLAGS_rows / 100);
+    st = embark::WriteSynthRatings(o, FLAGS_out + ".train.tsv", FLAGS_out + ".test.tsv");
+    if (st.ok()) std::printf("wrote %s.train.tsv and %s.test.tsv\n", FLAGS_out.c_str(), FLAGS_out.c_str());
+  } else if (FLAGS_kind == "clicks") {
+    embark::SynthClicksOptions o;
+    o.seed = FLAGS_seed;
+    o.num_rows = FLAGS_rows;
+    o.test_fraction = FLAGS_test_fraction;
+    if (FLAGS_users > 0) o.num_users = FLAGS_users;
+    if (FLAGS_items > 0) o.num_items = FLAGS_items;
+    st = embark::WriteSynthClicks(o, FLAGS_out);
+    if (st.ok()) std::printf("wrote %s.{train,test}.{libffm,libsvm}\n", FLAGS_out.c_str());
+  } else {
+    st = embark::Status::InvalidArgument("--kind must be ratings or clicks, got '" + FLAGS_kind + "'");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "gen: %s\n", st.ToString().c_str());
+    return embark::kExitUsage;
+  }
+  return embark::kExitOk;
+}
+
 const char kUsage[] =
     "usage: embark <command> [--flags]\n"
     "commands (run under mpirun or launch/local.sh):\n"
     "  bench     push/pull throughput benchmark (ps-lite workload)\n"
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
+    "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm --train=FILES [--test=FILES] ...\n"
     "run 'embark <command> --help' for the flags.";
 
@@ -252,6 +298,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "embark: %s\n", stray.c_str());
     return embark::kExitUsage;
   }
+  if (command == "gen") return RunGen();
   embark::JobSpec job;
   if (command == "train") {
     embark::Status st = MakeTrainJob(&job);

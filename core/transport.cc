@@ -71,9 +71,11 @@ Status Transport::Connect(int peer_rank, const std::string& endpoint) {
     box->socket->set(zmq::sockopt::sndtimeo, send_timeout_ms_);
     box->socket->set(zmq::sockopt::sndbuf, 4 << 20);
     box->socket->set(zmq::sockopt::reconnect_ivl, 100);
-    std::string mon_addr = "inproc://embark-monitor-" + std::to_string(rank_) + "-" + std::to_string(peer_rank);
+    std::string mon_addr = "inproc://embark-monitor-" + std::to_string(rank_) + "-" + std::to_string(peer_rank) +
+                           "-" + std::to_string(monitor_seq_++);
     if (zmq_socket_monitor(static_cast<void*>(*box->socket), mon_addr.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
-      return Status::IoError("cannot monitor the socket to rank " + std::to_string(peer_rank));
+      return Status::IoError("cannot monitor the socket to rank " + std::to_string(peer_rank) + ": " +
+                             zmq_strerror(zmq_errno()));
     }
     box->monitor = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
     box->monitor->set(zmq::sockopt::linger, 0);

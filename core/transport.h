@@ -80,6 +80,9 @@ class Transport {
   std::vector<std::unique_ptr<Outbox>> outboxes_;  // indexed by peer rank
   std::vector<zmq::pollitem_t> poll_items_;        // inbox, then monitors
   std::vector<int> poll_peers_;                    // rank of each monitor poll item
+  // Numbers the monitor endpoints: a socket closed by a failed Connect releases its inproc
+  // monitor address only asynchronously, so a retry must not reuse the address.
+  uint64_t monitor_seq_ = 0;
   std::atomic<bool> closed_{false};
 };
 

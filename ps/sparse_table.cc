@@ -44,7 +44,9 @@ void* AllocateArray(size_t bytes, bool huge_pages) {
     if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);  // advisory: failure is harmless
 #endif
   } else {
-    p = std::malloc(bytes);
+    // Cache-line aligned, so rows whose size is a multiple of 64 bytes never straddle lines.
+    bytes = (bytes + kCacheLine - 1) & ~(kCacheLine - 1);
+    p = std::aligned_alloc(kCacheLine, bytes);
   }
   CHECK(p != nullptr) << "SparseTable: out of memory allocating " << bytes << " bytes";
   return p;
