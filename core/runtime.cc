@@ -1,5 +1,6 @@
 #include "core/runtime.h"
 
+#include <malloc.h>
 #include <mpi.h>
 
 #include <glog/logging.h>
@@ -44,6 +45,7 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
     ServerOptions sopts;
     sopts.threads = opts.server_threads;
     sopts.seed = opts.seed;
+    sopts.key_set_cache = opts.server_key_cache;
     Server server(transport, &control, placement, me.role_index, sopts);
     st = server.Run();
     if (!st.ok()) DieNow(table.Describe(rank) + " failed: " + st.ToString(), kExitAborted);
@@ -77,6 +79,12 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
 }  // namespace
 
 int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& job) {
+  // Message buffers of megabytes are allocated and freed for every request (by ZeroMQ and by
+  // the server's replies). Above glibc's default 128 KiB threshold each would be a fresh mmap
+  // whose pages fault in on first touch, which costs more than the copy itself on this kind
+  // of VM; keeping them on the heap lets freed buffers be reused warm.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   // MPI_Init waits for every rank of the job to start; a rank that never starts would make it
   // wait forever, so a watchdog bounds it with the start-up timeout.
   std::atomic<bool> mpi_ready{false};

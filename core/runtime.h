@@ -43,6 +43,7 @@ struct JobSpec {
 struct RuntimeOptions {
   int num_servers = 1;
   int server_threads = 1;
+  size_t server_key_cache = 64;
   uint32_t num_vshards = 4096;
   uint64_t seed = 1;
   std::string bind_ip;

@@ -15,7 +15,8 @@ Server::Server(Transport* transport, ControlPlane* control, const Placement& pla
       placement_(placement),
       server_index_(server_index),
       opts_(opts),
-      pool_(opts.threads) {
+      pool_(opts.threads),
+      cache_(opts.key_set_cache) {
   const auto& tables = placement_.tables();
   shards_.resize(pool_.parts());
   positions_.resize(pool_.parts());
@@ -54,7 +55,7 @@ std::string Server::Report() const {
   return m.str();
 }
 
-Status Server::Validate(const Message& request) const {
+Status Server::Validate(const Message& request, bool keys_known_good) const {
   const MsgHeader& h = request.header;
   if (request.type() != MsgType::kPull && request.type() != MsgType::kPush && request.type() != MsgType::kPushPull) {
     return Status::InvalidArgument(std::string("servers do not accept ") + MsgTypeName(request.type()) + " messages");
@@ -65,7 +66,7 @@ Status Server::Validate(const Message& request) const {
   }
   EMBARK_RETURN_IF_ERROR(ValidateDataMessage(request, placement_.RowWidth(h.table)));
   const uint64_t* keys = request.keys(0);
-  for (uint32_t i = 0; i < h.num_keys; ++i) {
+  for (uint32_t i = 0; i < h.num_keys && !keys_known_good; ++i) {
     const int owner = placement_.ServerOf(h.table, keys[i]);
     if (owner != server_index_) {
       std::ostringstream m;
@@ -101,7 +102,7 @@ Status Server::Validate(const Message& request) const {
   return Status::OK();
 }
 
-void Server::Execute(const Message& request, float* pull_out) {
+void Server::Execute(const Message& request, KeySetCache::Entry* cached, bool hit, float* pull_out) {
   const MsgHeader& h = request.header;
   const uint32_t t = h.table;
   const size_t n = h.num_keys;
@@ -112,45 +113,76 @@ void Server::Execute(const Message& request, float* pull_out) {
   const uint32_t width = h.val_len;
 
   if (placement_.table(t).dense) {
+    // Every push of the request is applied before any row is returned, so a block repeated
+    // in a fused request comes back with all of its gradients (as with sparse rows).
     DenseBlockStore& store = *dense_[t];
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < n && push; ++i)
+      (void)store.Push(static_cast<uint32_t>(keys[i]), grads + i * width);  // ownership checked in Validate
+    for (size_t i = 0; i < n && pull; ++i) {
       const uint32_t block = static_cast<uint32_t>(keys[i]);
-      if (push) (void)store.Push(block, grads + i * width);  // ownership checked in Validate
-      if (pull) {
-        float* out = pull_out + i * width;
-        const uint32_t len = store.BlockLength(block);
-        (void)store.Pull(block, out);
-        std::fill(out + len, out + width, 0.0f);  // padding of a short last block
-      }
+      float* out = pull_out + i * width;
+      const uint32_t len = store.BlockLength(block);
+      (void)store.Pull(block, out);
+      std::fill(out + len, out + width, 0.0f);  // padding of a short last block
     }
     return;
   }
-  if (pool_.parts() == 1) {
+  const int parts = pool_.parts();
+  if (parts == 1) {
     SparseTable& table = *shards_[0].sparse[t];
-    if (push) table.Push(keys, n, grads);
-    if (pull) table.Pull(keys, n, pull_out);
+    if (cached == nullptr) {
+      if (push) table.Push(keys, n, grads);
+      if (pull) table.Pull(keys, n, pull_out);
+      return;
+    }
+    if (!hit) table.FindOrCreateRows(keys, n, cached->rows.data());
+    float* const* rows = cached->rows.data();
+    if (push) table.optimizer().ApplyBatch(rows, grads, n, static_cast<int>(width));
+    if (pull)
+      for (size_t i = 0; i < n; ++i) std::memcpy(pull_out + i * width, rows[i], width * sizeof(float));
     return;
   }
   // Several sub-shards: route each key position to the thread that owns its row.
-  const int parts = pool_.parts();
-  for (auto& p : positions_) p.clear();
-  for (size_t i = 0; i < n; ++i)
-    positions_[placement_.shards().SubShardOf(keys[i], parts, t)].push_back(static_cast<uint32_t>(i));
+  std::vector<std::vector<uint32_t>>* positions = &positions_;
+  if (cached != nullptr) positions = &cached->positions;
+  if (cached == nullptr || !hit) {
+    positions->resize(parts);
+    for (auto& p : *positions) p.clear();
+    for (size_t i = 0; i < n; ++i)
+      (*positions)[placement_.shards().SubShardOf(keys[i], parts, t)].push_back(static_cast<uint32_t>(i));
+  }
   pool_.Run([&](int part) {
     SparseTable& table = *shards_[part].sparse[t];
     const Optimizer& opt = table.optimizer();
-    for (uint32_t i : positions_[part]) {
-      float* row = table.FindOrCreate(keys[i]);
-      if (push) opt.Apply(row, grads + size_t{i} * width, static_cast<int>(width));
-      if (pull) std::memcpy(pull_out + size_t{i} * width, row, width * sizeof(float));
+    // Row lookups: from the cache on a hit, else from the index (remembered for the cache).
+    bool looked_up = cached != nullptr && hit;
+    auto row_of = [&](uint32_t i) {
+      if (cached == nullptr) return table.FindOrCreate(keys[i]);
+      if (!looked_up) cached->rows[i] = table.FindOrCreate(keys[i]);
+      return cached->rows[i];
+    };
+    // All pushes first, then all pulls: a key repeated in a fused request returns its row
+    // after every one of its gradients, whatever the thread count.
+    if (push) {
+      for (uint32_t i : (*positions)[part]) opt.Apply(row_of(i), grads + size_t{i} * width, static_cast<int>(width));
+      looked_up = cached != nullptr;
     }
+    if (pull)
+      for (uint32_t i : (*positions)[part]) std::memcpy(pull_out + size_t{i} * width, row_of(i), width * sizeof(float));
   });
 }
 
 Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq::message_t>* frames) {
   frames->clear();
   ++stats_.requests;
-  Status st = Validate(request);
+  const MsgHeader& h = request.header;
+  // Key sets are cached for sparse tables only (dense requests are a handful of blocks).
+  const bool cacheable = cache_.enabled() && h.aux != 0 && placement_.HasTable(h.table) &&
+                         !placement_.table(h.table).dense && !request.frames.empty() &&
+                         request.frames[0].size() == size_t{h.num_keys} * sizeof(uint64_t);
+  KeySetCache::Entry* cached = cacheable ? cache_.Find(request.peer, h.table, h.aux, request.keys(0), h.num_keys) : nullptr;
+  const bool hit = cached != nullptr;
+  Status st = Validate(request, hit);
   if (!st.ok()) {
     ++stats_.rejected;
     *reply = MakeHeader(MsgType::kError, 0, request.header.request_id);
@@ -159,8 +191,9 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
     frames->emplace_back(st.message().data(), st.message().size());
     return st;
   }
-  const MsgHeader& h = request.header;
   stats_.keys += h.num_keys;
+  if (hit) ++stats_.cache_hits;
+  if (cacheable && !hit) cached = cache_.Insert(request.peer, h.table, h.aux, request.keys(0), h.num_keys);
   const bool pull = request.type() != MsgType::kPush;
   *reply = MakeHeader(pull ? MsgType::kPullReply : MsgType::kPushAck, 0, h.request_id);
   reply->table = h.table;
@@ -169,9 +202,9 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   if (pull) {
     // The reply buffer is allocated by ZeroMQ and filled in place: no copy before sending.
     frames->emplace_back(size_t{h.num_keys} * h.val_len * sizeof(float));
-    Execute(request, frames->back().data<float>());
+    Execute(request, cached, hit, frames->back().data<float>());
   } else {
-    Execute(request, nullptr);
+    Execute(request, cached, hit, nullptr);
   }
   return Status::OK();
 }
@@ -215,7 +248,7 @@ Status Server::Run() {
     if (!sent.ok()) LOG(WARNING) << "server " << server_index_ << ": reply failed: " << sent.ToString();
   }
   LOG(INFO) << "server " << server_index_ << " done: " << stats_.requests << " requests, " << stats_.keys
-            << " keys, " << stats_.rejected << " rejected; " << Report();
+            << " keys, " << stats_.rejected << " rejected, " << stats_.cache_hits << " key-set cache hits; " << Report();
   control_->AckShutdown();
   return Status::OK();
 }

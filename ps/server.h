@@ -22,6 +22,7 @@
 #include "core/fork_join.h"
 #include "core/transport.h"
 #include "ps/dense_block.h"
+#include "ps/key_set_cache.h"
 #include "ps/placement.h"
 #include "ps/sparse_table.h"
 
@@ -30,12 +31,14 @@ namespace embark {
 struct ServerOptions {
   int threads = 1;      // sub-shards (one thread each)
   uint64_t seed = 0;    // job seed for deterministic row initialisation
+  size_t key_set_cache = 64;  // recent key sets whose row lookups are reused (0 = off)
 };
 
 struct ServerStats {
   uint64_t requests = 0;
   uint64_t keys = 0;
   uint64_t rejected = 0;
+  uint64_t cache_hits = 0;
 };
 
 class Server {
@@ -62,8 +65,9 @@ class Server {
   struct SubShard {
     std::vector<std::unique_ptr<SparseTable>> sparse;  // per table; null for dense tables
   };
-  Status Validate(const Message& request) const;
-  void Execute(const Message& request, float* pull_out);
+  // Shape, table and values; key ownership too unless the keys were validated before.
+  Status Validate(const Message& request, bool keys_known_good) const;
+  void Execute(const Message& request, KeySetCache::Entry* cached, bool hit, float* pull_out);
 
   Transport* const transport_;
   ControlPlane* const control_;
@@ -74,6 +78,7 @@ class Server {
   std::vector<std::unique_ptr<DenseBlockStore>> dense_;  // per table; null for sparse tables
   ForkJoinPool pool_;
   std::vector<std::vector<uint32_t>> positions_;  // per sub-shard scratch: key positions
+  KeySetCache cache_;
   ServerStats stats_;
 };
 

@@ -180,6 +180,12 @@ void SparseTable::Pull(const uint64_t* keys, size_t n, float* out) {
                });
 }
 
+void SparseTable::FindOrCreateRows(const uint64_t* keys, size_t n, float** rows) {
+  ForRowGroups(keys, n, 0, [&](float* const* group, size_t first, size_t count) {
+    std::memcpy(rows + first, group, count * sizeof(float*));
+  });
+}
+
 void SparseTable::Push(const uint64_t* keys, size_t n, const float* grads) {
   const size_t dim = dim_;
   const Optimizer& opt = *optimizer_;

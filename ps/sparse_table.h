@@ -52,6 +52,10 @@ class SparseTable {
   // out[i*dim .. (i+1)*dim) = weights of keys[i]; creates missing rows.
   void Pull(const uint64_t* keys, size_t n, float* out);
 
+  // rows[i] = the row of keys[i] (created if absent), for callers that reuse the lookups of a
+  // key set across several requests (the server's key-set cache).
+  void FindOrCreateRows(const uint64_t* keys, size_t n, float** rows);
+
   // Applies the optimizer to the row of keys[i] with gradient grads[i*dim .. (i+1)*dim), in
   // order (a key repeated in the batch receives each of its gradients in turn); creates
   // missing rows first.

@@ -129,16 +129,26 @@ TEST_P(KVPrepareTest, EmptyAndSingleKey) {
   ExpectWellFormed(placement_, 0, {77}, p);
 }
 
-TEST_P(KVPrepareTest, EveryPreparedKeySetGetsItsOwnId) {
+TEST_P(KVPrepareTest, KeySetIdDependsOnTableAndKeys) {
+  // The id names a key set's content (servers cache lookups under it and compare the keys
+  // before trusting the cache): equal for equal input, different otherwise, never 0.
   const std::vector<uint64_t> keys = {1, 2, 3};
-  PreparedKeys a, b, c;
+  const std::vector<uint64_t> other = {1, 2, 4};
+  const std::vector<uint64_t> longer = {1, 2, 3, 0};
+  PreparedKeys a, b, c, d, e;
   client_.Prepare(0, keys.data(), keys.size(), &a);
   client_.Prepare(0, keys.data(), keys.size(), &b);
   client_.Prepare(1, keys.data(), keys.size(), &c);
-  EXPECT_NE(a.id, b.id);
+  client_.Prepare(0, other.data(), other.size(), &d);
+  client_.Prepare(0, longer.data(), longer.size(), &e);
+  EXPECT_EQ(a.id, b.id);
   EXPECT_NE(a.id, c.id);
-  EXPECT_NE(b.id, c.id);
-  EXPECT_EQ(a.keys, b.keys);
+  EXPECT_NE(a.id, d.id);
+  EXPECT_NE(a.id, e.id);
+  for (const PreparedKeys* p : {&a, &c, &d, &e}) EXPECT_NE(p->id, 0u);
+  PreparedKeys empty;
+  client_.Prepare(0, nullptr, 0, &empty);
+  EXPECT_NE(empty.id, 0u);
 }
 
 TEST_P(KVPrepareTest, ReusedOutputKeepsNothingFromThePreviousCall) {

@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include "core/hash.h"
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -28,12 +30,17 @@ void KVClient::Stop() {
 
 void KVClient::Prepare(uint32_t table, const uint64_t* keys, size_t n, PreparedKeys* out) const {
   out->table = table;
-  // A new id for every key set: servers cache the rows of recent key sets by id (the pull
-  // and push of one batch share a key set) and verify the keys before trusting the cache.
-  out->id = next_key_set_id_.fetch_add(1, std::memory_order_relaxed);
   const int servers = placement_.num_servers();
+  // The key set's id is a hash of its content: servers cache the row lookups of recent key
+  // sets by id (the pull and the push of one batch share a key set) and compare the keys
+  // before trusting the cache, so a collision costs a lookup, never a wrong row.
   bool sorted_unique_input = true;
-  for (size_t i = 1; i < n && sorted_unique_input; ++i) sorted_unique_input = keys[i - 1] < keys[i];
+  uint64_t id = HashCombine(table, n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) sorted_unique_input &= keys[i - 1] < keys[i];
+    id = id * 0x9e3779b97f4a7c15ULL + keys[i];
+  }
+  out->id = Mix64(id) | 1;  // never 0, which means "no key set"
   if (servers == 1 && sorted_unique_input) {
     // One server and sorted unique keys: the prepared order is the input order.
     out->keys.assign(keys, keys + n);
@@ -54,7 +61,11 @@ void KVClient::Prepare(uint32_t table, const uint64_t* keys, size_t n, PreparedK
   std::vector<uint16_t> server_of(uniq.size());
   out->server_begin.assign(servers + 1, 0);
   for (size_t i = 0; i < uniq.size(); ++i) {
-    server_of[i] = static_cast<uint16_t>(placement_.ServerOf(table, uniq[i]));
+    const int server = placement_.ServerOf(table, uniq[i]);
+    // Only a dense table has keys without a server: block indices past its last block.
+    CHECK_GE(server, 0) << "key " << uniq[i] << " is not a block of dense table "
+                        << placement_.table(table).name << " (" << placement_.NumDenseBlocks(table) << " blocks)";
+    server_of[i] = static_cast<uint16_t>(server);
     ++out->server_begin[server_of[i] + 1];
   }
   for (int s = 0; s < servers; ++s) out->server_begin[s + 1] += out->server_begin[s];

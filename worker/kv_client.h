@@ -37,7 +37,7 @@ namespace embark {
 // The keys of one request, deduplicated and grouped by owning server (sorted inside a group).
 struct PreparedKeys {
   uint32_t table = 0;
-  uint64_t id = 0;                       // unique per Prepare() call (see MsgHeader::aux)
+  uint64_t id = 0;                       // hash of the key set (see MsgHeader::aux)
   std::vector<uint64_t> keys;            // unique keys, grouped by server
   std::vector<uint32_t> server_begin;    // num_servers + 1 offsets into keys
   std::vector<uint32_t> index_of_input;  // for input position i: index of its key in `keys`
@@ -94,7 +94,6 @@ class KVClient {
   std::mutex mu_;
   std::condition_variable cv_;
   int next_ts_ = 1;
-  mutable std::atomic<uint64_t> next_key_set_id_{1};
   std::unordered_map<int, Pending> pending_;
   std::thread receiver_;
   std::atomic<bool> stop_{false};
