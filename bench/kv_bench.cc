@@ -98,7 +98,7 @@ class BenchSchedulerApp : public SchedulerApp {
  public:
   explicit BenchSchedulerApp(const KvBenchOptions& opts) : opts_(opts) {}
 
-  void OnApp(Scheduler* s, const Message& msg) override {
+  void OnApp(SchedulerHandle* s, const Message& msg) override {
     if (msg.header.aux != kReportSubtype || msg.frames.size() != 1) return;
     std::istringstream in(msg.FrameString(0));
     std::string phase;
@@ -116,7 +116,7 @@ class BenchSchedulerApp : public SchedulerApp {
     if (std::find(order_.begin(), order_.end(), phase) == order_.end()) order_.push_back(phase);
   }
 
-  int OnAllWorkersDone(Scheduler* s) override {
+  int OnAllWorkersDone(SchedulerHandle* s) override {
     const int servers = s->table().num_servers, workers = s->table().num_workers;
     std::ostringstream json, table;
     json << "[\n";

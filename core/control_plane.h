@@ -21,16 +21,14 @@
 #include <string>
 #include <thread>
 
+#include "core/app_channel.h"
 #include "core/cluster.h"
 #include "core/liveness.h"
 #include "core/transport.h"
 
 namespace embark {
 
-// Barrier groups: which ranks take part.
-enum class BarrierGroup : uint32_t { kWorkers = 0, kServers = 1, kAll = 2 };
-
-class ControlPlane {
+class ControlPlane : public AppChannel {
  public:
   ControlPlane(Transport* transport, const ClusterTable& table, int rank, const LivenessOptions& opts);
   ~ControlPlane();
@@ -47,11 +45,11 @@ class ControlPlane {
   void NoteProgress() { last_progress_.store(NowSeconds(), std::memory_order_relaxed); }
 
   // Blocks until every rank of `group` reached barrier number `seq`.
-  Status Barrier(BarrierGroup group, double timeout_s);
+  Status Barrier(BarrierGroup group, double timeout_s) override;
   // Application messages to and from the scheduler (subtype = MsgHeader::aux).
-  Status SendToScheduler(uint64_t subtype, const std::string& payload);
+  Status SendToScheduler(uint64_t subtype, const std::string& payload) override;
   // Waits for the next application message of `subtype` from the scheduler.
-  Status WaitApp(uint64_t subtype, std::string* payload, double timeout_s);
+  Status WaitApp(uint64_t subtype, std::string* payload, double timeout_s) override;
 
   // Workers: report this rank's work as finished (exit code), then wait for kShutdown.
   Status FinishAndWaitShutdown(int exit_code);

@@ -18,6 +18,7 @@
 #include "bench/kv_bench.h"
 #include "models/model_factory.h"
 #include "scheduler/train_app.h"
+#include "worker/local_runner.h"
 #include "worker/trainer.h"
 #include "core/hash.h"
 #include "core/runtime.h"
@@ -94,6 +95,10 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
+    {"train-local", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2",
+               "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
+               "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
+               "clock_timeout", "slow_worker"}},
     {"train", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2",
                "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
                "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
@@ -116,7 +121,8 @@ std::string CheckFlagsBelong(const std::string& command) {
 }
 
 // Builds the train job from the flags; contradictions are errors.
-embark::Status MakeTrainJob(embark::JobSpec* job) {
+embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_options = nullptr,
+                            std::shared_ptr<const embark::Model>* model_out = nullptr) {
   using embark::Status;
   embark::TrainOptions o;
   if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm)");
@@ -174,6 +180,8 @@ embark::Status MakeTrainJob(embark::JobSpec* job) {
   std::unique_ptr<embark::Model> model;
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
   std::shared_ptr<const embark::Model> shared(std::move(model));
+  if (train_options) *train_options = o;
+  if (model_out) *model_out = shared;
   job->name = "train";
   job->tables = shared->Tables();
   job->make_scheduler_app = [o] { return std::make_unique<embark::TrainApp>(o); };
@@ -226,6 +234,7 @@ const char kUsage[] =
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm --train=FILES [--test=FILES] ...\n"
+    "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "run 'embark <command> --help' for the flags.";
 
 // Every rank must run the same job; a hash of the command line proves it at registration.
@@ -301,6 +310,17 @@ int main(int argc, char** argv) {
     return embark::kExitUsage;
   }
   if (command == "gen") return RunGen();
+  if (command == "train-local") {
+    embark::JobSpec unused;
+    embark::TrainOptions topts;
+    std::shared_ptr<const embark::Model> model;
+    embark::Status st = MakeTrainJob(&unused, &topts, &model);
+    if (!st.ok()) {
+      std::fprintf(stderr, "embark: %s\n", st.message().c_str());
+      return embark::kExitUsage;
+    }
+    return embark::RunLocalTrain(topts, *model, FLAGS_seed);
+  }
   embark::JobSpec job;
   if (command == "train") {
     embark::Status st = MakeTrainJob(&job);

@@ -25,7 +25,7 @@ class KVClient;
 
 struct WorkerContext {
   KVClient* kv;
-  ControlPlane* control;
+  AppChannel* control;  // the scheduler, as far as a job is concerned
   int worker_index;
   int num_workers;
   int num_servers;

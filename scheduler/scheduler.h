@@ -21,21 +21,30 @@
 
 namespace embark {
 
-class Scheduler;
+// What a SchedulerApp may ask of the scheduler it runs in.
+class SchedulerHandle {
+ public:
+  virtual ~SchedulerHandle() = default;
+  virtual const ClusterTable& table() const = 0;
+  virtual Status SendApp(int rank, uint64_t subtype, const std::string& payload) = 0;
+  virtual Status BroadcastAppToWorkers(uint64_t subtype, const std::string& payload) = 0;
+  // Tells every rank why the job stops, then ends this process with `code`.
+  [[noreturn]] virtual void Abort(const std::string& reason, int code) = 0;
+};
 
 class SchedulerApp {
  public:
   virtual ~SchedulerApp() = default;
-  virtual void OnStart(Scheduler* scheduler) {}
+  virtual void OnStart(SchedulerHandle* scheduler) {}
   // An application message (MsgType::kApp) from a server or worker.
-  virtual void OnApp(Scheduler* scheduler, const Message& msg) {}
+  virtual void OnApp(SchedulerHandle* scheduler, const Message& msg) {}
   // Called about every 50 ms.
-  virtual void OnTick(Scheduler* scheduler) {}
+  virtual void OnTick(SchedulerHandle* scheduler) {}
   // Every worker reported done with exit code 0. Returns the job's exit code.
-  virtual int OnAllWorkersDone(Scheduler* scheduler) { return kExitOk; }
+  virtual int OnAllWorkersDone(SchedulerHandle* scheduler) { return kExitOk; }
 };
 
-class Scheduler {
+class Scheduler : public SchedulerHandle {
  public:
   Scheduler(Transport* transport, const ClusterTable& table, const LivenessOptions& opts,
             SchedulerApp* app);
@@ -46,12 +55,10 @@ class Scheduler {
   // worker ends the process from inside (after telling every other rank why).
   int Run();
 
-  Status SendApp(int rank, uint64_t subtype, const std::string& payload);
-  Status BroadcastAppToWorkers(uint64_t subtype, const std::string& payload);
-  // Tells every rank why the job stops, then ends this process with `code`.
-  [[noreturn]] void Abort(const std::string& reason, int code);
-
-  const ClusterTable& table() const { return table_; }
+  Status SendApp(int rank, uint64_t subtype, const std::string& payload) override;
+  Status BroadcastAppToWorkers(uint64_t subtype, const std::string& payload) override;
+  [[noreturn]] void Abort(const std::string& reason, int code) override;
+  const ClusterTable& table() const override { return table_; }
 
  private:
   void HandleMessage(const Message& msg);

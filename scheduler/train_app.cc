@@ -33,7 +33,7 @@ std::string Hms(double seconds) {
 
 TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts) {}
 
-void TrainApp::OnStart(Scheduler* s) {
+void TrainApp::OnStart(SchedulerHandle* s) {
   num_workers_ = s->table().num_workers;
   start_ = last_progress_ = NowSeconds();
   if (!opts_.metrics_out.empty()) {
@@ -59,7 +59,7 @@ TrainApp::EpochState& TrainApp::Epoch(int epoch) {
   return e;
 }
 
-void TrainApp::UpdateMinClock(Scheduler* s, int epoch) {
+void TrainApp::UpdateMinClock(SchedulerHandle* s, int epoch) {
   EpochState& e = Epoch(epoch);
   uint64_t min = UINT64_MAX, max = 0;
   for (int w = 0; w < num_workers_; ++w) {
@@ -116,7 +116,7 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
   return j.str();
 }
 
-void TrainApp::FinishEpoch(Scheduler* s, int epoch) {
+void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   EpochState& e = Epoch(epoch);
   if (e.reported) return;
   e.reported = true;
@@ -140,7 +140,7 @@ void TrainApp::FinishEpoch(Scheduler* s, int epoch) {
   }
 }
 
-void TrainApp::OnApp(Scheduler* s, const Message& msg) {
+void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
   const int w = msg.peer - 1 - s->table().num_servers;
   if (w < 0 || w >= num_workers_ || msg.frames.size() != 1) return;
   const std::string payload = msg.FrameString(0);
@@ -189,7 +189,7 @@ void TrainApp::OnApp(Scheduler* s, const Message& msg) {
   }
 }
 
-void TrainApp::OnTick(Scheduler* s) {
+void TrainApp::OnTick(SchedulerHandle* s) {
   const double now = NowSeconds();
   if (now - last_progress_ < opts_.progress_every_s) return;
   const double elapsed = now - start_;
@@ -208,7 +208,7 @@ void TrainApp::OnTick(Scheduler* s) {
   last_progress_ = now;
 }
 
-int TrainApp::OnAllWorkersDone(Scheduler* s) {
+int TrainApp::OnAllWorkersDone(SchedulerHandle* s) {
   const double elapsed = NowSeconds() - start_;
   const std::string final_line = MetricsLine(opts_.epochs, true);
   if (metrics_out_.is_open()) {

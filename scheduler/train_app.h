@@ -25,10 +25,10 @@ class TrainApp : public SchedulerApp {
  public:
   explicit TrainApp(const TrainOptions& opts);
 
-  void OnStart(Scheduler* s) override;
-  void OnApp(Scheduler* s, const Message& msg) override;
-  void OnTick(Scheduler* s) override;
-  int OnAllWorkersDone(Scheduler* s) override;
+  void OnStart(SchedulerHandle* s) override;
+  void OnApp(SchedulerHandle* s, const Message& msg) override;
+  void OnTick(SchedulerHandle* s) override;
+  int OnAllWorkersDone(SchedulerHandle* s) override;
 
  private:
   struct EpochState {
@@ -43,8 +43,8 @@ class TrainApp : public SchedulerApp {
     bool reported = false;
   };
   EpochState& Epoch(int epoch);
-  void UpdateMinClock(Scheduler* s, int epoch);
-  void FinishEpoch(Scheduler* s, int epoch);
+  void UpdateMinClock(SchedulerHandle* s, int epoch);
+  void FinishEpoch(SchedulerHandle* s, int epoch);
   std::string MetricsLine(int epoch, bool final) const;
   uint64_t ExamplesSoFar() const;
   double TrainLoss(int epoch) const;

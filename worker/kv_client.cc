@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "core/hash.h"
+#include "ps/server.h"
 
 #include <algorithm>
 #include <cstring>
@@ -120,7 +121,7 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     const uint32_t begin = keys.server_begin[s];
     const uint32_t count = keys.server_begin[s + 1] - begin;
     if (count == 0) continue;
-    MsgHeader h = MakeHeader(type, transport_->rank(), static_cast<uint64_t>(ts));
+    MsgHeader h = MakeHeader(type, transport_ ? transport_->rank() : 0, static_cast<uint64_t>(ts));
     h.table = keys.table;
     h.num_keys = count;
     h.val_len = width;
@@ -129,6 +130,18 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + begin), size_t{count} * 8, NoFree, nullptr);
     if (type != MsgType::kPull) {
       frames.emplace_back(const_cast<float*>(vals + size_t{begin} * width), size_t{count} * width * 4, NoFree, nullptr);
+    }
+    if (local_server_ != nullptr) {
+      Message request, reply;
+      request.header = h;
+      request.header.num_frames = static_cast<uint32_t>(frames.size());
+      request.frames = std::move(frames);
+      request.peer = -1;
+      (void)local_server_->Handle(request, &reply.header, &reply.frames);
+      reply.header.num_frames = static_cast<uint32_t>(reply.frames.size());
+      reply.peer = 1 + s;
+      OnReply(reply);
+      continue;
     }
     Status st = transport_->Send(control_->table().ServerRank(s), h, &frames);
     if (!st.ok()) {
@@ -161,7 +174,7 @@ Status KVClient::Wait(int ts, double timeout_s) {
       m << it->second.what << " request " << ts << " of table " << placement_.table(it->second.keys->table).name
         << ": no reply within " << timeout_s << " s from";
       for (size_t s = 0; s < it->second.replied.size(); ++s)
-        if (!it->second.replied[s]) m << " " << control_->table().Describe(control_->table().ServerRank(s));
+        if (!it->second.replied[s]) m << " " << DescribeServer(static_cast<int>(s));
       // The request stays registered: a late reply must not write into a buffer the caller
       // may reuse, so the entry's output pointer is dropped instead.
       it->second.out = nullptr;
@@ -173,6 +186,11 @@ Status KVClient::Wait(int ts, double timeout_s) {
   return st;
 }
 
+std::string KVClient::DescribeServer(int server) const {
+  if (control_ == nullptr) return "server " + std::to_string(server);
+  return control_->table().Describe(control_->table().ServerRank(server));
+}
+
 void KVClient::OnReply(const Message& msg) {
   const int server = msg.peer - 1;
   const int ts = static_cast<int>(msg.header.request_id);
@@ -180,7 +198,7 @@ void KVClient::OnReply(const Message& msg) {
   auto it = pending_.find(ts);
   if (server < 0 || server >= placement_.num_servers() || it == pending_.end() || it->second.replied[server]) {
     LOG(WARNING) << "unexpected " << MsgTypeName(msg.type()) << " for request " << ts << " from "
-                 << control_->table().Describe(msg.peer);
+                 << DescribeServer(server);
     return;
   }
   Pending& p = it->second;
@@ -188,14 +206,14 @@ void KVClient::OnReply(const Message& msg) {
   const uint32_t count = p.keys->server_begin[server + 1] - begin;
   if (msg.type() == MsgType::kError) {
     if (p.error.ok()) {
-      p.error = Status::Aborted(control_->table().Describe(msg.peer) + " rejected the " + p.what +
+      p.error = Status::Aborted(DescribeServer(server) + " rejected the " + p.what +
                                 " request: " + (msg.frames.empty() ? std::string() : msg.FrameString(0)));
     }
   } else if (msg.type() == MsgType::kPullReply) {
     Status st = ValidateDataMessage(msg, p.width);
     if (st.ok() && msg.header.num_keys != count) st = Status::Corruption("reply has " + std::to_string(msg.header.num_keys) + " rows, expected " + std::to_string(count));
     if (!st.ok()) {
-      if (p.error.ok()) p.error = Status::Corruption("bad reply from " + control_->table().Describe(msg.peer) + ": " + st.message());
+      if (p.error.ok()) p.error = Status::Corruption("bad reply from " + DescribeServer(server) + ": " + st.message());
     } else if (p.out != nullptr) {
       std::memcpy(p.out + size_t{begin} * p.width, msg.values(0), msg.frames[0].size());
     }

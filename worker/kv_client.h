@@ -52,6 +52,11 @@ class KVClient {
   KVClient(const KVClient&) = delete;
   KVClient& operator=(const KVClient&) = delete;
 
+  // Single-process mode: requests are served synchronously by `server` in this process
+  // instead of going over the network (same validation, same optimizer code). Call before
+  // any request; Start() is then not needed.
+  void AttachLocalServer(class Server* server) { local_server_ = server; }
+
   void Start();  // starts the receiving thread
   void Stop();   // joins it
 
@@ -85,6 +90,7 @@ class KVClient {
   int Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out);
   void ReceiveLoop();
   void OnReply(const Message& msg);
+  std::string DescribeServer(int server) const;
 
   Transport* const transport_;
   ControlPlane* const control_;
@@ -95,6 +101,7 @@ class KVClient {
   std::condition_variable cv_;
   int next_ts_ = 1;
   std::unordered_map<int, Pending> pending_;
+  class Server* local_server_ = nullptr;
   std::thread receiver_;
   std::atomic<bool> stop_{false};
 };

@@ -1,9 +1,10 @@
-# BSP, one worker, a fixed seed: two runs produce bit-identical metrics. A different seed does not.
+# BSP, one worker, a fixed seed: two runs produce bit-identical metrics, and so does the
+# single-process reference (train-local): the network changes nothing. A different seed does.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 "$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=20000 --seed=3 >/dev/null || fail "gen failed"
 run() {
-  "$LOCAL" --servers 2 --workers 1 -- train --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" \
+  "$LOCAL" --servers 1 --workers 1 -- train --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" \
     --epochs=2 --consistency=bsp --seed="$1" --metrics_out="$WORK/$2.jsonl" >"$WORK/log" 2>&1 || fail "train exited $?"
   sed -E 's/"seconds": [0-9.e+-]+//' "$WORK/$2.jsonl" > "$WORK/$2.cmp"
 }
@@ -11,6 +12,10 @@ run 11 a
 run 11 b
 run 12 c
 cmp -s "$WORK/a.cmp" "$WORK/b.cmp" || { diff "$WORK/a.cmp" "$WORK/b.cmp" >&2; fail "same seed, different metrics"; }
+"$EMBARK_BIN" train-local --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" \
+  --epochs=2 --consistency=bsp --seed=11 --metrics_out="$WORK/l.jsonl" >"$WORK/log" 2>&1 || fail "train-local exited $?"
+sed -E 's/"seconds": [0-9.e+-]+//' "$WORK/l.jsonl" > "$WORK/l.cmp"
+cmp -s "$WORK/a.cmp" "$WORK/l.cmp" || { diff "$WORK/a.cmp" "$WORK/l.cmp" >&2; fail "cluster and single-process runs differ"; }
 cmp -s "$WORK/a.cmp" "$WORK/c.cmp" && fail "different seeds gave identical metrics: the seed is not used"
 assert_no_orphans
 echo PASS
