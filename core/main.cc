@@ -57,6 +57,7 @@ DEFINE_string(optimizer, "", "train: sgd, adagrad, ftrl or adam (default by mode
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
 DEFINE_double(l2, 0, "train: L2 strength; default by model");
+DEFINE_double(init_scale, 0, "train: standard deviation of the initial embedding values; default by model");
 DEFINE_double(min_rating, 1, "train: ratings below are clipped at prediction (mf)");
 DEFINE_double(max_rating, 5, "train: ratings above are clipped at prediction (mf)");
 DEFINE_uint64(batch_size, 0, "train: examples per minibatch per worker (default by model)");
@@ -95,11 +96,11 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
-    {"train-local", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2",
+    {"train-local", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
                "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
                "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
                "clock_timeout", "slow_worker"}},
-    {"train", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2",
+    {"train", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
                "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
                "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
                "clock_timeout", "slow_worker"}},
@@ -170,6 +171,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (IsSet("lr")) m.lr = static_cast<float>(FLAGS_lr);
   if (IsSet("l1")) m.l1 = static_cast<float>(FLAGS_l1);
   if (IsSet("l2")) m.l2 = static_cast<float>(FLAGS_l2);
+  if (IsSet("init_scale")) m.init_scale = static_cast<float>(FLAGS_init_scale);
   if (IsSet("min_rating") || IsSet("max_rating")) {
     if (FLAGS_model != "mf") return Status::InvalidArgument("train: --min_rating/--max_rating apply to mf only");
   }

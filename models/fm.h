@@ -28,17 +28,21 @@
 
 namespace embark {
 
+// Defaults checked on the Frappe dev split (batch 256): test logloss ~0.28, AUC ~0.937 after
+// 5-10 epochs, against 0.302 / 0.926 for the default LR. The l2 is per push of a gradient summed
+// over the batch, hence much larger than the per-example lambdas of single-machine FM tools;
+// with l2 = 1e-4 the model overfits after 3 epochs.
 struct FmOptions {
   uint32_t dim = 8;            // K, factors per feature
   float init_stddev = 0.01f;   // normal init of every column of "v"
-  int suggested_epochs = 10;   // passes over the data the defaults were checked with
+  int suggested_epochs = 8;    // passes over the data the defaults were checked with
   OptimizerConfig optimizer = DefaultOptimizer();
 
   static OptimizerConfig DefaultOptimizer() {
     OptimizerConfig o;
     o.kind = OptimizerKind::kAdaGrad;
-    o.lr = 0.05f;
-    o.l2 = 1e-4f;
+    o.lr = 0.2f;
+    o.l2 = 0.1f;
     return o;
   }
 };

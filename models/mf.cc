@@ -16,6 +16,9 @@ Status MfModel::Validate(const MfOptions& o) {
     return Status::InvalidArgument(
         "mf: init_stddev, reg and bias_reg must be >= 0 and global_mean finite");
   }
+  if (!(o.bias_scale > 0) || !std::isfinite(o.bias_scale)) {
+    return Status::InvalidArgument("mf: bias_scale must be a positive number");
+  }
   return Status::OK();
 }
 
@@ -69,9 +72,10 @@ void MfModel::RowsOfExample(const Batch& batch, size_t e, const PulledRows& rows
 
 double MfModel::RawPrediction(double mu, const float* user, const float* item) const {
   const int k = static_cast<int>(options_.dim);
+  const double s = options_.bias_scale;
   double pred = mu;
-  if (user != nullptr) pred += user[k];
-  if (item != nullptr) pred += item[k];
+  if (user != nullptr) pred += s * user[k];
+  if (item != nullptr) pred += s * item[k];
   if (user != nullptr && item != nullptr) {
     float dot = 0;  // float accumulation: K is small and this is the hot loop
     for (int j = 0; j < k; ++j) dot += user[j] * item[j];
@@ -87,6 +91,7 @@ LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
   const double mu = options_.global_mean + rows.rows[kGlobalTable][0];
   const float reg = options_.reg;
   const float bias_reg = options_.bias_reg;
+  const float s = options_.bias_scale;
   double global_grad = 0;
   LossSum out;
   for (size_t e = begin; e < end; ++e) {
@@ -105,8 +110,9 @@ LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
         gp[j] += (q != nullptr ? err * q[j] : 0.0f) + reg * p[j];
         sq += static_cast<double>(p[j]) * p[j];
       }
-      gp[k] += err + bias_reg * p[k];
-      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(p[k]) * p[k];
+      const float b = s * p[k];
+      gp[k] += s * (err + bias_reg * b);  // chain rule through b = s * column
+      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(b) * b;
     }
     if (q != nullptr) {
       float* gq = grads->Row(kItemTable, item_row, width);
@@ -115,8 +121,9 @@ LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
         gq[j] += (p != nullptr ? err * p[j] : 0.0f) + reg * q[j];
         sq += static_cast<double>(q[j]) * q[j];
       }
-      gq[k] += err + bias_reg * q[k];
-      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(q[k]) * q[k];
+      const float b = s * q[k];
+      gq[k] += s * (err + bias_reg * b);
+      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(b) * b;
     }
     out.loss += loss;
   }

@@ -5,8 +5,8 @@
 // Each example of a batch holds exactly one feature of field 0 (the user) and one of field 1
 // (the item); its label is the rating. Tables, in this order (the table index used by
 // PulledRows and Gradients):
-//   0 "user"   sparse, dim K+1: columns 0..K-1 = p_u, column K = b_u
-//   1 "item"   sparse, dim K+1: columns 0..K-1 = q_i, column K = b_i
+//   0 "user"   sparse, dim K+1: columns 0..K-1 = p_u, column K = b_u / bias_scale
+//   1 "item"   sparse, dim K+1: columns 0..K-1 = q_i, column K = b_i / bias_scale
 //   2 "global" dense, 1 float: a learned offset added to the configured global mean, so
 //              mu = options.global_mean + global[0]. The table starts at zero (InitConfig has
 //              no "constant" kind), which is why the configured mean lives in the model.
@@ -22,6 +22,14 @@
 // shrinkage, which is what makes the model generalise). The optimizer's l2 is applied once per
 // push, so its strength would depend on the batch size and on how many workers push the row.
 // Putting it here keeps the objective independent of batching; the tables' optimizer l2 is 0.
+//
+// Why the bias column is stored divided by bias_scale: a table has one optimizer, so factors and
+// biases share one step size, yet biases want larger steps than factors (they are few, shared by
+// every rating of the row, and not tied to another vector). Storing c = b / s and using b = s*c
+// makes the gradient on c s times larger; AdaGrad, Adam and FTRL are invariant to gradient
+// scale, so c moves by about the same amount as a factor and b moves s times further (with plain
+// SGD the bias step is s^2 times the factor step). Anything that reads the bias column directly
+// (an exporter) must multiply it by bias_scale.
 //
 // Features with other fields, and rows the worker marks -1, are ignored (an example missing
 // its user or item is predicted from the parts it has). Feature values are ignored: a rating
@@ -47,6 +55,7 @@ struct MfOptions {
   float init_stddev = 0.1f;          // normal init of every column (factors and bias columns)
   float reg = 0.05f;                 // L2 on p_u, q_i per rating (see header comment)
   float bias_reg = 0.01f;            // L2 on b_u, b_i per rating
+  float bias_scale = 2.0f;           // b = bias_scale * stored column (see header comment)
   float min_rating = 1.0f;           // Predict clips to [min_rating, max_rating]
   float max_rating = 5.0f;
   float global_mean = 3.5f;          // mu before the learned offset; pass the training mean
@@ -91,7 +100,7 @@ class MfModel : public Model {
   // Finds the user and item rows of example e (-1 when absent).
   void RowsOfExample(const Batch& batch, size_t e, const PulledRows& rows, int32_t* user_row,
                      int32_t* item_row) const;
-  // Unclipped mu + b_u + b_i + <p_u, q_i>; a null row contributes nothing.
+  // Unclipped mu + b_u + b_i + <p_u, q_i> from stored rows; a null row contributes nothing.
   double RawPrediction(double mu, const float* user, const float* item) const;
 
   MfOptions options_;

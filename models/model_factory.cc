@@ -37,9 +37,10 @@ Status CheckCommon(const std::string& model, const ModelOptions& o) {
 
 // Applies the optimizer options to `config` (the model's default).
 void ApplyOptimizer(const ModelOptions& o, OptimizerConfig* config) {
-  if (o.optimizer) {
-    // Switching kind keeps lr only when the user gave one: a default FTRL alpha is not a good
-    // AdaGrad step, so take the new kind's usual step size.
+  if (o.optimizer && *o.optimizer != config->kind) {
+    // A model's tuned step size belongs to its default optimizer (an FTRL alpha is not a good
+    // AdaGrad step), so a different kind starts from that kind's usual step size; l1/l2 keep
+    // the model's defaults. An explicit lr below still wins.
     config->kind = *o.optimizer;
     switch (*o.optimizer) {
       case OptimizerKind::kSgd: config->lr = 0.01f; break;

@@ -8,7 +8,9 @@
 //
 // Meaning of the shared options per model:
 //   dim         mf: K factors (rows are K+1 wide);  fm: K factors (rows K+1 wide);  lr: n/a
-//   optimizer   the server-side optimizer of every table (the bias tables keep l1 = l2 = 0)
+//   optimizer   the server-side optimizer of every table (the bias tables keep l1 = l2 = 0);
+//               a kind other than the model's default starts from that kind's usual lr
+//               (sgd 0.01, adagrad 0.05, ftrl 0.1, adam 0.001), l1/l2 keep the model's values
 //   lr          step size; FTRL alpha
 //   l1          optimizer L1 (FTRL only; mf: n/a)
 //   l2          lr/fm: optimizer L2 per push;  mf: the model's per-rating L2 on the factors

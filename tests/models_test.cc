@@ -198,18 +198,19 @@ TEST(ModelsTest, MfPredictionAndLossByHand) {
   o.global_mean = 3.0f;
   o.min_rating = 1.0f;
   o.max_rating = 5.0f;
+  o.bias_scale = 2.0f;  // bias columns hold b / 2
   MfModel model(o);
   // Users 1, 2, 3; items 10, 20.
   Batch batch = RatingsBatch({{1, 10, 4.0f}, {2, 20, 1.0f}, {3, 10, 5.0f}});
   PulledRows rows;
   rows.rows.resize(3);
-  //          p0    p1    b_u
-  rows.rows[0] = {0.5f, 1.0f, 0.25f,     // user 1
-                  2.0f, 2.0f, 1.0f,      // user 2
-                  -2.0f, 0.0f, -1.0f};   // user 3
-  //          q0    q1    b_i
-  rows.rows[1] = {1.0f, 0.5f, -0.5f,     // item 10
-                  1.0f, 1.0f, 0.5f};     // item 20
+  //             p0    p1    b_u / 2
+  rows.rows[0] = {0.5f, 1.0f, 0.125f,    // user 1: b_u = 0.25
+                  2.0f, 2.0f, 0.5f,      // user 2: b_u = 1
+                  -2.0f, 0.0f, -0.5f};   // user 3: b_u = -1
+  //             q0    q1    b_i / 2
+  rows.rows[1] = {1.0f, 0.5f, -0.25f,    // item 10: b_i = -0.5
+                  1.0f, 1.0f, 0.25f};    // item 20: b_i = 0.5
   rows.rows[2] = {0.5f};                 // mu = 3.0 + 0.5
   rows.row_of_feature = {0, 0, 1, 1, 2, 0};
 
@@ -232,8 +233,9 @@ TEST(ModelsTest, MfPredictionAndLossByHand) {
   g = ZeroGradients(rows);
   const LossSum two = model.ForwardBackward(batch, 1, 2, rows, &g);
   EXPECT_NEAR(two.loss, 0.5 * 64 + 0.5 * 0.1 * (8 + 2) + 0.5 * 0.2 * (1 + 0.25), 1e-5);
-  // d/d b_u = err + bias_reg * b_u = 8 + 0.2; d/d mu = 8; d/d q_20[0] = 8*2 + 0.1*1.
-  EXPECT_NEAR(g.rows[0][3 + 2], 8.2, 1e-5);
+  // d/d b_u = err + bias_reg * b_u = 8 + 0.2, times 2 for the stored column b_u / 2;
+  // d/d mu = 8; d/d q_20[0] = 8*2 + 0.1*1.
+  EXPECT_NEAR(g.rows[0][3 + 2], 16.4, 1e-5);
   EXPECT_NEAR(g.rows[2][0], 8.0, 1e-5);
   EXPECT_NEAR(g.rows[1][3 + 0], 16.1, 1e-5);
 }
@@ -535,14 +537,23 @@ TEST(ModelsTest, FactoryBuildsDefaultsAndAppliesOptions) {
   EXPECT_EQ(tables[1].optimizer.l1, 0.0f);  // the intercept is never sparsified
   EXPECT_TRUE(tables[1].dense);
 
+  // LR switched to AdaGrad: the FTRL alpha is not kept, AdaGrad's usual step is used.
   ModelOptions adagrad;
   adagrad.optimizer = OptimizerKind::kAdaGrad;
-  adagrad.lr = 0.2f;
-  ASSERT_TRUE(CreateModel("fm", adagrad, &model).ok());
+  ASSERT_TRUE(CreateModel("lr", adagrad, &model).ok());
   tables = model->Tables();
-  EXPECT_EQ(tables[0].dim, FmOptions().dim + 1);
   EXPECT_EQ(tables[0].optimizer.kind, OptimizerKind::kAdaGrad);
-  EXPECT_FLOAT_EQ(tables[0].optimizer.lr, 0.2f);
+  EXPECT_FLOAT_EQ(tables[0].optimizer.lr, 0.05f);
+  EXPECT_FLOAT_EQ(tables[1].optimizer.lr, 0.05f);
+
+  ModelOptions step;
+  step.lr = 0.07f;
+  step.dim = 5;
+  ASSERT_TRUE(CreateModel("fm", step, &model).ok());
+  tables = model->Tables();
+  EXPECT_EQ(tables[0].dim, 6u);
+  EXPECT_EQ(tables[0].optimizer.kind, OptimizerKind::kAdaGrad);
+  EXPECT_FLOAT_EQ(tables[0].optimizer.lr, 0.07f);
   EXPECT_GT(SuggestedEpochs("mf"), 0);
   EXPECT_EQ(SuggestedEpochs("nope"), 0);
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the push/pull benchmark over ps-lite's matrix (peers.md): 1+1 and 2+2 servers+workers,
+# 1 and 64 floats per key, 1e4 and 1e5 keys per request, and writes
+#   OUT/kv_bench.json   one JSON array with every phase of every configuration
+#   OUT/kv_bench.md     a markdown table with ps-lite's published figures beside ours
+# Usage: bench/kv_bench.sh [OUT_DIR] [SECONDS_PER_PHASE]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:-$root/build/bench}"
+secs="${2:-2}"
+mkdir -p "$out"
+# ps-lite's figures from ../shared/docs/peers.md (Mkeys/s): push pull push+pull fused
+declare -A pslite=(
+  [1+1/1/10000]="15.06 13.99 6.84 12.48" [1+1/1/100000]="12.98 13.20 6.39 9.44"
+  [1+1/64/10000]="2.93 3.64 1.47 1.77"   [1+1/64/100000]="2.74 4.18 1.68 2.03"
+  [2+2/1/10000]="18.85 16.27 9.40 13.65" [2+2/1/100000]="19.63 18.82 9.53 15.79"
+  [2+2/64/10000]="4.56 4.02 2.04 2.28"   [2+2/64/100000]="4.60 3.66 2.03 2.61")
+echo "[" > "$out/kv_bench.json"
+{
+  echo "| S+W | floats/key | keys/request | push | pull | push+pull | fused | ps-lite push+pull | ratio |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+} > "$out/kv_bench.md"
+first=1
+for sw in 1+1 2+2; do
+  s=${sw%+*}; w=${sw#*+}
+  for L in 1 64; do
+    for B in 10000 100000; do
+      json="$out/kv_${sw}_${L}_${B}.json"
+      "$root/launch/local.sh" --servers "$s" --workers "$w" -- bench --val_len="$L" --batch_keys="$B" \
+        --seconds="$secs" --json_out="$json" > "$out/kv_${sw}_${L}_${B}.log" 2>&1
+      [ $first = 1 ] || sed -i '$ s/}$/},/' "$out/kv_bench.json"
+      first=0
+      sed '1d;$d' "$json" >> "$out/kv_bench.json"
+      get() { grep "\"phase\": \"$1\"" "$json" | grep -oE '"keys_per_sec": [0-9]+' | grep -oE '[0-9]+$'; }
+      m() { awk -v k="$(get "$1")" 'BEGIN { printf "%.2f", k / 1e6 }'; }
+      ref=(${pslite[$sw/$L/$B]})
+      ratio=$(awk -v a="$(get push+pull)" -v b="${ref[2]}" 'BEGIN { printf "%.2fx", a / 1e6 / b }')
+      echo "| $sw | $L | $B | $(m push) | $(m pull) | $(m push+pull) | $(m fused) | ${ref[2]} | $ratio |" >> "$out/kv_bench.md"
+    done
+  done
+done
+echo "]" >> "$out/kv_bench.json"
+cat "$out/kv_bench.md"
