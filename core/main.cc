@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 #include <map>
@@ -339,6 +340,18 @@ int main(int argc, char** argv) {
     o.phases = FLAGS_phases;
     o.json_out = FLAGS_json_out;
     o.seed = FLAGS_seed;
+    std::set<std::string> seen;
+    std::stringstream phases(o.phases);
+    for (std::string p; std::getline(phases, p, ',');) {
+      if (p != "push" && p != "pull" && p != "push+pull" && p != "fused") {
+        std::fprintf(stderr, "bench: unknown phase '%s' in --phases (push, pull, push+pull, fused)\n", p.c_str());
+        return embark::kExitUsage;
+      }
+      if (!seen.insert(p).second) {
+        std::fprintf(stderr, "bench: phase '%s' appears twice in --phases\n", p.c_str());
+        return embark::kExitUsage;
+      }
+    }
     if (o.val_len == 0 || o.batch_keys == 0 || o.key_space == 0) {
       std::fprintf(stderr, "bench: --val_len, --batch_keys and --key_space must be positive\n");
       return embark::kExitUsage;

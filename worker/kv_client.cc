@@ -100,6 +100,16 @@ void KVClient::SumDuplicates(const PreparedKeys& keys, const float* input_rows, 
 int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out) {
   const uint32_t width = placement_.RowWidth(keys.table);
   const int servers = placement_.num_servers();
+  const bool with_values = type != MsgType::kPull;
+  // Keys per chunk: about kChunkBytes of keys and values, never fewer than 1024 keys.
+  const size_t bytes_per_key = 8 + (with_values || type == MsgType::kPull ? size_t{width} * 4 : 0);
+  const uint32_t chunk_keys = static_cast<uint32_t>(std::max<size_t>(1024, kChunkBytes / bytes_per_key));
+  std::vector<Chunk> chunks;
+  for (int s = 0; s < servers; ++s) {
+    for (uint32_t b = keys.server_begin[s]; b < keys.server_begin[s + 1]; b += chunk_keys)
+      chunks.push_back({s, b, std::min(chunk_keys, keys.server_begin[s + 1] - b), false});
+  }
+  CHECK_LT(chunks.size(), kMaxChunks) << "request of " << keys.size() << " keys is too large";
   int ts;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -108,28 +118,23 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     p.out = out;
     p.keys = &keys;
     p.width = width;
-    p.replied.assign(servers, 1);
     p.what = MsgTypeName(type);
-    for (int s = 0; s < servers; ++s) {
-      if (keys.server_begin[s + 1] > keys.server_begin[s]) {
-        p.replied[s] = 0;
-        ++p.remaining;
-      }
-    }
+    p.chunks = chunks;
+    p.remaining = static_cast<int>(chunks.size());
   }
-  for (int s = 0; s < servers; ++s) {
-    const uint32_t begin = keys.server_begin[s];
-    const uint32_t count = keys.server_begin[s + 1] - begin;
-    if (count == 0) continue;
-    MsgHeader h = MakeHeader(type, transport_ ? transport_->rank() : 0, static_cast<uint64_t>(ts));
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const Chunk& chunk = chunks[c];
+    MsgHeader h = MakeHeader(type, transport_ ? transport_->rank() : 0,
+                             static_cast<uint64_t>(ts) * kMaxChunks + c);
     h.table = keys.table;
-    h.num_keys = count;
+    h.num_keys = chunk.count;
     h.val_len = width;
-    h.aux = keys.id;
+    h.aux = Mix64(keys.id + c) | 1;  // each chunk is its own key set for the server's cache
     std::vector<zmq::message_t> frames;
-    frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + begin), size_t{count} * 8, NoFree, nullptr);
-    if (type != MsgType::kPull) {
-      frames.emplace_back(const_cast<float*>(vals + size_t{begin} * width), size_t{count} * width * 4, NoFree, nullptr);
+    frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + chunk.begin), size_t{chunk.count} * 8, NoFree, nullptr);
+    if (with_values) {
+      frames.emplace_back(const_cast<float*>(vals + size_t{chunk.begin} * width), size_t{chunk.count} * width * 4,
+                          NoFree, nullptr);
     }
     if (local_server_ != nullptr) {
       Message request, reply;
@@ -139,18 +144,19 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
       request.peer = -1;
       (void)local_server_->Handle(request, &reply.header, &reply.frames);
       reply.header.num_frames = static_cast<uint32_t>(reply.frames.size());
-      reply.peer = 1 + s;
+      reply.peer = 1 + chunk.server;
       OnReply(reply);
       continue;
     }
-    Status st = transport_->Send(control_->table().ServerRank(s), h, &frames);
+    Status st = transport_->Send(control_->table().ServerRank(chunk.server), h, &frames);
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       Pending& p = pending_[ts];
       if (p.error.ok()) p.error = st;
-      p.replied[s] = 1;
-      --p.remaining;
-      cv_.notify_all();
+      if (!p.chunks[c].done) {
+        p.chunks[c].done = true;
+        if (--p.remaining == 0) cv_.notify_all();
+      }
     }
   }
   return ts;
@@ -173,8 +179,12 @@ Status KVClient::Wait(int ts, double timeout_s) {
       std::ostringstream m;
       m << it->second.what << " request " << ts << " of table " << placement_.table(it->second.keys->table).name
         << ": no reply within " << timeout_s << " s from";
-      for (size_t s = 0; s < it->second.replied.size(); ++s)
-        if (!it->second.replied[s]) m << " " << DescribeServer(static_cast<int>(s));
+      int last = -1;
+      for (const Chunk& c : it->second.chunks) {
+        if (c.done || c.server == last) continue;
+        m << " " << DescribeServer(c.server);
+        last = c.server;
+      }
       // The request stays registered: a late reply must not write into a buffer the caller
       // may reuse, so the entry's output pointer is dropped instead.
       it->second.out = nullptr;
@@ -193,32 +203,41 @@ std::string KVClient::DescribeServer(int server) const {
 
 void KVClient::OnReply(const Message& msg) {
   const int server = msg.peer - 1;
-  const int ts = static_cast<int>(msg.header.request_id);
+  const int ts = static_cast<int>(msg.header.request_id / kMaxChunks);
+  const size_t c = msg.header.request_id % kMaxChunks;
+  // The reply is copied into the caller's buffer outside the lock (the chunk's rows belong to
+  // this reply alone); only the bookkeeping is locked.
+  float* dst = nullptr;
+  Status error;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(ts);
+    if (it == pending_.end() || c >= it->second.chunks.size() || it->second.chunks[c].done ||
+        it->second.chunks[c].server != server) {
+      LOG(WARNING) << "unexpected " << MsgTypeName(msg.type()) << " for request " << ts << " from "
+                   << DescribeServer(server);
+      return;
+    }
+    Pending& p = it->second;
+    const Chunk& chunk = p.chunks[c];
+    if (msg.type() == MsgType::kError) {
+      error = Status::Aborted(DescribeServer(server) + " rejected the " + p.what + " request: " +
+                              (msg.frames.empty() ? std::string() : msg.FrameString(0)));
+    } else if (msg.type() == MsgType::kPullReply) {
+      Status st = ValidateDataMessage(msg, p.width);
+      if (st.ok() && msg.header.num_keys != chunk.count)
+        st = Status::Corruption("reply has " + std::to_string(msg.header.num_keys) + " rows, expected " + std::to_string(chunk.count));
+      if (!st.ok()) error = Status::Corruption("bad reply from " + DescribeServer(server) + ": " + st.message());
+      else if (p.out != nullptr) dst = p.out + size_t{chunk.begin} * p.width;
+    }
+  }
+  if (dst != nullptr) std::memcpy(dst, msg.values(0), msg.frames[0].size());
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pending_.find(ts);
-  if (server < 0 || server >= placement_.num_servers() || it == pending_.end() || it->second.replied[server]) {
-    LOG(WARNING) << "unexpected " << MsgTypeName(msg.type()) << " for request " << ts << " from "
-                 << DescribeServer(server);
-    return;
-  }
+  if (it == pending_.end()) return;
   Pending& p = it->second;
-  const uint32_t begin = p.keys->server_begin[server];
-  const uint32_t count = p.keys->server_begin[server + 1] - begin;
-  if (msg.type() == MsgType::kError) {
-    if (p.error.ok()) {
-      p.error = Status::Aborted(DescribeServer(server) + " rejected the " + p.what +
-                                " request: " + (msg.frames.empty() ? std::string() : msg.FrameString(0)));
-    }
-  } else if (msg.type() == MsgType::kPullReply) {
-    Status st = ValidateDataMessage(msg, p.width);
-    if (st.ok() && msg.header.num_keys != count) st = Status::Corruption("reply has " + std::to_string(msg.header.num_keys) + " rows, expected " + std::to_string(count));
-    if (!st.ok()) {
-      if (p.error.ok()) p.error = Status::Corruption("bad reply from " + DescribeServer(server) + ": " + st.message());
-    } else if (p.out != nullptr) {
-      std::memcpy(p.out + size_t{begin} * p.width, msg.values(0), msg.frames[0].size());
-    }
-  }
-  p.replied[server] = 1;
+  if (!error.ok() && p.error.ok()) p.error = error;
+  p.chunks[c].done = true;
   if (--p.remaining == 0) cv_.notify_all();
 }
 

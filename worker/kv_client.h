@@ -75,18 +75,30 @@ class KVClient {
   // Fused: pushes `vals`, then returns the updated rows in `out`, in one round trip.
   int PushPull(const PreparedKeys& keys, const float* vals, float* out);
   // Waits for request `ts`; timeout_s < 0 means the client's request timeout.
+  // A request is split into messages of about 1 MiB (see Chunk), all sent at once.
   Status Wait(int ts, double timeout_s = -1);
 
  private:
+  // One message of a request: a run of consecutive keys of one server's slice. Large slices
+  // are cut into chunks of about kChunkBytes so the server works on one chunk while the next
+  // is on the wire, and the worker copies one reply while the next arrives.
+  struct Chunk {
+    int server = 0;
+    uint32_t begin = 0;  // first key (index into PreparedKeys::keys)
+    uint32_t count = 0;
+    bool done = false;
+  };
   struct Pending {
     int remaining = 0;
     float* out = nullptr;
     const PreparedKeys* keys = nullptr;
     uint32_t width = 0;
-    std::vector<uint8_t> replied;  // per server
+    std::vector<Chunk> chunks;
     Status error;
     const char* what = "";
   };
+  static constexpr size_t kChunkBytes = 1 << 20;
+  static constexpr uint32_t kMaxChunks = 1 << 16;  // request_id = ts * kMaxChunks + chunk
   int Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out);
   void ReceiveLoop();
   void OnReply(const Message& msg);
