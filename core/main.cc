@@ -17,6 +17,7 @@
 #include <set>
 
 #include "bench/kv_bench.h"
+#include "bench/mf_sgd_baseline.h"
 #include "models/model_factory.h"
 #include "scheduler/train_app.h"
 #include "worker/local_runner.h"
@@ -96,6 +97,7 @@ const std::set<std::string> kClusterFlags = {
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
+    {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
     {"train-local", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
                "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
@@ -235,6 +237,7 @@ const char kUsage[] =
     "commands (run under mpirun or launch/local.sh):\n"
     "  bench     push/pull throughput benchmark (ps-lite workload)\n"
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
+    "  mf-sgd-baseline  LIBMF-style single-process SGD (the throughput baseline of bench/)\n"
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
@@ -313,6 +316,17 @@ int main(int argc, char** argv) {
     return embark::kExitUsage;
   }
   if (command == "gen") return RunGen();
+  if (command == "mf-sgd-baseline") {
+    embark::MfSgdBaselineOptions o;
+    o.train = FLAGS_train;
+    o.test = FLAGS_test;
+    if (IsSet("dim")) o.dim = static_cast<int>(FLAGS_dim);
+    if (IsSet("epochs")) o.epochs = FLAGS_epochs;
+    if (IsSet("lr")) o.lr = static_cast<float>(FLAGS_lr);
+    if (IsSet("l2")) o.reg = static_cast<float>(FLAGS_l2);
+    o.seed = FLAGS_seed;
+    return embark::RunMfSgdBaseline(o);
+  }
   if (command == "train-local") {
     embark::JobSpec unused;
     embark::TrainOptions topts;

@@ -28,8 +28,8 @@
 
 namespace embark {
 
-// Defaults checked on the Frappe dev split (batch 256): test logloss ~0.28, AUC ~0.937 after
-// 5-10 epochs, against 0.302 / 0.926 for the default LR. The l2 is per push of a gradient summed
+// Defaults checked on the Frappe dev split (batch 256): test logloss 0.279-0.284 and AUC
+// 0.934-0.937 from 4 to 10 epochs, against 0.302 / 0.926 for the default LR. The l2 is per push of a gradient summed
 // over the batch, hence much larger than the per-example lambdas of single-machine FM tools;
 // with l2 = 1e-4 the model overfits after 3 epochs.
 struct FmOptions {

@@ -437,6 +437,7 @@ TEST(ModelsTest, MfLearnsLowRankRatings) {
   o.dim = 4;
   o.reg = 0.001f;
   o.bias_reg = 0.0f;
+  o.bias_scale = 1.0f;  // plain SGD is not scale-invariant: a bias scale would multiply its step
   o.global_mean = 3.0f;
   MfModel model(o);
   const std::vector<double> losses = TrainSgd(model, batches, 0.05f, 150, 0.3f, 3);
