@@ -49,7 +49,7 @@ DEFINE_string(phases, "push,pull,push+pull,fused", "bench: phases to run, comma-
 DEFINE_string(json_out, "", "bench: write results as a JSON array to this file");
 
 // train (names are a contract: scripts depend on them)
-DEFINE_string(model, "", "train: model (mf, lr, fm)");
+DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm)");
 DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm); default by model");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");

@@ -1,7 +1,10 @@
 #include "models/model_factory.h"
 
 #include <cmath>
+#include <cstdlib>
 
+#include "models/deepfm.h"
+#include "models/ffm.h"
 #include "models/fm.h"
 #include "models/logistic_regression.h"
 #include "models/mf.h"
@@ -63,7 +66,15 @@ Status RejectRatingOptions(const std::string& model, const ModelOptions& o) {
   return Status::OK();
 }
 
+// num_fields and hidden mean something only to the field-aware models.
+Status RejectFieldOptions(const std::string& model, const ModelOptions& o) {
+  if (o.num_fields) return Unused(model, "num_fields");
+  if (o.hidden) return Unused(model, "hidden");
+  return Status::OK();
+}
+
 Status CreateMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectFieldOptions("mf", o));
   if (o.l1) return Unused("mf", "l1");
   MfOptions mf;
   if (o.dim) mf.dim = *o.dim;
@@ -83,6 +94,7 @@ Status CreateMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
 
 Status CreateLr(const ModelOptions& o, std::unique_ptr<Model>* out) {
   EMBARK_RETURN_IF_ERROR(RejectRatingOptions("lr", o));
+  EMBARK_RETURN_IF_ERROR(RejectFieldOptions("lr", o));
   if (o.dim) return Unused("lr", "dim");
   if (o.init_scale) return Unused("lr", "init_scale");
   LogisticRegressionOptions lr;
@@ -93,6 +105,7 @@ Status CreateLr(const ModelOptions& o, std::unique_ptr<Model>* out) {
 
 Status CreateFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   EMBARK_RETURN_IF_ERROR(RejectRatingOptions("fm", o));
+  EMBARK_RETURN_IF_ERROR(RejectFieldOptions("fm", o));
   FmOptions fm;
   if (o.dim) fm.dim = *o.dim;
   if (o.init_scale) fm.init_stddev = *o.init_scale;
@@ -102,18 +115,48 @@ Status CreateFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   return Status::OK();
 }
 
+Status CreateFfm(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectRatingOptions("ffm", o));
+  if (o.hidden) return Unused("ffm", "hidden");
+  FfmOptions ffm;
+  if (o.dim) ffm.dim = *o.dim;
+  if (o.num_fields) ffm.num_fields = *o.num_fields;
+  if (o.init_scale) ffm.init_stddev = *o.init_scale;
+  ApplyOptimizer(o, &ffm.optimizer);
+  if (getenv("TUNE_REG")) ffm.reg = atof(getenv("TUNE_REG"));  // TUNE-TEMP
+  if (getenv("TUNE_NORM")) ffm.normalize = atoi(getenv("TUNE_NORM"));  // TUNE-TEMP
+  EMBARK_RETURN_IF_ERROR(FfmModel::Validate(ffm));
+  *out = std::make_unique<FfmModel>(ffm);
+  return Status::OK();
+}
+
+Status CreateDeepFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectRatingOptions("deepfm", o));
+  DeepFmOptions deepfm;
+  if (o.dim) deepfm.dim = *o.dim;
+  if (o.num_fields) deepfm.num_fields = *o.num_fields;
+  if (o.hidden) deepfm.hidden = *o.hidden;
+  if (o.init_scale) deepfm.init_stddev = *o.init_scale;
+  ApplyOptimizer(o, &deepfm.optimizer);
+  EMBARK_RETURN_IF_ERROR(DeepFmModel::Validate(deepfm));
+  *out = std::make_unique<DeepFmModel>(deepfm);
+  return Status::OK();
+}
+
 }  // namespace
 
-std::vector<std::string> KnownModelNames() { return {"mf", "lr", "fm"}; }
+std::vector<std::string> KnownModelNames() { return {"mf", "lr", "fm", "ffm", "deepfm"}; }
 
 Status CreateModel(const std::string& name, const ModelOptions& options,
                    std::unique_ptr<Model>* out) {
-  if (name == "mf" || name == "lr" || name == "fm") {
+  if (name == "mf" || name == "lr" || name == "fm" || name == "ffm" || name == "deepfm") {
     EMBARK_RETURN_IF_ERROR(CheckCommon(name, options));
   }
   if (name == "mf") return CreateMf(options, out);
   if (name == "lr") return CreateLr(options, out);
   if (name == "fm") return CreateFm(options, out);
+  if (name == "ffm") return CreateFfm(options, out);
+  if (name == "deepfm") return CreateDeepFm(options, out);
   std::string known;
   for (const std::string& n : KnownModelNames()) known += (known.empty() ? "" : ", ") + n;
   return Status::InvalidArgument("unknown model '" + name + "' (known: " + known + ")");
@@ -123,7 +166,32 @@ int SuggestedEpochs(const std::string& name) {
   if (name == "mf") return MfOptions().suggested_epochs;
   if (name == "lr") return LogisticRegressionOptions().suggested_epochs;
   if (name == "fm") return FmOptions().suggested_epochs;
+  if (name == "ffm") return FfmOptions().suggested_epochs;
+  if (name == "deepfm") return DeepFmOptions().suggested_epochs;
   return 0;
+}
+
+Status ParseHiddenLayers(const std::string& text, std::vector<uint32_t>* out) {
+  out->clear();
+  if (text.empty() || text == "none") return Status::OK();
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    // Digits only: strtoul alone would accept "-1", "+3" and " 7".
+    bool digits = !item.empty() && item.size() <= 9;
+    for (char c : item) digits = digits && c >= '0' && c <= '9';
+    const unsigned long width = digits ? std::strtoul(item.c_str(), nullptr, 10) : 0;
+    if (width == 0) {
+      out->clear();
+      return Status::InvalidArgument("hidden layers '" + text + "': '" + item +
+                                     "' is not a positive integer (want e.g. 64,32 or none)");
+    }
+    out->push_back(static_cast<uint32_t>(width));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return Status::OK();
 }
 
 Status ParseOptimizerKind(const std::string& name, OptimizerKind* out) {

@@ -1,25 +1,31 @@
 // Model factory: builds a Model from its name and the options a user may have set.
 //
 // Every option is optional: an option left unset takes the model's own default (MfOptions,
-// LogisticRegressionOptions, FmOptions), so `CreateModel("mf", {}, &m)` gives the tuned model.
+// LogisticRegressionOptions, FmOptions, FfmOptions, DeepFmOptions), so `CreateModel("mf", {}, &m)` gives the tuned model.
 // An option set for a model it means nothing to (a rating range for "lr", a dim for "lr", an
 // l1 for "mf") is an InvalidArgument rather than silently ignored, so a typo in a job file is
 // caught at start-up. Callers should therefore set only the options the user actually gave.
 //
 // Meaning of the shared options per model:
-//   dim         mf: K factors (rows are K+1 wide);  fm: K factors (rows K+1 wide);  lr: n/a
+//   dim         mf: K factors (rows are K+1 wide);  fm, deepfm: K factors (rows K+1 wide);
+//               ffm: K factors per field (rows 1 + num_fields*K wide);  lr: n/a
 //   optimizer   the server-side optimizer of every table (the bias tables keep l1 = l2 = 0);
 //               a kind other than the model's default starts from that kind's usual lr
 //               (sgd 0.01, adagrad 0.05, ftrl 0.1, adam 0.001), l1/l2 keep the model's values
 //   lr          step size; FTRL alpha
 //   l1          optimizer L1 (FTRL only; mf: n/a)
-//   l2          lr/fm: optimizer L2 per push;  mf: the model's per-rating L2 on the factors
+//   l2          lr/fm/ffm: optimizer L2 per push; deepfm: of the "v" table (the MLP layers keep
+//               DeepFmOptions::mlp_l2);  mf: the model's per-rating L2 on the factors
 //               (MfOptions::reg), because MF regularises in its gradient (see models/mf.h)
 //   bias_l2     mf only: per-rating L2 on the user and item biases
 //   ftrl_beta   FTRL beta
-//   init_scale  standard deviation of the normal init of factor rows (mf, fm; lr starts at 0)
+//   init_scale  standard deviation of the normal init of factor rows (mf, fm, ffm, deepfm;
+//               lr starts at 0; DeepFM's MLP layers use their own fan-in scales)
 //   min_rating, max_rating   mf only: Predict clips to this range
 //   global_mean mf only: mu before its learned offset; pass the training mean when known
+//   num_fields  ffm, deepfm: fields 0..num_fields-1 are used, features of higher fields are
+//               ignored (see models/ffm.h); default 10 (Frappe)
+//   hidden      deepfm only: hidden layer widths, e.g. {64, 32}; empty = no hidden layer
 //
 // Thread-safety: stateless functions.
 #pragma once
@@ -48,18 +54,24 @@ struct ModelOptions {
   std::optional<float> min_rating;
   std::optional<float> max_rating;
   std::optional<float> global_mean;
+  std::optional<uint32_t> num_fields;
+  std::optional<std::vector<uint32_t>> hidden;
 };
 
 // Names accepted by CreateModel, in a stable order.
 std::vector<std::string> KnownModelNames();
 
-// Builds model `name` ("mf", "lr", "fm"). InvalidArgument for an unknown name (the message
-// lists the known ones), an option the model does not use, or an out-of-range value.
+// Builds model `name` ("mf", "lr", "fm", "ffm", "deepfm"). InvalidArgument for an unknown
+// name (the message lists the known ones), an option the model does not use, or an out-of-range value.
 Status CreateModel(const std::string& name, const ModelOptions& options,
                    std::unique_ptr<Model>* out);
 
 // Passes over the training data the model's defaults were tuned for; 0 for an unknown name.
 int SuggestedEpochs(const std::string& name);
+
+// "64,32" -> {64, 32} for ModelOptions::hidden; "" or "none" -> no hidden layer.
+// InvalidArgument for anything but comma-separated positive integers.
+Status ParseHiddenLayers(const std::string& text, std::vector<uint32_t>* out);
 
 // "sgd", "adagrad", "ftrl", "adam" (lower case) -> OptimizerKind; InvalidArgument otherwise.
 Status ParseOptimizerKind(const std::string& name, OptimizerKind* out);

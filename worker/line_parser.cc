@@ -215,6 +215,202 @@ class SparseParser final : public LineParser {
   }
 };
 
+// ---------------------------------------------------------------------------------------------
+
+// Criteo display-ads logs; the rules are in line_parser.h.
+class CriteoParser final : public LineParser {
+ public:
+  void StartFile() override {
+    sep_ = 0;
+    layout_ = Layout::kUnknown;
+  }
+
+  Outcome Parse(std::string_view line, bool first_line_of_file, Batch* batch,
+                BadLineReason* reason) override {
+    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(' ') == std::string_view::npos) return Outcome::kBlank;
+    if (sep_ == 0) sep_ = line.find('\t') != std::string_view::npos ? '\t' : ',';
+
+    std::string_view cols[kIdLabelColumns];
+    const int n = Split(line, sep_, cols);
+    if (first_line_of_file && IsHeader(cols, n)) return ReadHeader(cols, n, reason);
+
+    if (layout_ == Layout::kUnknown) {
+      if (n == kLabelColumns) layout_ = Layout::kLabelFirst;
+      if (n == kIdLabelColumns) layout_ = Layout::kIdThenLabel;
+    }
+    if (layout_ == Layout::kUnknown || layout_ == Layout::kUnlabeled ||
+        n != ColumnCount(layout_)) {
+      *reason = BadLineReason::kWrongFieldCount;
+      return Outcome::kBad;
+    }
+    const std::string_view* label_and_features = cols + (layout_ == Layout::kIdThenLabel);
+
+    float label;
+    if (!ParseFloatField(label_and_features[0], &label, reason)) return Outcome::kBad;
+    if (label != 0.0f && label != 1.0f) {
+      *reason = BadLineReason::kLabelOutOfRange;
+      return Outcome::kBad;
+    }
+
+    const std::string_view* features = label_and_features + 1;
+    const size_t start_features = batch->keys.size();
+    char buf[kBucketChars];
+    for (uint16_t f = 0; f < kCriteoIntegerFields; ++f) {
+      std::string_view bucket;  // stays "" (the missing id) for an empty column
+      if (!features[f].empty() && !IntegerBucket(features[f], buf, &bucket)) {
+        Rollback(batch, start_features);
+        *reason = BadLineReason::kNonNumeric;
+        return Outcome::kBad;
+      }
+      batch->AddFeature(FeatureKey(f, bucket), 1.0f, f);
+    }
+    for (uint16_t f = kCriteoIntegerFields; f < kCriteoFields; ++f) {
+      batch->AddFeature(FeatureKey(f, features[f]), 1.0f, f);  // "" is the missing id
+    }
+    batch->EndExample(label);
+    return Outcome::kExample;
+  }
+
+ private:
+  // Which column holds what; fixed per range (see line_parser.h).
+  enum class Layout : uint8_t {
+    kUnknown,      // no line with a usable column count seen yet
+    kLabelFirst,   // label, 39 features
+    kIdThenLabel,  // id, label, 39 features
+    kUnlabeled,    // a header said: id, 39 features, no label -- nothing can be trained on
+  };
+  static constexpr int kLabelColumns = 1 + kCriteoFields;    // 40
+  static constexpr int kIdLabelColumns = 2 + kCriteoFields;  // 41
+  // "b" + the digits of an int64 (in practice floor(ln(v)^2) has at most 6 digits).
+  static constexpr int kBucketChars = 24;
+
+  static int ColumnCount(Layout layout) {
+    return layout == Layout::kIdThenLabel ? kIdLabelColumns : kLabelColumns;
+  }
+
+  // Splits `line` at every `sep` into cols[0..kIdLabelColumns). Returns the column count, or
+  // kIdLabelColumns + 1 for a line with more columns than any layout has.
+  static int Split(std::string_view line, char sep, std::string_view* cols) {
+    const char* p = line.data();
+    const char* const end = p + line.size();
+    int n = 0;
+    for (;;) {
+      if (n == kIdLabelColumns) return kIdLabelColumns + 1;
+      const char* q = static_cast<const char*>(std::memchr(p, sep, end - p));
+      if (q == nullptr) {
+        cols[n++] = std::string_view(p, end - p);
+        return n;
+      }
+      cols[n++] = std::string_view(p, q - p);
+      p = q + 1;
+    }
+  }
+
+  static bool IsNumber(std::string_view s) {
+    float unused;
+    BadLineReason why;
+    return ParseFloatField(s, &unused, &why) || why != BadLineReason::kNonNumeric;
+  }
+
+  // Line 1 is a header when the column that would hold the label is not a number.
+  static bool IsHeader(const std::string_view* cols, int n) {
+    return !IsNumber(cols[n == kIdLabelColumns ? 1 : 0]);
+  }
+
+  static bool NameIs(std::string_view col, std::string_view lower_name) {
+    if (col.size() != lower_name.size()) return false;
+    for (size_t i = 0; i < col.size(); ++i) {
+      char c = col[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != lower_name[i]) return false;
+    }
+    return true;
+  }
+
+  // Sets the layout from a header, which must agree with the headerless rule (so ranges that
+  // never see line 1 read the file the same way). The separator is detected again from the
+  // first data line, as the ratings parser does.
+  Outcome ReadHeader(const std::string_view* cols, int n, BadLineReason* reason) {
+    sep_ = 0;
+    int id_col = -1, label_col = -1;
+    bool repeated = false;
+    for (int i = 0; i < n && i < kIdLabelColumns; ++i) {
+      if (NameIs(cols[i], "id")) {
+        repeated |= id_col >= 0;
+        id_col = i;
+      } else if (NameIs(cols[i], "label")) {
+        repeated |= label_col >= 0;
+        label_col = i;
+      }
+    }
+    Layout layout = Layout::kUnknown;
+    if (!repeated) {
+      if (n == kIdLabelColumns && (id_col == -1 || id_col == 0) &&
+          (label_col == -1 || label_col == 1)) {
+        layout = Layout::kIdThenLabel;
+      } else if (n == kLabelColumns && id_col == 0 && label_col == -1) {
+        layout = Layout::kUnlabeled;
+      } else if (n == kLabelColumns && id_col == -1 && (label_col == -1 || label_col == 0)) {
+        layout = Layout::kLabelFirst;
+      }
+    }
+    if (layout == Layout::kUnknown) {
+      *reason = BadLineReason::kWrongFieldCount;
+      return Outcome::kBad;
+    }
+    layout_ = layout;
+    return Outcome::kBlank;
+  }
+
+  // Log-binning of integer column `s` (non-empty) into *bucket, which may point into buf.
+  // False if `s` is not a decimal integer (optionally with a zero fraction, "260.0").
+  static bool IntegerBucket(std::string_view s, char* buf, std::string_view* bucket) {
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    const bool plus = *p == '+';  // from_chars takes only '-'
+    if (plus) ++p;
+    const char* digits = (!plus && p != end && *p == '-') ? p + 1 : p;  // "+-1" is no number
+    if (digits == end || *digits < '0' || *digits > '9') return false;
+    int64_t v = 0;
+    auto res = std::from_chars(p, end, v);
+    const char* q = res.ptr;
+    if (q != end) {  // only a zero fraction may follow: "260." or "260.00"
+      if (*q != '.') return false;
+      for (++q; q != end; ++q) {
+        if (*q != '0') return false;
+      }
+    }
+    double x = static_cast<double>(v);
+    if (res.ec == std::errc::result_out_of_range) {
+      // Beyond int64: still an integer, binned from its double value.
+      if (*p == '-') {
+        x = -1.0;
+      } else {
+        std::from_chars(p, res.ptr, x);
+      }
+    } else if (res.ec != std::errc()) {
+      return false;
+    }
+    if (x < 0) {
+      *bucket = "neg";
+    } else if (x <= 2) {
+      static constexpr std::string_view kSmall[] = {"0", "1", "2"};
+      *bucket = kSmall[static_cast<int>(x)];
+    } else {
+      const double l = std::log(x);
+      const auto k = static_cast<int64_t>(std::floor(l * l));
+      buf[0] = 'b';
+      auto tc = std::to_chars(buf + 1, buf + kBucketChars, k);
+      *bucket = std::string_view(buf, tc.ptr - buf);
+    }
+    return true;
+  }
+
+  char sep_ = 0;  // 0 until detected
+  Layout layout_ = Layout::kUnknown;
+};
+
 }  // namespace
 
 bool ParseFloatField(std::string_view s, float* out, BadLineReason* reason) {
@@ -275,9 +471,11 @@ Status ParseDataFormat(std::string_view name, DataFormat* format) {
     *format = DataFormat::kLibsvm;
   } else if (name == "libffm") {
     *format = DataFormat::kLibffm;
+  } else if (name == "criteo") {
+    *format = DataFormat::kCriteo;
   } else {
     return Status::InvalidArgument("unknown data format '" + std::string(name) +
-                                   "' (expected ratings, libsvm, libfm or libffm)");
+                                   "' (expected ratings, libsvm, libfm, libffm or criteo)");
   }
   return Status::OK();
 }
@@ -287,6 +485,7 @@ const char* DataFormatName(DataFormat format) {
     case DataFormat::kRatings: return "ratings";
     case DataFormat::kLibsvm: return "libsvm";
     case DataFormat::kLibffm: return "libffm";
+    case DataFormat::kCriteo: return "criteo";
   }
   return "unknown";
 }
@@ -321,6 +520,7 @@ std::unique_ptr<LineParser> LineParser::Create(DataFormat format, const ParserOp
     case DataFormat::kRatings: return std::make_unique<RatingsParser>(options);
     case DataFormat::kLibsvm: return std::make_unique<SparseParser<false>>();
     case DataFormat::kLibffm: return std::make_unique<SparseParser<true>>();
+    case DataFormat::kCriteo: return std::make_unique<CriteoParser>();
   }
   return nullptr;
 }

@@ -14,16 +14,46 @@
 //            FeatureKey(0, id), field 0. An example with no features is allowed.
 //   libffm   "label field:id:val ...". The field is a decimal integer 0..65535; key =
 //            FeatureKey(field, id), so equal ids in different fields never collide.
+//   criteo   Criteo display-ads logs: a 0/1 label, 13 integer columns I1..I13, 26 categorical
+//            columns C1..C26 (hex strings), separated by tab or comma -- detected per file
+//            (per range) from the first non-blank line: tab if it has one, else comma.
+//            Layout, fixed per range by its first line with 40 or 41 columns (after that a
+//            line with another count is wrong_field_count):
+//              40 columns  label, I1..I13, C1..C26      (Criteo's tab-separated train.txt)
+//              41 columns  id, label, I1..I13, C1..C26  (Kaggle 2014 train.csv); id ignored
+//            Header: line 1 is a header if its label column (column 2 of a 41-column line,
+//            else column 1) is not a number. Columns named "Id" and "Label" (any case) are
+//            recognised and must sit where the headerless rule puts them -- so every worker's
+//            range, most of which never see line 1, reads the file the same way; any other
+//            header is a bad line (wrong_field_count). A 40-column header "Id,I1,...,C26"
+//            (Kaggle test.csv) says the file has no labels: every data line after it is then
+//            wrong_field_count.
+//            Every example gets exactly 39 features, all with value 1:
+//              I(i+1) -> field i (0..12), key FeatureKey(i, bucket) where bucket is
+//                        "0", "1", "2"  for v = 0, 1, 2 (kept exact)
+//                        "b<k>"         for v > 2, k = floor(ln(v)^2) (3,4 -> "b1"; 10 -> "b5";
+//                                       1000 -> "b47"); the "b" keeps v = 3 apart from v = 1
+//                        "neg"          for every v < 0 (one bucket of their own)
+//                        v is a decimal integer; a zero fraction ("260.0", as pandas writes)
+//                        is accepted, anything else ("2.5", "1e3", " 7") is non_numeric.
+//              C(j+1) -> field 13+j (13..38), key FeatureKey(13+j, column text).
+//            A missing (empty) value in either kind of column gets the field's own missing
+//            id, FeatureKey(field, ""): the empty text itself, which no bucket or hex string
+//            spells. The label must be 0 or 1 (label_out_of_range otherwise; -1 is NOT
+//            accepted). Column text is taken verbatim (no trimming, no hex check); only a
+//            trailing '\r' is removed. Blank means empty or spaces only: a line of tabs is a
+//            record with empty columns.
 //
 // Ids are hashed as STRINGS: "007" and "7" are different ids. This keeps string ids (hex
 // categoricals, user names) and numeric ids on one code path, and real data sets spell an id
 // the same way every time. Feature values and labels are parsed with std::from_chars (no
 // locale, no allocation); a leading '+' is accepted.
 //
-// Blank lines (empty or whitespace only) and trailing whitespace are not errors.
+// Blank lines (empty or whitespace only) and trailing whitespace are not errors (criteo: see
+// above).
 //
-// Thread-safety: a LineParser keeps per-file state (the detected separator); use one per
-// thread. The free functions are thread-safe.
+// Thread-safety: a LineParser keeps per-file state (the detected separator, criteo's layout);
+// use one per thread. The free functions are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +69,9 @@
 
 namespace embark {
 
-enum class DataFormat { kRatings, kLibsvm, kLibffm };
+enum class DataFormat { kRatings, kLibsvm, kLibffm, kCriteo };
 
-// "ratings", "libsvm" (alias "libfm"), "libffm" -> DataFormat.
+// "ratings", "libsvm" (alias "libfm"), "libffm", "criteo" -> DataFormat.
 Status ParseDataFormat(std::string_view name, DataFormat* format);
 const char* DataFormatName(DataFormat format);
 
@@ -71,6 +101,12 @@ inline uint64_t FeatureKey(uint16_t field, std::string_view id) {
   return HashBytes(id, FieldSalt(field));
 }
 
+// The criteo format's fields: integer column I(i+1) is field i, categorical C(j+1) is field
+// kCriteoIntegerFields + j.
+constexpr int kCriteoIntegerFields = 13;
+constexpr int kCriteoCategoricalFields = 26;
+constexpr int kCriteoFields = kCriteoIntegerFields + kCriteoCategoricalFields;  // 39
+
 struct ParserOptions {
   // Ratings outside [min_rating, max_rating] are bad lines (label_out_of_range). The default
   // accepts every finite rating.
@@ -89,7 +125,8 @@ class LineParser {
   static std::unique_ptr<LineParser> Create(DataFormat format, const ParserOptions& options = {});
   virtual ~LineParser() = default;
 
-  // Called before the first line of each file range: forgets per-file state (the separator).
+  // Called before the first line of each file range: forgets per-file state (the separator,
+  // criteo's layout).
   virtual void StartFile() {}
 
   // Parses `line` (no '\n'). `first_line_of_file` is true only for line 1 of a file, the only

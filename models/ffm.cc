@@ -1,0 +1,157 @@
+#include "models/ffm.h"
+
+#include <algorithm>
+
+#include "models/logistic_regression.h"
+
+namespace embark {
+
+Status FfmModel::Validate(const FfmOptions& o) {
+  if (o.dim == 0) return Status::InvalidArgument("ffm: dim must be at least 1");
+  if (o.num_fields == 0 || o.num_fields > kMaxFields) {
+    return Status::InvalidArgument("ffm: num_fields " + std::to_string(o.num_fields) +
+                                   " outside [1, " + std::to_string(kMaxFields) + "]");
+  }
+  // The row is pulled per feature occurrence; keep it within what a typo-free job would ask.
+  if (static_cast<uint64_t>(o.num_fields) * o.dim > 65536) {
+    return Status::InvalidArgument("ffm: num_fields * dim = " +
+                                   std::to_string(static_cast<uint64_t>(o.num_fields) * o.dim) +
+                                   " floats per row is more than 65536");
+  }
+  if (!(o.init_stddev >= 0)) return Status::InvalidArgument("ffm: init_stddev must be >= 0");
+  return Status::OK();
+}
+
+std::vector<TableConfig> FfmModel::Tables() const {
+  std::vector<TableConfig> tables(2);
+  TableConfig& v = tables[kFactorTable];
+  v.id = kFactorTable;
+  v.name = "v";
+  v.dim = RowDim();
+  v.optimizer = options_.optimizer;
+  v.init.kind = InitKind::kNormal;
+  v.init.scale = options_.init_stddev;
+
+  TableConfig& bias = tables[kBiasTable];
+  bias.id = kBiasTable;
+  bias.name = "bias";
+  bias.dim = 1;
+  bias.dense = true;
+  bias.dense_size = 1;
+  bias.optimizer = options_.optimizer;
+  bias.optimizer.l1 = 0;
+  bias.optimizer.l2 = 0;
+  bias.init.kind = InitKind::kZero;
+  return tables;
+}
+
+size_t FfmModel::MaxFeatures(const Batch& batch, size_t begin, size_t end) {
+  size_t longest = 0;
+  for (size_t e = begin; e < end; ++e) {
+    longest = std::max<size_t>(longest, batch.offsets[e + 1] - batch.offsets[e]);
+  }
+  return longest;
+}
+
+size_t FfmModel::Gather(const Batch& batch, size_t e, const PulledRows& rows, Term* terms) const {
+  size_t n = 0;
+  for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
+    const int32_t row = rows.row_of_feature[f];
+    // row < 0: the field is >= num_fields (TableOfField said -1), so nothing was pulled.
+    if (row < 0) continue;
+    terms[n++] = Term{row, batch.fields[f], batch.values[f]};
+  }
+  return n;
+}
+
+float FfmModel::PairScale(const Term* terms, size_t n) const {
+  if (!options_.normalize) return 1.0f;
+  float sq = 0;
+  for (size_t a = 0; a < n; ++a) sq += terms[a].x * terms[a].x;
+  return sq > 0 ? 1.0f / sq : 1.0f;
+}
+
+double FfmModel::Logit(const Term* terms, size_t n, const PulledRows& rows, double* penalty) const {
+  const int k = static_cast<int>(options_.dim);
+  const int width = static_cast<int>(RowDim());
+  const float scale = PairScale(terms, n);
+  double z = rows.rows[kBiasTable][0];
+  double pen = 0;
+  for (size_t a = 0; a < n; ++a) {
+    const float* va = rows.Row(kFactorTable, terms[a].row, width);
+    z += static_cast<double>(va[kLinearColumn]) * terms[a].x;
+    pen += va[kLinearColumn] * va[kLinearColumn];
+    const float* va_factors = va + kFirstFactorColumn;
+    for (size_t b = a + 1; b < n; ++b) {
+      const float* vb_factors = rows.Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
+      const float* p = va_factors + terms[b].field * k;  // a's vector for b's field
+      const float* q = vb_factors + terms[a].field * k;  // b's vector for a's field
+      float dot = 0, sq = 0;
+      for (int j = 0; j < k; ++j) {
+        dot += p[j] * q[j];
+        sq += p[j] * p[j] + q[j] * q[j];
+      }
+      z += static_cast<double>(dot) * terms[a].x * terms[b].x * scale;
+      pen += sq;
+    }
+  }
+  if (penalty) *penalty += 0.5 * options_.reg * pen;
+  return z;
+}
+
+LossSum FfmModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
+                                  const PulledRows& rows, Gradients* grads) const {
+  const int k = static_cast<int>(options_.dim);
+  const int width = static_cast<int>(RowDim());
+  std::vector<Term> terms(MaxFeatures(batch, begin, end));
+  double bias_grad = 0;
+  LossSum out;
+  for (size_t e = begin; e < end; ++e) {
+    const size_t n = Gather(batch, e, rows, terms.data());
+    double penalty = 0;
+    const double z = Logit(terms.data(), n, rows, &penalty);
+    const float scale = PairScale(terms.data(), n);
+    const float reg = options_.reg;
+    double dz;
+    out.loss += LogLossOfLogit(z, ClickTarget(batch.labels[e]), &dz) + penalty;
+    bias_grad += dz;
+    const float g = static_cast<float>(dz);
+    for (size_t a = 0; a < n; ++a) {
+      const float* va = rows.Row(kFactorTable, terms[a].row, width);
+      const float* va_factors = va + kFirstFactorColumn;
+      float* ga = grads->Row(kFactorTable, terms[a].row, width);
+      ga[kLinearColumn] += g * terms[a].x + reg * va[kLinearColumn];
+      float* ga_factors = ga + kFirstFactorColumn;
+      for (size_t b = a + 1; b < n; ++b) {
+        const float* vb_factors = rows.Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
+        float* gb_factors = grads->Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
+        const float* p = va_factors + terms[b].field * k;
+        const float* q = vb_factors + terms[a].field * k;
+        float* gp = ga_factors + terms[b].field * k;
+        float* gq = gb_factors + terms[a].field * k;
+        // d z / d p = q x_a x_b and d z / d q = p x_a x_b. When a and b are the same row and
+        // field, p and q are one vector and the two additions together give 2 p x_a x_b.
+        const float s = g * terms[a].x * terms[b].x * scale;
+        for (int j = 0; j < k; ++j) {
+          const float pj = p[j], qj = q[j];
+          gp[j] += s * qj + reg * pj;
+          gq[j] += s * pj + reg * qj;
+        }
+      }
+    }
+  }
+  grads->rows[kBiasTable][0] += static_cast<float>(bias_grad);
+  out.examples = end - begin;
+  return out;
+}
+
+void FfmModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                       float* preds) const {
+  std::vector<Term> terms(MaxFeatures(batch, begin, end));
+  for (size_t e = begin; e < end; ++e) {
+    const size_t n = Gather(batch, e, rows, terms.data());
+    preds[e] = ClickProbability(Logit(terms.data(), n, rows, nullptr));
+  }
+}
+
+}  // namespace embark

@@ -1,0 +1,107 @@
+// FfmModel: a field-aware factorisation machine (Juan et al., RecSys 2016) for click prediction.
+//
+//   z = bias + sum_j w_j x_j + sum_{j<l} <v_{j,f_l}, v_{l,f_j}> x_j x_l,   p(click) = sigmoid(z)
+//
+// where f_j is the field of feature j: every feature keeps one K-dim vector per field, and the
+// pair (j, l) uses j's vector for l's field and l's vector for j's field. Unlike FM there is no
+// O(n K) identity, so an example with n features costs O(n^2 K) (45 pairs on Frappe).
+//
+// Tables, in this order:
+//   0 "v"    sparse, dim 1 + num_fields*K: column 0 = linear weight w; columns
+//            1 + f*K .. 1 + f*K + K-1 = the vector v_{.,f} used against features of field f.
+//   1 "bias" dense, 1 float: the intercept (same convention as FmModel / LR).
+// Every column of "v" starts from the same small normal noise (InitConfig is per table).
+//
+// Fields: the number of fields is fixed up front (FfmOptions::num_fields) because it sets the
+// row width. A feature whose field is >= num_fields is IGNORED: TableOfField returns -1 for it,
+// so the worker never pulls a row for it and it adds nothing to the linear or pairwise terms.
+// (It cannot be rejected: a model sees batches only inside ForwardBackward, which has no way to
+// report an error.) Set num_fields to the data's field count, e.g. 10 for Frappe, 39 for Criteo.
+//
+// Loss: logloss of the logit, labels as in models/logistic_regression.h. Regularisation is the
+// optimizer's l2 (per push), so the gradient returned is the plain logloss gradient. No
+// instance normalisation (libffm's default scales pairs by 1/|x|^2): the score is exactly the
+// formula above.
+//
+// Thread-safety: immutable after construction; ForwardBackward and Predict are const and safe to
+// call concurrently on disjoint example ranges writing to distinct Gradients. Each call
+// allocates one scratch buffer sized by the longest example in its range (per call, not per
+// example).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "ps/table_config.h"
+
+namespace embark {
+
+// Defaults checked on the Frappe dev split with train-local (batch 256); see the report in
+// the factory's SuggestedEpochs and the numbers in ffm.cc's header comment of Tables().
+struct FfmOptions {
+  uint32_t dim = 4;            // K, factors per (feature, field)
+  uint32_t num_fields = 10;    // fields 0..num_fields-1 are used; others are ignored
+  float init_stddev = 0.05f;   // normal init of every column of "v"
+  float reg = 0.0f;            // L2 per use of a weight in an example (in the model's gradient)
+  bool normalize = false;      // scale pair terms by 1 / sum_j x_j^2 (libffm's instance norm)
+  int suggested_epochs = 10;   // passes over the data the defaults were checked with
+  OptimizerConfig optimizer = DefaultOptimizer();
+
+  static OptimizerConfig DefaultOptimizer() {
+    OptimizerConfig o;
+    o.kind = OptimizerKind::kAdaGrad;
+    o.lr = 0.1f;
+    o.l2 = 0.1f;
+    return o;
+  }
+};
+
+class FfmModel : public Model {
+ public:
+  static constexpr int kFactorTable = 0;
+  static constexpr int kBiasTable = 1;
+  static constexpr int kLinearColumn = 0;
+  static constexpr int kFirstFactorColumn = 1;
+  static constexpr uint32_t kMaxFields = 1024;  // rows are 1 + num_fields*K floats wide
+
+  explicit FfmModel(const FfmOptions& options) : options_(options) {}
+
+  static Status Validate(const FfmOptions& options);
+  const FfmOptions& options() const { return options_; }
+
+  // Floats per row of "v": 1 + num_fields * K.
+  uint32_t RowDim() const { return 1 + options_.num_fields * options_.dim; }
+
+  std::string name() const override { return "ffm"; }
+  std::vector<TableConfig> Tables() const override;
+  int TableOfField(uint16_t field) const override {
+    return field < options_.num_fields ? kFactorTable : -1;
+  }
+  LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                          Gradients* grads) const override;
+  void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+               float* preds) const override;
+
+ private:
+  // One used feature of the example being computed.
+  struct Term {
+    int32_t row;
+    uint32_t field;
+    float x;
+  };
+
+  // Collects example e's used features into terms (sized by the caller) and returns how many.
+  size_t Gather(const Batch& batch, size_t e, const PulledRows& rows, Term* terms) const;
+  // The logit of the gathered features; adds the regularisation term to *penalty if non-null.
+  double Logit(const Term* terms, size_t n, const PulledRows& rows, double* penalty) const;
+  // Pair scale of the gathered features: 1, or 1 / sum x^2 when normalising.
+  float PairScale(const Term* terms, size_t n) const;
+  // Longest example (in features) of [begin, end): the scratch size for Gather.
+  static size_t MaxFeatures(const Batch& batch, size_t begin, size_t end);
+
+  FfmOptions options_;
+};
+
+}  // namespace embark
