@@ -31,6 +31,7 @@
 DEFINE_int32(num_servers, 1, "number of server ranks (ranks 1..num_servers); the rest after rank 0 are workers");
 DEFINE_int32(server_threads, 1, "threads per server, each owning a sub-shard of the rows");
 DEFINE_uint64(server_key_cache, 64, "key sets per server whose row lookups are reused when the same keys come again (0 = off)");
+DEFINE_uint64(max_message_kb, 1024, "a worker's request to one server larger than this many KiB is sent as several messages of about this size, so transfer and server work overlap (0 = always one message per server per request)");
 DEFINE_uint32(num_vshards, 4096, "virtual shards keys are hashed to (a power of two; fixed for a job's life)");
 DEFINE_uint64(seed, 1, "job seed: row initialisation, data shuffling");
 DEFINE_string(bind_ip, "", "IPv4 address to bind and advertise (default: the address the host name resolves to)");
@@ -92,7 +93,7 @@ namespace {
 // Flags each command accepts besides the cluster flags; any other flag set on the command line
 // is an error, so a typo or a flag meant for another command never passes silently.
 const std::set<std::string> kClusterFlags = {
-    "num_servers", "server_threads", "server_key_cache", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
+    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
@@ -288,6 +289,7 @@ int main(int argc, char** argv) {
   ropts.num_servers = FLAGS_num_servers;
   ropts.server_threads = FLAGS_server_threads;
   ropts.server_key_cache = FLAGS_server_key_cache;
+  ropts.max_message_bytes = FLAGS_max_message_kb * 1024;
   ropts.num_vshards = FLAGS_num_vshards;
   ropts.seed = FLAGS_seed;
   ropts.bind_ip = FLAGS_bind_ip;

@@ -52,7 +52,7 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
     control.Stop();
     return kExitOk;
   }
-  KVClient kv(transport, &control, placement, opts.liveness.request_timeout_s);
+  KVClient kv(transport, &control, placement, opts.liveness.request_timeout_s, opts.max_message_bytes);
   kv.Start();
   WorkerContext ctx{&kv, &control, me.role_index, table.num_workers, table.num_servers};
   st = job.worker_main(ctx);

@@ -44,6 +44,7 @@ struct RuntimeOptions {
   int num_servers = 1;
   int server_threads = 1;
   size_t server_key_cache = 64;
+  size_t max_message_bytes = 1 << 20;  // KV client: split larger per-server requests (0 = never)
   uint32_t num_vshards = 4096;
   uint64_t seed = 1;
   std::string bind_ip;

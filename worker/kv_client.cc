@@ -17,8 +17,12 @@ void NoFree(void*, void*) {}  // zero-copy frames point into memory the caller k
 }  // namespace
 
 KVClient::KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
-                   double request_timeout_s)
-    : transport_(transport), control_(control), placement_(placement), request_timeout_s_(request_timeout_s) {}
+                   double request_timeout_s, size_t max_message_bytes)
+    : transport_(transport),
+      control_(control),
+      placement_(placement),
+      request_timeout_s_(request_timeout_s),
+      max_message_bytes_(max_message_bytes) {}
 
 KVClient::~KVClient() { Stop(); }
 
@@ -101,13 +105,18 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
   const uint32_t width = placement_.RowWidth(keys.table);
   const int servers = placement_.num_servers();
   const bool with_values = type != MsgType::kPull;
-  // Keys per chunk: about kChunkBytes of keys and values, never fewer than 1024 keys.
-  const size_t bytes_per_key = 8 + (with_values || type == MsgType::kPull ? size_t{width} * 4 : 0);
-  const uint32_t chunk_keys = static_cast<uint32_t>(std::max<size_t>(1024, kChunkBytes / bytes_per_key));
+  // Keys per chunk: about max_message_bytes_ of keys and values, never fewer than 1024 keys.
+  const size_t bytes_per_key = 8 + size_t{width} * 4;
+  const uint32_t chunk_keys = max_message_bytes_ == 0
+                                  ? UINT32_MAX
+                                  : static_cast<uint32_t>(std::max<size_t>(1024, max_message_bytes_ / bytes_per_key));
   std::vector<Chunk> chunks;
   for (int s = 0; s < servers; ++s) {
-    for (uint32_t b = keys.server_begin[s]; b < keys.server_begin[s + 1]; b += chunk_keys)
-      chunks.push_back({s, b, std::min(chunk_keys, keys.server_begin[s + 1] - b), false});
+    for (uint32_t b = keys.server_begin[s]; b < keys.server_begin[s + 1];) {
+      const uint32_t n = std::min(chunk_keys, keys.server_begin[s + 1] - b);
+      chunks.push_back({s, b, n, false});
+      b += n;
+    }
   }
   CHECK_LT(chunks.size(), kMaxChunks) << "request of " << keys.size() << " keys is too large";
   int ts;

@@ -46,8 +46,10 @@ struct PreparedKeys {
 
 class KVClient {
  public:
+  // max_message_bytes: a server's share of a request larger than this is sent as several
+  // messages so transfer and server work overlap; 0 = always one message per server.
   KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
-           double request_timeout_s);
+           double request_timeout_s, size_t max_message_bytes = 0);
   ~KVClient();
   KVClient(const KVClient&) = delete;
   KVClient& operator=(const KVClient&) = delete;
@@ -79,9 +81,10 @@ class KVClient {
   Status Wait(int ts, double timeout_s = -1);
 
  private:
-  // One message of a request: a run of consecutive keys of one server's slice. Large slices
-  // are cut into chunks of about kChunkBytes so the server works on one chunk while the next
-  // is on the wire, and the worker copies one reply while the next arrives.
+  // One message of a request: a run of consecutive keys of one server's slice. With
+  // max_message_bytes set, large slices are cut into chunks of about that size so the server
+  // works on one chunk while the next is on the wire, and the worker copies one reply while
+  // the next arrives.
   struct Chunk {
     int server = 0;
     uint32_t begin = 0;  // first key (index into PreparedKeys::keys)
@@ -97,7 +100,6 @@ class KVClient {
     Status error;
     const char* what = "";
   };
-  static constexpr size_t kChunkBytes = 1 << 20;
   static constexpr uint32_t kMaxChunks = 1 << 16;  // request_id = ts * kMaxChunks + chunk
   int Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out);
   void ReceiveLoop();
@@ -108,6 +110,7 @@ class KVClient {
   ControlPlane* const control_;
   const Placement placement_;
   const double request_timeout_s_;
+  const size_t max_message_bytes_;
 
   std::mutex mu_;
   std::condition_variable cv_;
