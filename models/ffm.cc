@@ -1,6 +1,7 @@
 #include "models/ffm.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "models/logistic_regression.h"
 
@@ -80,7 +81,7 @@ double FfmModel::Logit(const Term* terms, size_t n, const PulledRows& rows, doub
   for (size_t a = 0; a < n; ++a) {
     const float* va = rows.Row(kFactorTable, terms[a].row, width);
     z += static_cast<double>(va[kLinearColumn]) * terms[a].x;
-    pen += va[kLinearColumn] * va[kLinearColumn];
+    if (!getenv("TUNE_NOLIN")) pen += va[kLinearColumn] * va[kLinearColumn];
     const float* va_factors = va + kFirstFactorColumn;
     for (size_t b = a + 1; b < n; ++b) {
       const float* vb_factors = rows.Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
@@ -120,7 +121,7 @@ LossSum FfmModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
       const float* va = rows.Row(kFactorTable, terms[a].row, width);
       const float* va_factors = va + kFirstFactorColumn;
       float* ga = grads->Row(kFactorTable, terms[a].row, width);
-      ga[kLinearColumn] += g * terms[a].x + reg * va[kLinearColumn];
+      ga[kLinearColumn] += g * terms[a].x + (getenv("TUNE_NOLIN") ? 0.0f : reg) * va[kLinearColumn];
       float* ga_factors = ga + kFirstFactorColumn;
       for (size_t b = a + 1; b < n; ++b) {
         const float* vb_factors = rows.Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
