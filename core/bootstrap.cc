@@ -1,5 +1,7 @@
 #include "core/bootstrap.h"
 
+#include "core/app_channel.h"
+
 #include <arpa/inet.h>
 #include <mpi.h>
 #include <netdb.h>
@@ -53,6 +55,7 @@ Status RunSchedulerRegistration(const BootstrapOptions& opts, int size, Transpor
   int missing = size - 1;
   const double deadline = NowSeconds() + opts.liveness.startup_timeout_s;
   while (missing > 0) {
+    if (TerminationRequestedAt() > 0) return Status::Aborted("received SIGTERM or SIGINT during start-up");
     double left = deadline - NowSeconds();
     if (left <= 0) {
       std::ostringstream m;
@@ -107,6 +110,7 @@ Status RegisterWithScheduler(const BootstrapOptions& opts, const NodeInfo& me,
   }
   const double deadline = NowSeconds() + opts.liveness.startup_timeout_s;
   while (true) {
+    if (TerminationRequestedAt() > 0) return Status::Aborted("received SIGTERM or SIGINT during start-up");
     double left = deadline - NowSeconds();
     if (left <= 0) {
       return Status::Timeout("rank " + std::to_string(me.rank) + " registered at the scheduler " +
@@ -128,6 +132,53 @@ Status RegisterWithScheduler(const BootstrapOptions& opts, const NodeInfo& me,
     if (msg.type() != MsgType::kNodeTable || msg.peer != 0 || msg.frames.size() != 1) continue;
     return DeserializeTable(msg.FrameString(0), table);
   }
+}
+
+// The last step of start-up: every rank reports ready (it has the table and its connections)
+// and waits for the scheduler's go. Until then no rank sends data, so a worker's first pull can
+// never reach a server that is still waiting for its own table (and would discard it).
+Status StartTogether(const BootstrapOptions& opts, int rank, int size, Transport* t, const ClusterTable& table) {
+  MsgHeader ready = MakeHeader(MsgType::kBarrier, rank);
+  ready.table = static_cast<uint32_t>(BarrierGroup::kAll);
+  ready.aux = 0;  // the start barrier; ControlPlane's barriers count from 1
+  const double deadline = NowSeconds() + opts.liveness.startup_timeout_s;
+  if (rank != 0) EMBARK_RETURN_IF_ERROR(t->Send(0, ready));
+  std::vector<bool> arrived(size, false);
+  int missing = rank == 0 ? size - 1 : 1;
+  while (missing > 0) {
+    if (TerminationRequestedAt() > 0) return Status::Aborted("received SIGTERM or SIGINT during start-up");
+    const double left = deadline - NowSeconds();
+    if (left <= 0) {
+      std::ostringstream m;
+      if (rank == 0) {
+        m << "start-up timeout: ranks that got the node table but did not report ready:";
+        for (int r = 1; r < size; ++r)
+          if (!arrived[r]) m << " " << table.Describe(r);
+      } else {
+        m << "the scheduler did not start the job within " << opts.liveness.startup_timeout_s << " s";
+      }
+      return Status::Timeout(m.str());
+    }
+    Message msg;
+    auto res = t->Poll(static_cast<int>(std::min(left, 0.2) * 1000) + 1, &msg);
+    if (res.event != Transport::Event::kMessage) continue;
+    if (rank == 0 && msg.type() == MsgType::kBarrier && msg.header.aux == 0 && msg.peer > 0 &&
+        msg.peer < size && !arrived[msg.peer]) {
+      arrived[msg.peer] = true;
+      --missing;
+    } else if (rank != 0 && msg.peer == 0 && msg.type() == MsgType::kBarrierRelease && msg.header.aux == 0) {
+      --missing;
+    } else if (rank != 0 && msg.peer == 0 && msg.type() == MsgType::kAbort) {
+      return Status::Aborted("the scheduler aborted start-up: " + (msg.frames.empty() ? std::string() : msg.FrameString(0)));
+    }
+  }
+  if (rank == 0) {
+    MsgHeader go = MakeHeader(MsgType::kBarrierRelease, 0);
+    go.table = static_cast<uint32_t>(BarrierGroup::kAll);
+    go.aux = 0;
+    for (int r = 1; r < size; ++r) EMBARK_RETURN_IF_ERROR(t->Send(r, go));
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -181,7 +232,7 @@ Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* tr
     for (int w = 0; w < table->num_workers; ++w)
       EMBARK_RETURN_IF_ERROR(transport->Connect(table->WorkerRank(w), table->nodes[table->WorkerRank(w)].endpoint));
   }
-  return Status::OK();
+  return StartTogether(opts, rank, size, transport, *table);
 }
 
 }  // namespace embark

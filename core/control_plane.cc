@@ -39,7 +39,21 @@ bool ControlPlane::WaitUntil(std::unique_lock<std::mutex>& lock, double deadline
 }
 
 bool ControlPlane::Handle(const Message& msg) {
-  if (msg.peer == 0) last_scheduler_contact_.store(NowSeconds(), std::memory_order_relaxed);
+  switch (msg.type()) {
+    case MsgType::kHeartbeat: case MsgType::kAbort: case MsgType::kShutdown:
+    case MsgType::kBarrierRelease: case MsgType::kApp:
+      if (msg.peer != 0) {
+        // Only the scheduler steers a rank; a control message from anyone else is dropped.
+        LOG(WARNING) << "ignoring a " << MsgTypeName(msg.type()) << " message from rank " << msg.peer
+                     << " (control messages come from the scheduler only)";
+        return true;
+      }
+      last_scheduler_contact_.store(NowSeconds(), std::memory_order_relaxed);
+      scheduler_disconnected_at_.store(0);  // it is reachable again
+      break;
+    default:
+      return false;
+  }
   switch (msg.type()) {
     case MsgType::kHeartbeat:
       return true;
@@ -144,6 +158,7 @@ void ControlPlane::AckShutdown() {
 void ControlPlane::HeartbeatLoop() {
   const auto interval = std::chrono::duration<double>(opts_.heartbeat_interval_s);
   std::unique_lock<std::mutex> lock(mu_);
+  double last_iteration = NowSeconds();
   while (!stop_) {
     cv_.wait_for(lock, interval);
     if (stop_) break;
@@ -151,11 +166,18 @@ void ControlPlane::HeartbeatLoop() {
     const std::string disconnected = disconnected_peers_;
     lock.unlock();
     const double now = NowSeconds();
+    if (now - last_iteration > opts_.heartbeat_timeout_s / 2) {
+      // This process was stalled, not the scheduler: restart the clock instead of blaming it.
+      LOG(WARNING) << table_.Describe(rank_) << " was stalled for " << static_cast<int>(now - last_iteration)
+                   << " s; restarting its liveness clock";
+      last_scheduler_contact_.store(now);
+    }
+    last_iteration = now;
 
     const double term_at = TerminationRequestedAt();
     if (term_at > 0 && now - term_at > 0.7) {
       // The scheduler had its chance to send an abort naming the lost rank; it did not.
-      DieNow(table_.Describe(rank_) + " stops: terminated by a signal from the launcher" +
+      DieNow(table_.Describe(rank_) + " stops: received SIGTERM or SIGINT (from the launcher or a user)" +
                  (disconnected.empty() ? std::string(" (no peer connection was lost)")
                                        : "; connections lost to: " + disconnected),
              kExitAborted);

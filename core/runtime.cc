@@ -58,10 +58,13 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
   st = job.worker_main(ctx);
   if (!st.ok()) {
     // Tell the scheduler why, so it can stop every rank with this reason; then leave.
+    // Bad input (a malformed line is Corruption, a missing file NotFound/IoError) is the
+    // user's to fix: exit code 1. Timeouts and lost peers are the job's: 5.
     const int code = st.code() == Status::Code::kInvalidArgument || st.code() == Status::Code::kIoError ||
-                             st.code() == Status::Code::kNotFound
+                             st.code() == Status::Code::kNotFound || st.code() == Status::Code::kCorruption
                          ? kExitUsage
                          : kExitAborted;
+    kv.CancelAll();
     MsgHeader h = MakeHeader(MsgType::kDone, rank);
     h.aux = static_cast<uint64_t>(code);
     (void)transport->SendString(0, h, st.ToString());
@@ -132,9 +135,20 @@ int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& j
   }
   const int code = rank == 0 ? RunScheduler(&transport, table, opts, job)
                              : RunServerOrWorker(rank, &transport, table, opts, job);
-  transport.Close();
+  // Clean end: let queued messages (the shutdown acknowledgement) leave before closing.
+  transport.Close(1000);
   if (code != kExitOk) DieNow(job.name + " failed with exit code " + std::to_string(code), code);
+  // MPI_Finalize waits for every rank; if one never gets there (stopped, stuck), end anyway
+  // so mpirun reports it instead of waiting forever.
+  std::thread finalize_watchdog([limit = 2 * opts.liveness.heartbeat_timeout_s, &mpi_ready] {
+    const double deadline = NowSeconds() + limit;
+    while (mpi_ready.load() && NowSeconds() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (mpi_ready.load()) DieNow("MPI_Finalize did not complete within " + std::to_string(static_cast<int>(limit)) +
+                                 " s (another rank is stuck); exiting without it", kExitAborted);
+  });
   MPI_Finalize();
+  mpi_ready = false;
+  finalize_watchdog.join();
   return code;
 }
 

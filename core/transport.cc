@@ -214,7 +214,7 @@ Transport::PollResult Transport::Poll(int timeout_ms, Message* msg) {
   return result;
 }
 
-void Transport::Close() {
+void Transport::Close(int linger_ms) {
   {
     std::lock_guard<std::mutex> lock(outboxes_mu_);
     for (auto& box : outboxes_) {
@@ -222,6 +222,7 @@ void Transport::Close() {
       std::lock_guard<std::mutex> l(box->mu);
       if (box->socket) {
         zmq_socket_monitor(static_cast<void*>(*box->socket), nullptr, 0);
+        if (linger_ms > 0) box->socket->set(zmq::sockopt::linger, linger_ms);
         box->socket->close();
       }
       if (box->monitor) box->monitor->close();

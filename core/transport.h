@@ -59,8 +59,9 @@ class Transport {
   // Waits up to timeout_ms for one message (or a disconnect). Owner thread only.
   PollResult Poll(int timeout_ms, Message* msg);
 
-  // Closes every socket without lingering, so exit never waits on unsent data.
-  void Close();
+  // Closes every socket. linger_ms bounds how long unsent messages may still leave (0 on the
+  // failure paths, so exit never waits on a dead peer).
+  void Close(int linger_ms = 0);
 
  private:
   struct Outbox {

@@ -21,6 +21,7 @@ struct DeepFmModel::Work {
   Eigen::MatrixXf factor_sum;          // K x n: sum_i v_i x_i (FM identity, and its gradient)
   std::vector<Eigen::MatrixXf> acts;   // acts[0] = h_0 (F*K x n), acts[l] = h_l after ReLU
   std::vector<double> logits;          // n
+  double penalty = 0;                  // the per-use L2 term of the whole range
 };
 
 DeepFmModel::DeepFmModel(const DeepFmOptions& options) : options_(options) {
@@ -87,6 +88,7 @@ std::vector<TableConfig> DeepFmModel::Tables() const {
     w.dense_size = uint64_t{layer_in_[l]} * layer_out_[l];
     w.optimizer = options_.optimizer;
     w.optimizer.l2 = options_.mlp_l2;
+    if (options_.mlp_lr > 0) w.optimizer.lr = options_.mlp_lr;
     w.init.kind = InitKind::kNormal;
     const bool output = l + 1 == layers;
     w.init.scale = output ? options_.out_init_scale * std::sqrt(1.0f / layer_in_[l])
@@ -124,6 +126,7 @@ void DeepFmModel::Forward(const Batch& batch, size_t begin, size_t end, const Pu
 
   // FM part and the MLP input, example by example (columns are contiguous).
   const double bias = rows.rows[kBiasTable][0];
+  double penalty = 0;
   for (Eigen::Index c = 0; c < n; ++c) {
     const size_t e = begin + c;
     float* sum = work->factor_sum.col(c).data();
@@ -136,6 +139,9 @@ void DeepFmModel::Forward(const Batch& batch, size_t begin, size_t end, const Pu
       const float x = batch.values[f];
       const float* v = rows.Row(kFactorTable, row, width);
       linear += static_cast<double>(v[kLinearColumn]) * x;
+      float norm = 0;
+      for (int j = 0; j < width; ++j) norm += v[j] * v[j];
+      penalty += norm;
       const float* factors = v + kFirstFactorColumn;
       float* embedding = input + static_cast<size_t>(batch.fields[f]) * k;
       for (int j = 0; j < k; ++j) {
@@ -149,6 +155,7 @@ void DeepFmModel::Forward(const Batch& batch, size_t begin, size_t end, const Pu
     for (int j = 0; j < k; ++j) pair_sum += sum[j] * sum[j];
     work->logits[c] = linear + 0.5 * (static_cast<double>(pair_sum) - square_sum);
   }
+  work->penalty = 0.5 * options_.reg * penalty;
 
   // MLP, one matrix product per layer over all examples of the range.
   const float* hidden_bias = rows.rows[HiddenBiasTable()].data();
@@ -177,6 +184,7 @@ LossSum DeepFmModel::ForwardBackward(const Batch& batch, size_t begin, size_t en
 
   Eigen::RowVectorXf dz(n);
   double bias_grad = 0;
+  out.loss += work.penalty;
   for (Eigen::Index c = 0; c < n; ++c) {
     double d;
     out.loss += LogLossOfLogit(work.logits[c], ClickTarget(batch.labels[begin + c]), &d);
@@ -206,6 +214,7 @@ LossSum DeepFmModel::ForwardBackward(const Batch& batch, size_t begin, size_t en
   // Rows of "v": FM gradient plus the MLP gradient of the field embedding, times x.
   const int k = static_cast<int>(options_.dim);
   const int width = k + 1;
+  const float reg = options_.reg;
   for (Eigen::Index c = 0; c < n; ++c) {
     const size_t e = begin + c;
     const float g = dz[c];
@@ -217,12 +226,12 @@ LossSum DeepFmModel::ForwardBackward(const Batch& batch, size_t begin, size_t en
       const float x = batch.values[f];
       const float* factors = rows.Row(kFactorTable, row, width) + kFirstFactorColumn;
       float* grad = grads->Row(kFactorTable, row, width);
-      grad[kLinearColumn] += g * x;
+      grad[kLinearColumn] += g * x + reg * factors[kLinearColumn - kFirstFactorColumn];
       float* factor_grad = grad + kFirstFactorColumn;
       const float* embedding_grad = input_grad + static_cast<size_t>(batch.fields[f]) * k;
       // d z / d v_ik = x_i (sum_j v_jk x_j - v_ik x_i) from FM, + x_i d z / d e_{f_i, k}.
       for (int j = 0; j < k; ++j) {
-        factor_grad[j] += x * (g * (sum[j] - factors[j] * x) + embedding_grad[j]);
+        factor_grad[j] += x * (g * (sum[j] - factors[j] * x) + embedding_grad[j]) + reg * factors[j];
       }
     }
   }

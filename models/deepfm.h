@@ -59,6 +59,8 @@ struct DeepFmOptions {
   float init_stddev = 0.01f;             // normal init of every column of "v"
   float out_init_scale = 1.0f;           // output layer init: this * sqrt(1 / in_L)
   float mlp_l2 = 0.0f;                   // l2 of the weight layers (per push)
+  float mlp_lr = 0.0f;                   // lr of the weight layers; 0 = optimizer.lr
+  float reg = 0.0f;                      // L2 per use of a "v" row in an example (in the model)
   int suggested_epochs = 8;              // passes over the data the defaults were checked with
   OptimizerConfig optimizer = DefaultOptimizer();
 

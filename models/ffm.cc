@@ -1,7 +1,6 @@
 #include "models/ffm.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "models/logistic_regression.h"
 
@@ -20,6 +19,7 @@ Status FfmModel::Validate(const FfmOptions& o) {
                                    " floats per row is more than 65536");
   }
   if (!(o.init_stddev >= 0)) return Status::InvalidArgument("ffm: init_stddev must be >= 0");
+  if (!(o.reg >= 0)) return Status::InvalidArgument("ffm: reg must be >= 0");
   return Status::OK();
 }
 
@@ -65,23 +65,15 @@ size_t FfmModel::Gather(const Batch& batch, size_t e, const PulledRows& rows, Te
   return n;
 }
 
-float FfmModel::PairScale(const Term* terms, size_t n) const {
-  if (!options_.normalize) return 1.0f;
-  float sq = 0;
-  for (size_t a = 0; a < n; ++a) sq += terms[a].x * terms[a].x;
-  return sq > 0 ? 1.0f / sq : 1.0f;
-}
-
 double FfmModel::Logit(const Term* terms, size_t n, const PulledRows& rows, double* penalty) const {
   const int k = static_cast<int>(options_.dim);
   const int width = static_cast<int>(RowDim());
-  const float scale = PairScale(terms, n);
   double z = rows.rows[kBiasTable][0];
   double pen = 0;
   for (size_t a = 0; a < n; ++a) {
     const float* va = rows.Row(kFactorTable, terms[a].row, width);
     z += static_cast<double>(va[kLinearColumn]) * terms[a].x;
-    if (!getenv("TUNE_NOLIN")) pen += va[kLinearColumn] * va[kLinearColumn];
+    pen += va[kLinearColumn] * va[kLinearColumn];
     const float* va_factors = va + kFirstFactorColumn;
     for (size_t b = a + 1; b < n; ++b) {
       const float* vb_factors = rows.Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
@@ -92,7 +84,7 @@ double FfmModel::Logit(const Term* terms, size_t n, const PulledRows& rows, doub
         dot += p[j] * q[j];
         sq += p[j] * p[j] + q[j] * q[j];
       }
-      z += static_cast<double>(dot) * terms[a].x * terms[b].x * scale;
+      z += static_cast<double>(dot) * terms[a].x * terms[b].x;
       pen += sq;
     }
   }
@@ -111,7 +103,6 @@ LossSum FfmModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
     const size_t n = Gather(batch, e, rows, terms.data());
     double penalty = 0;
     const double z = Logit(terms.data(), n, rows, &penalty);
-    const float scale = PairScale(terms.data(), n);
     const float reg = options_.reg;
     double dz;
     out.loss += LogLossOfLogit(z, ClickTarget(batch.labels[e]), &dz) + penalty;
@@ -121,7 +112,7 @@ LossSum FfmModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
       const float* va = rows.Row(kFactorTable, terms[a].row, width);
       const float* va_factors = va + kFirstFactorColumn;
       float* ga = grads->Row(kFactorTable, terms[a].row, width);
-      ga[kLinearColumn] += g * terms[a].x + (getenv("TUNE_NOLIN") ? 0.0f : reg) * va[kLinearColumn];
+      ga[kLinearColumn] += g * terms[a].x + reg * va[kLinearColumn];
       float* ga_factors = ga + kFirstFactorColumn;
       for (size_t b = a + 1; b < n; ++b) {
         const float* vb_factors = rows.Row(kFactorTable, terms[b].row, width) + kFirstFactorColumn;
@@ -132,7 +123,7 @@ LossSum FfmModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
         float* gq = gb_factors + terms[a].field * k;
         // d z / d p = q x_a x_b and d z / d q = p x_a x_b. When a and b are the same row and
         // field, p and q are one vector and the two additions together give 2 p x_a x_b.
-        const float s = g * terms[a].x * terms[b].x * scale;
+        const float s = g * terms[a].x * terms[b].x;
         for (int j = 0; j < k; ++j) {
           const float pj = p[j], qj = q[j];
           gp[j] += s * qj + reg * pj;

@@ -122,9 +122,12 @@ Status CreateFfm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.dim) ffm.dim = *o.dim;
   if (o.num_fields) ffm.num_fields = *o.num_fields;
   if (o.init_scale) ffm.init_stddev = *o.init_scale;
-  ApplyOptimizer(o, &ffm.optimizer);
-  if (getenv("TUNE_REG")) ffm.reg = atof(getenv("TUNE_REG"));  // TUNE-TEMP
-  if (getenv("TUNE_NORM")) ffm.normalize = atoi(getenv("TUNE_NORM"));  // TUNE-TEMP
+  // As for MF, --l2 is the model's own per-use penalty (FfmOptions::reg, see models/ffm.h);
+  // the optimizer's small per-push l2 keeps its default.
+  ModelOptions optimizer_options = o;
+  optimizer_options.l2.reset();
+  ApplyOptimizer(optimizer_options, &ffm.optimizer);
+  if (o.l2) ffm.reg = *o.l2;
   EMBARK_RETURN_IF_ERROR(FfmModel::Validate(ffm));
   *out = std::make_unique<FfmModel>(ffm);
   return Status::OK();
@@ -138,6 +141,11 @@ Status CreateDeepFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.hidden) deepfm.hidden = *o.hidden;
   if (o.init_scale) deepfm.init_stddev = *o.init_scale;
   ApplyOptimizer(o, &deepfm.optimizer);
+  if (getenv("TUNE_REG")) deepfm.reg = atof(getenv("TUNE_REG"));  // TUNE-TEMP
+  if (getenv("TUNE_MLP_L2")) deepfm.mlp_l2 = atof(getenv("TUNE_MLP_L2"));  // TUNE-TEMP
+  if (getenv("TUNE_MLP_LR")) deepfm.mlp_lr = atof(getenv("TUNE_MLP_LR"));  // TUNE-TEMP
+  if (getenv("TUNE_OUT")) deepfm.out_init_scale = atof(getenv("TUNE_OUT"));  // TUNE-TEMP
+  if (getenv("TUNE_HIDDEN")) ParseHiddenLayers(getenv("TUNE_HIDDEN"), &deepfm.hidden);  // TUNE-TEMP
   EMBARK_RETURN_IF_ERROR(DeepFmModel::Validate(deepfm));
   *out = std::make_unique<DeepFmModel>(deepfm);
   return Status::OK();

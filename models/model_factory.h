@@ -14,8 +14,9 @@
 //               (sgd 0.01, adagrad 0.05, ftrl 0.1, adam 0.001), l1/l2 keep the model's values
 //   lr          step size; FTRL alpha
 //   l1          optimizer L1 (FTRL only; mf: n/a)
-//   l2          lr/fm/ffm: optimizer L2 per push; deepfm: of the "v" table (the MLP layers keep
-//               DeepFmOptions::mlp_l2);  mf: the model's per-rating L2 on the factors
+//   l2          lr/fm: optimizer L2 per push; deepfm: of the "v" table (the MLP layers keep
+//               DeepFmOptions::mlp_l2);  ffm: the model's L2 per use of a weight
+//               (FfmOptions::reg, see models/ffm.h; the optimizer's per-push l2 keeps its default);  mf: the model's per-rating L2 on the factors
 //               (MfOptions::reg), because MF regularises in its gradient (see models/mf.h)
 //   bias_l2     mf only: per-rating L2 on the user and item biases
 //   ftrl_beta   FTRL beta

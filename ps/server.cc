@@ -92,7 +92,8 @@ Status Server::Validate(const Message& request, bool keys_known_good) const {
         if (!std::isfinite(vals[i])) {
           std::ostringstream m;
           m << "non-finite gradient " << vals[i] << " for key " << keys[i / h.val_len] << " of table "
-            << placement_.table(h.table).name << " (column " << i % h.val_len << ")";
+            << placement_.table(h.table).name << " (column " << i % h.val_len
+            << "); if training diverged, lower --lr";
           return Status::InvalidArgument(m.str());
         }
       }

@@ -147,14 +147,29 @@ int Scheduler::Run() {
   if (app_) app_->OnStart(this);
   double next_heartbeat = 0;
   double shutdown_deadline = 0;
+  double last_iteration = NowSeconds();
   while (true) {
     Message msg;
     auto res = transport_->Poll(50, &msg);
     const double now = NowSeconds();
+    if (now - last_iteration > opts_.heartbeat_timeout_s / 2) {
+      // This process itself was stalled (stopped, swapped out, a paused VM): the silence of
+      // the others is our own, so restart their clocks instead of declaring them lost.
+      LOG(WARNING) << "the scheduler was stalled for " << static_cast<int>(now - last_iteration)
+                   << " s; restarting the liveness clocks of every rank";
+      for (double& t : last_seen_) t = now;
+    }
+    last_iteration = now;
     switch (res.event) {
       case Transport::Event::kMessage:
+        if (msg.peer <= 0 || msg.peer >= table_.size()) {
+          LOG(WARNING) << "scheduler ignores a " << MsgTypeName(msg.type()) << " message from rank " << msg.peer
+                       << ", which is not part of this job";
+          break;
+        }
         last_seen_[msg.peer] = now;
-        if (msg.peer > 0 && msg.peer < table_.size()) HandleMessage(msg);
+        disconnected_at_[msg.peer] = 0;  // it reconnected: a transient disconnect is no loss
+        HandleMessage(msg);
         break;
       case Transport::Event::kPeerDisconnected:
         if (res.peer > 0 && res.peer < table_.size() && !shutdown_acked_[res.peer]) disconnected_at_[res.peer] = now;

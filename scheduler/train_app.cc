@@ -40,6 +40,11 @@ void TrainApp::OnStart(SchedulerHandle* s) {
     metrics_out_.open(opts_.metrics_out, std::ios::trunc);
     if (!metrics_out_) s->Abort("cannot write --metrics_out file " + opts_.metrics_out, kExitUsage);
   }
+  if (!opts_.predictions_out.empty()) {
+    // Checked now rather than after the last epoch, which may be hours away.
+    std::ofstream p(opts_.predictions_out, std::ios::trunc);
+    if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
+  }
   LOG(INFO) << "training " << opts_.model << " on " << opts_.train << " for " << opts_.epochs << " epochs, "
             << num_workers_ << " workers, " << ConsistencyName(opts_.consistency)
             << (opts_.consistency == Consistency::kSsp ? " staleness " + std::to_string(opts_.staleness) : std::string());
@@ -53,8 +58,6 @@ TrainApp::EpochState& TrainApp::Epoch(int epoch) {
     e.examples.assign(num_workers_, 0);
     e.loss.assign(num_workers_, 0);
     e.predictions.resize(num_workers_);
-    e.eval = std::make_unique<Evaluation>(opts_.format == DataFormat::kRatings ? Evaluation::kRegression
-                                                                              : Evaluation::kClassification);
   }
   return e;
 }
@@ -120,7 +123,8 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   EpochState& e = Epoch(epoch);
   if (e.reported) return;
   e.reported = true;
-  if (!opts_.test.empty()) last_metrics_ = e.eval->Results();
+  if (!opts_.test.empty() && e.eval) last_metrics_ = e.eval->Results();
+  e.eval.reset();  // an AUC accumulator holds 16 MiB; an epoch needs it only until it is reported
   const std::string line = MetricsLine(epoch, false);
   std::ostringstream human;
   human << "epoch " << epoch << "/" << opts_.epochs << " done: train loss " << JsonNumber(TrainLoss(epoch));
@@ -138,6 +142,8 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
       for (float v : part) p << v << "\n";
     if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
   }
+  e.predictions.clear();
+  e.predictions.shrink_to_fit();
 }
 
 void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
@@ -178,6 +184,11 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       EvalReport r;
       if (!DecodeMsg(payload, &r)) break;
       EpochState& e = Epoch(r.epoch);
+      if (e.reported) break;
+      if (!e.eval) {
+        e.eval = std::make_unique<Evaluation>(opts_.format == DataFormat::kRatings ? Evaluation::kRegression
+                                                                                  : Evaluation::kClassification);
+      }
       Status st = e.eval->Merge(r.accumulator);
       if (!st.ok()) s->Abort("bad evaluation report from worker " + std::to_string(w) + ": " + st.ToString(), kExitAborted);
       e.predictions[w] = std::move(r.predictions);

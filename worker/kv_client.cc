@@ -195,8 +195,9 @@ Status KVClient::Wait(int ts, double timeout_s) {
         last = c.server;
       }
       // The request stays registered: a late reply must not write into a buffer the caller
-      // may reuse, so the entry's output pointer is dropped instead.
+      // may reuse, so the entry's output pointer is dropped (and a copy in progress finished).
       it->second.out = nullptr;
+      cv_.wait(lock, [&] { return it->second.copying == 0; });
       return Status::Timeout(m.str());
     }
   }
@@ -239,15 +240,28 @@ void KVClient::OnReply(const Message& msg) {
       if (!st.ok()) error = Status::Corruption("bad reply from " + DescribeServer(server) + ": " + st.message());
       else if (p.out != nullptr) dst = p.out + size_t{chunk.begin} * p.width;
     }
+    if (dst != nullptr) ++p.copying;
   }
   if (dst != nullptr) std::memcpy(dst, msg.values(0), msg.frames[0].size());
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pending_.find(ts);
   if (it == pending_.end()) return;
   Pending& p = it->second;
+  if (dst != nullptr) --p.copying;
   if (!error.ok() && p.error.ok()) p.error = error;
   p.chunks[c].done = true;
-  if (--p.remaining == 0) cv_.notify_all();
+  --p.remaining;
+  cv_.notify_all();
+}
+
+void KVClient::CancelAll() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (auto& [ts, p] : pending_) p.out = nullptr;
+  cv_.wait(lock, [&] {
+    for (const auto& [ts, p] : pending_)
+      if (p.copying > 0) return false;
+    return true;
+  });
 }
 
 void KVClient::ReceiveLoop() {

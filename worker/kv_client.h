@@ -76,6 +76,11 @@ class KVClient {
   int Push(const PreparedKeys& keys, const float* vals);
   // Fused: pushes `vals`, then returns the updated rows in `out`, in one round trip.
   int PushPull(const PreparedKeys& keys, const float* vals, float* out);
+  // Forgets every output buffer of requests in flight and waits until no reply is being
+  // copied: after it returns, late replies are dropped. Call before freeing buffers of
+  // requests that were never waited for (error paths).
+  void CancelAll();
+
   // Waits for request `ts`; timeout_s < 0 means the client's request timeout.
   // A request is split into messages of about 1 MiB (see Chunk), all sent at once.
   Status Wait(int ts, double timeout_s = -1);
@@ -97,6 +102,7 @@ class KVClient {
     const PreparedKeys* keys = nullptr;
     uint32_t width = 0;
     std::vector<Chunk> chunks;
+    int copying = 0;  // replies being copied into `out` outside the lock
     Status error;
     const char* what = "";
   };

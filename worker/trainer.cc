@@ -266,19 +266,29 @@ Status Trainer::TrainEpoch(int epoch) {
   return ctx_.control->SendToScheduler(kTrainEpochDone, EncodeMsg(done));
 }
 
+// Reads this worker's share of the test files once, before training starts, so a missing
+// or malformed test file stops the job at once rather than after the first epoch.
+Status Trainer::LoadTest() {
+  if (opts_.test.empty() || test_loaded_) return Status::OK();
+  DataReaderOptions ropts;
+  ropts.format = opts_.format;
+  ropts.files = opts_.test;
+  ropts.num_workers = ctx_.num_workers;
+  ropts.worker_index = ctx_.worker_index;
+  ropts.batch_size = 4096;
+  ropts.bad_lines = opts_.bad_lines;
+  BadLineCounts skipped;
+  EMBARK_RETURN_IF_ERROR(ReadAll(ropts, &test_batches_, &skipped));
+  if (!skipped.empty()) {
+    LOG(WARNING) << "worker " << ctx_.worker_index << " skipped lines of the test files: " << FormatBadLineCounts(skipped);
+  }
+  test_loaded_ = true;
+  return Status::OK();
+}
+
 Status Trainer::Evaluate(int epoch, bool final) {
   if (opts_.test.empty()) return Status::OK();
-  if (!test_loaded_) {
-    DataReaderOptions ropts;
-    ropts.format = opts_.format;
-    ropts.files = opts_.test;
-    ropts.num_workers = ctx_.num_workers;
-    ropts.worker_index = ctx_.worker_index;
-    ropts.batch_size = 4096;
-    ropts.bad_lines = opts_.bad_lines;
-    EMBARK_RETURN_IF_ERROR(ReadAll(ropts, &test_batches_));
-    test_loaded_ = true;
-  }
+  EMBARK_RETURN_IF_ERROR(LoadTest());
   Evaluation eval(opts_.format == DataFormat::kRatings ? Evaluation::kRegression : Evaluation::kClassification);
   std::vector<float> all_preds;
   Slot& slot = *slots_[0];
@@ -306,6 +316,7 @@ Status Trainer::Evaluate(int epoch, bool final) {
 }
 
 Status Trainer::Run() {
+  EMBARK_RETURN_IF_ERROR(LoadTest());
   for (int epoch = 1; epoch <= opts_.epochs; ++epoch) {
     EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch));
     // Everyone's updates of this epoch are in before anyone evaluates; nobody starts the next

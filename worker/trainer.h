@@ -27,6 +27,8 @@ namespace embark {
 class Trainer {
  public:
   Trainer(const TrainOptions& opts, const Model& model, WorkerContext& ctx);
+  // Requests still in flight (an error path) must not write into freed buffers.
+  ~Trainer() { kv_.CancelAll(); }
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
@@ -47,6 +49,7 @@ class Trainer {
   };
 
   Status TrainEpoch(int epoch);
+  Status LoadTest();
   Status Evaluate(int epoch, bool final);
   // Reads the next batch into `slot` and issues its pulls; sets *end at the end of the epoch.
   Status Load(DataReader* reader, Slot* slot, bool* end);
