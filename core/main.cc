@@ -95,19 +95,18 @@ namespace {
 const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
+const std::set<std::string> kTrainFlags = {
+    "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
+    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
+    "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
+    "clock_timeout", "slow_worker"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
-    {"train-local", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
-               "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
-               "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-               "clock_timeout", "slow_worker"}},
-    {"train", {"model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
-               "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
-               "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-               "clock_timeout", "slow_worker"}},
+    {"train-local", kTrainFlags},
+    {"train", kTrainFlags},
 };
 
 bool IsSet(const char* name) { return !gflags::GetCommandLineFlagInfoOrDie(name).is_default; }
