@@ -1,6 +1,7 @@
 #include "core/runtime.h"
 
 #include <malloc.h>
+#include <unistd.h>
 #include <mpi.h>
 
 #include <glog/logging.h>
@@ -97,7 +98,10 @@ int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& j
     if (!mpi_ready.load()) {
       const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
       const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
-      DieNow(std::string("rank ") + (r ? r : "?") + " of " + (n ? n : "?") + ": MPI_Init did not complete within " +
+      char host[256] = {0};
+      gethostname(host, sizeof(host) - 1);
+      DieNow(std::string("rank ") + (r ? r : "?") + " of " + (n ? n : "?") + " (" + host + " pid " +
+                 std::to_string(getpid()) + "): MPI_Init did not complete within " +
                  std::to_string(static_cast<int>(opts.liveness.startup_timeout_s)) +
                  " s: some rank of the job did not start (MPI waits for all of them)",
              kExitStartup);
