@@ -60,6 +60,8 @@ DEFINE_string(optimizer, "", "train: sgd, adagrad, ftrl or adam (default by mode
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
 DEFINE_double(l2, 0, "train: L2 strength; default by model");
+DEFINE_uint32(num_fields, 0, "train: fields used by ffm/deepfm (default 10; 39 with --format=criteo)");
+DEFINE_string(hidden, "", "train: deepfm hidden layer widths, e.g. 64,32 (none = no hidden layer)");
 DEFINE_double(init_scale, 0, "train: standard deviation of the initial embedding values; default by model");
 DEFINE_double(min_rating, 1, "train: ratings below are clipped at prediction (mf)");
 DEFINE_double(max_rating, 5, "train: ratings above are clipped at prediction (mf)");
@@ -96,7 +98,7 @@ const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale",
+    "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker"};
@@ -129,7 +131,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
                             std::shared_ptr<const embark::Model>* model_out = nullptr) {
   using embark::Status;
   embark::TrainOptions o;
-  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm)");
+  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm, ffm, deepfm)");
   if (FLAGS_train.empty()) return Status::InvalidArgument("train: --train is required");
   o.model = FLAGS_model;
   std::string format = FLAGS_format;
@@ -175,6 +177,16 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (IsSet("l1")) m.l1 = static_cast<float>(FLAGS_l1);
   if (IsSet("l2")) m.l2 = static_cast<float>(FLAGS_l2);
   if (IsSet("init_scale")) m.init_scale = static_cast<float>(FLAGS_init_scale);
+  if (IsSet("num_fields")) {
+    m.num_fields = FLAGS_num_fields;
+  } else if (o.format == embark::DataFormat::kCriteo && (FLAGS_model == "ffm" || FLAGS_model == "deepfm")) {
+    m.num_fields = embark::kCriteoFields;  // otherwise fields 10..38 would be ignored
+  }
+  if (IsSet("hidden")) {
+    std::vector<uint32_t> hidden;
+    EMBARK_RETURN_IF_ERROR(embark::ParseHiddenLayers(FLAGS_hidden, &hidden));
+    m.hidden = hidden;
+  }
   if (IsSet("min_rating") || IsSet("max_rating")) {
     if (FLAGS_model != "mf") return Status::InvalidArgument("train: --min_rating/--max_rating apply to mf only");
   }
@@ -239,7 +251,7 @@ const char kUsage[] =
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
     "  mf-sgd-baseline  LIBMF-style single-process SGD (the throughput baseline of bench/)\n"
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
-    "  train     train a model: --model=mf|lr|fm --train=FILES [--test=FILES] ...\n"
+    "  train     train a model: --model=mf|lr|fm|ffm|deepfm --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "run 'embark <command> --help' for the flags.";
 

@@ -57,6 +57,8 @@ Status DeepFmModel::Validate(const DeepFmOptions& o) {
   if (!(o.init_stddev >= 0)) return Status::InvalidArgument("deepfm: init_stddev must be >= 0");
   if (!(o.out_init_scale >= 0)) return Status::InvalidArgument("deepfm: out_init_scale must be >= 0");
   if (!(o.mlp_l2 >= 0)) return Status::InvalidArgument("deepfm: mlp_l2 must be >= 0");
+  if (!(o.mlp_lr_scale > 0)) return Status::InvalidArgument("deepfm: mlp_lr_scale must be > 0");
+  if (!(o.reg >= 0)) return Status::InvalidArgument("deepfm: reg must be >= 0");
   return Status::OK();
 }
 
@@ -87,8 +89,8 @@ std::vector<TableConfig> DeepFmModel::Tables() const {
     w.dense = true;
     w.dense_size = uint64_t{layer_in_[l]} * layer_out_[l];
     w.optimizer = options_.optimizer;
+    w.optimizer.lr = options_.optimizer.lr * options_.mlp_lr_scale;
     w.optimizer.l2 = options_.mlp_l2;
-    if (options_.mlp_lr > 0) w.optimizer.lr = options_.mlp_lr;
     w.init.kind = InitKind::kNormal;
     const bool output = l + 1 == layers;
     w.init.scale = output ? options_.out_init_scale * std::sqrt(1.0f / layer_in_[l])
@@ -224,12 +226,14 @@ LossSum DeepFmModel::ForwardBackward(const Batch& batch, size_t begin, size_t en
       const int32_t row = rows.row_of_feature[f];
       if (row < 0) continue;
       const float x = batch.values[f];
-      const float* factors = rows.Row(kFactorTable, row, width) + kFirstFactorColumn;
+      const float* v = rows.Row(kFactorTable, row, width);
+      const float* factors = v + kFirstFactorColumn;
       float* grad = grads->Row(kFactorTable, row, width);
-      grad[kLinearColumn] += g * x + reg * factors[kLinearColumn - kFirstFactorColumn];
+      grad[kLinearColumn] += g * x + reg * v[kLinearColumn];
       float* factor_grad = grad + kFirstFactorColumn;
       const float* embedding_grad = input_grad + static_cast<size_t>(batch.fields[f]) * k;
-      // d z / d v_ik = x_i (sum_j v_jk x_j - v_ik x_i) from FM, + x_i d z / d e_{f_i, k}.
+      // d z / d v_ik = x_i (sum_j v_jk x_j - v_ik x_i) from FM, + x_i d z / d e_{f_i, k};
+      // plus the per-use L2.
       for (int j = 0; j < k; ++j) {
         factor_grad[j] += x * (g * (sum[j] - factors[j] * x) + embedding_grad[j]) + reg * factors[j];
       }

@@ -10,7 +10,7 @@
 //   0 "v"    sparse, dim 1 + num_fields*K: column 0 = linear weight w; columns
 //            1 + f*K .. 1 + f*K + K-1 = the vector v_{.,f} used against features of field f.
 //   1 "bias" dense, 1 float: the intercept (same convention as FmModel / LR).
-// Every column of "v" starts from the same small normal noise (InitConfig is per table).
+// Every column of "v" starts from the same normal noise, init_stddev (InitConfig is per table).
 //
 // Fields: the number of fields is fixed up front (FfmOptions::num_fields) because it sets the
 // row width. A feature whose field is >= num_fields is IGNORED: TableOfField returns -1 for it,
@@ -25,9 +25,10 @@
 // libffm/xLearn. Why not only the optimizer's per-push l2: a push carries the gradient summed
 // over a minibatch but the l2 once, so a per-push l2 is 100x stronger per example on a user or
 // item seen once per batch than on a weekday seen 100 times; FFM's many per-field vectors
-// overfit the frequent features and starve the rare ones under it (Frappe test logloss 0.270
-// at best, against 0.222 with the per-use penalty). The optimizer keeps a small per-push l2 on
-// top (FfmOptions::optimizer.l2), which helped a little. The reported loss includes the penalty.
+// overfit the frequent features and starve the rare ones under it (Frappe, K = 4: test
+// logloss 0.270 at best over a sweep of per-push l2 and lr, against 0.222 with the per-use
+// penalty). The optimizer keeps a small per-push l2 on top (FfmOptions::optimizer.l2), which
+// helped a little. The reported loss includes the penalty.
 // No instance normalisation (libffm's default scales pairs by 1/|x|^2; it did worse here): the
 // score is exactly the formula above.
 //
@@ -49,8 +50,8 @@ namespace embark {
 // Defaults checked on the Frappe dev split with train-local (batch 256, 14 epochs, seeds 1-3):
 // test logloss 0.2200-0.2241 (mean 0.2221), against 0.2265 for xLearn's FFM and 0.2364 for
 // libffm (both k = 8, early-stopped on the test set). Neighbours: reg 1e-2 / 2e-2 give mean
-// 0.2223 / 0.2241; lr 0.2 gives 0.2231; init 0.1 is less stable across seeds. K = 16 reaches
-// 0.2157 at twice the row width; K = 8 matches the peers' setting.
+// 0.2223 / 0.2241; lr 0.2 gives 0.2231; init 0.1 varied more across seeds (0.223-0.230 at
+// reg 0.02). K = 16 reaches 0.2157 at twice the row width; K = 8 matches the peers' setting.
 struct FfmOptions {
   uint32_t dim = 8;            // K, factors per (feature, field)
   uint32_t num_fields = 10;    // fields 0..num_fields-1 are used; others are ignored

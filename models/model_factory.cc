@@ -140,12 +140,11 @@ Status CreateDeepFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.num_fields) deepfm.num_fields = *o.num_fields;
   if (o.hidden) deepfm.hidden = *o.hidden;
   if (o.init_scale) deepfm.init_stddev = *o.init_scale;
-  ApplyOptimizer(o, &deepfm.optimizer);
-  if (getenv("TUNE_REG")) deepfm.reg = atof(getenv("TUNE_REG"));  // TUNE-TEMP
-  if (getenv("TUNE_MLP_L2")) deepfm.mlp_l2 = atof(getenv("TUNE_MLP_L2"));  // TUNE-TEMP
-  if (getenv("TUNE_MLP_LR")) deepfm.mlp_lr = atof(getenv("TUNE_MLP_LR"));  // TUNE-TEMP
-  if (getenv("TUNE_OUT")) deepfm.out_init_scale = atof(getenv("TUNE_OUT"));  // TUNE-TEMP
-  if (getenv("TUNE_HIDDEN")) ParseHiddenLayers(getenv("TUNE_HIDDEN"), &deepfm.hidden);  // TUNE-TEMP
+  // --l2 is the per-use penalty on "v" (DeepFmOptions::reg), as for FFM.
+  ModelOptions optimizer_options = o;
+  optimizer_options.l2.reset();
+  ApplyOptimizer(optimizer_options, &deepfm.optimizer);
+  if (o.l2) deepfm.reg = *o.l2;
   EMBARK_RETURN_IF_ERROR(DeepFmModel::Validate(deepfm));
   *out = std::make_unique<DeepFmModel>(deepfm);
   return Status::OK();

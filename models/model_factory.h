@@ -1,7 +1,8 @@
 // Model factory: builds a Model from its name and the options a user may have set.
 //
 // Every option is optional: an option left unset takes the model's own default (MfOptions,
-// LogisticRegressionOptions, FmOptions, FfmOptions, DeepFmOptions), so `CreateModel("mf", {}, &m)` gives the tuned model.
+// LogisticRegressionOptions, FmOptions, FfmOptions, DeepFmOptions), so
+// `CreateModel("mf", {}, &m)` gives the tuned model.
 // An option set for a model it means nothing to (a rating range for "lr", a dim for "lr", an
 // l1 for "mf") is an InvalidArgument rather than silently ignored, so a typo in a job file is
 // caught at start-up. Callers should therefore set only the options the user actually gave.
@@ -12,12 +13,13 @@
 //   optimizer   the server-side optimizer of every table (the bias tables keep l1 = l2 = 0);
 //               a kind other than the model's default starts from that kind's usual lr
 //               (sgd 0.01, adagrad 0.05, ftrl 0.1, adam 0.001), l1/l2 keep the model's values
-//   lr          step size; FTRL alpha
+//   lr          step size; FTRL alpha (deepfm's MLP layers step at lr * mlp_lr_scale)
 //   l1          optimizer L1 (FTRL only; mf: n/a)
-//   l2          lr/fm: optimizer L2 per push; deepfm: of the "v" table (the MLP layers keep
-//               DeepFmOptions::mlp_l2);  ffm: the model's L2 per use of a weight
-//               (FfmOptions::reg, see models/ffm.h; the optimizer's per-push l2 keeps its default);  mf: the model's per-rating L2 on the factors
-//               (MfOptions::reg), because MF regularises in its gradient (see models/mf.h)
+//   l2          lr/fm: optimizer L2 per push;  mf: the model's per-rating L2 on the factors
+//               (MfOptions::reg), because MF regularises in its gradient (see models/mf.h);
+//               ffm/deepfm: likewise the model's L2 per use of a weight (FfmOptions::reg,
+//               DeepFmOptions::reg on "v"; see models/ffm.h), the optimizer's per-push l2
+//               and DeepFM's mlp_l2 keep their defaults
 //   bias_l2     mf only: per-rating L2 on the user and item biases
 //   ftrl_beta   FTRL beta
 //   init_scale  standard deviation of the normal init of factor rows (mf, fm, ffm, deepfm;
