@@ -20,16 +20,7 @@ std::vector<TableConfig> FmModel::Tables() const {
   v.init.kind = InitKind::kNormal;
   v.init.scale = options_.init_stddev;
 
-  TableConfig& bias = tables[kBiasTable];
-  bias.id = kBiasTable;
-  bias.name = "bias";
-  bias.dim = 1;
-  bias.dense = true;
-  bias.dense_size = 1;
-  bias.optimizer = options_.optimizer;
-  bias.optimizer.l1 = 0;
-  bias.optimizer.l2 = 0;
-  bias.init.kind = InitKind::kZero;
+  tables[kBiasTable] = InterceptTable(kBiasTable, options_.optimizer);
   return tables;
 }
 

@@ -11,16 +11,7 @@ std::vector<TableConfig> LogisticRegressionModel::Tables() const {
   w.optimizer = options_.optimizer;
   w.init.kind = InitKind::kZero;  // FTRL starts from 0; a feature never seen stays exactly 0
 
-  TableConfig& bias = tables[kBiasTable];
-  bias.id = kBiasTable;
-  bias.name = "bias";
-  bias.dim = 1;
-  bias.dense = true;
-  bias.dense_size = 1;
-  bias.optimizer = options_.optimizer;
-  bias.optimizer.l1 = 0;
-  bias.optimizer.l2 = 0;
-  bias.init.kind = InitKind::kZero;
+  tables[kBiasTable] = InterceptTable(kBiasTable, options_.optimizer);
   return tables;
 }
 

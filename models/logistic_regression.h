@@ -34,6 +34,23 @@
 
 namespace embark {
 
+// The intercept shared by the CTR models: a dense table of one float, starting at zero, trained
+// by the model's optimizer without L1/L2 (shrinking the intercept towards 0 only biases the
+// predicted click rate).
+inline TableConfig InterceptTable(uint32_t id, const OptimizerConfig& optimizer) {
+  TableConfig bias;
+  bias.id = id;
+  bias.name = "bias";
+  bias.dim = 1;
+  bias.dense = true;
+  bias.dense_size = 1;
+  bias.optimizer = optimizer;
+  bias.optimizer.l1 = 0;
+  bias.optimizer.l2 = 0;
+  bias.init.kind = InitKind::kZero;
+  return bias;
+}
+
 // 1 / (1 + exp(-z)) without overflow for any finite z.
 inline double StableSigmoid(double z) {
   if (z >= 0) return 1.0 / (1.0 + std::exp(-z));

@@ -15,6 +15,7 @@
 #include "models/logistic_regression.h"
 #include "models/mf.h"
 #include "models/model_factory.h"
+#include "tests/model_test_util.h"
 
 namespace embark {
 namespace {
@@ -26,7 +27,7 @@ struct TestRows {
   std::vector<std::map<uint64_t, int32_t>> row_of_key;  // per table
 };
 
-TestRows PullRows(const Model& model, const Batch& batch, std::mt19937* rng, float scale) {
+TestRows PullTestRows(const Model& model, const Batch& batch, std::mt19937* rng, float scale) {
   const std::vector<TableConfig> tables = model.Tables();
   TestRows out;
   out.rows.rows.resize(tables.size());
@@ -52,12 +53,6 @@ TestRows PullRows(const Model& model, const Batch& batch, std::mt19937* rng, flo
     out.rows.row_of_feature.push_back(it->second);
   }
   return out;
-}
-
-Gradients ZeroGradients(const PulledRows& rows) {
-  Gradients g;
-  for (const auto& r : rows.rows) g.rows.emplace_back(r.size(), 0.0f);
-  return g;
 }
 
 double Loss(const Model& model, const Batch& batch, const PulledRows& rows) {
@@ -111,21 +106,6 @@ Batch RandomRatings(std::mt19937* rng, int n, int users, int items) {
   return RatingsBatch(r);
 }
 
-// CTR batch: `fields` one-hot fields, field f has `values_per_field` keys; random 0/1 labels;
-// feature values in [0.5, 1.5] so the value scaling is exercised.
-Batch RandomClicks(std::mt19937* rng, int n, int fields, int values_per_field) {
-  std::uniform_int_distribution<int> value(0, values_per_field - 1), label(0, 1);
-  std::uniform_real_distribution<float> x(0.5f, 1.5f);
-  Batch b;
-  for (int i = 0; i < n; ++i) {
-    for (int f = 0; f < fields; ++f) {
-      b.AddFeature(static_cast<uint64_t>(f) * 100 + value(*rng), x(*rng), static_cast<uint16_t>(f));
-    }
-    b.EndExample(static_cast<float>(label(*rng)));
-  }
-  return b;
-}
-
 MfOptions SmallMf() {
   MfOptions o;
   o.dim = 4;
@@ -148,7 +128,7 @@ TEST(ModelsTest, MfGradientMatchesFiniteDifferences) {
   batch.AddFeature(1001, 1.0f, MfModel::kItemField);
   batch.AddFeature(77, 1.0f, 5);
   batch.EndExample(2.0f);
-  TestRows rows = PullRows(model, batch, &rng, 0.5f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.5f);
   CheckGradients(model, batch, rows.rows);
 }
 
@@ -158,7 +138,7 @@ TEST(ModelsTest, MfGlobalMeanGetsNoGradientWhenFrozen) {
   o.learn_global_mean = false;
   MfModel model(o);
   Batch batch = RandomRatings(&rng, 6, 3, 3);
-  TestRows rows = PullRows(model, batch, &rng, 0.5f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.5f);
   Gradients g = ZeroGradients(rows.rows);
   model.ForwardBackward(batch, 0, batch.size(), rows.rows, &g);
   EXPECT_EQ(g.rows[MfModel::kGlobalTable][0], 0.0f);
@@ -168,7 +148,7 @@ TEST(ModelsTest, LrGradientMatchesFiniteDifferences) {
   std::mt19937 rng(9);
   LogisticRegressionModel model{LogisticRegressionOptions()};
   Batch batch = RandomClicks(&rng, 10, 4, 3);
-  TestRows rows = PullRows(model, batch, &rng, 0.7f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.7f);
   CheckGradients(model, batch, rows.rows);
 }
 
@@ -184,7 +164,7 @@ TEST(ModelsTest, FmGradientMatchesFiniteDifferences) {
   batch.AddFeature(5, 1.2f, 1);
   batch.AddFeature(301, 1.0f, 3);
   batch.EndExample(1.0f);
-  TestRows rows = PullRows(model, batch, &rng, 0.5f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.5f);
   CheckGradients(model, batch, rows.rows);
 }
 
@@ -292,7 +272,7 @@ TEST(ModelsTest, ClickModelsPredictInsideUnitIntervalAndLossStaysFinite) {
   o.dim = 4;
   FmModel fm(o);
   Batch clicks = RandomClicks(&rng, 50, 6, 4);
-  TestRows fm_rows = PullRows(fm, clicks, &rng, 3.0f);  // large weights: saturated logits
+  TestRows fm_rows = PullTestRows(fm, clicks, &rng, 3.0f);  // large weights: saturated logits
   std::vector<float> fm_preds(clicks.size());
   fm.Predict(clicks, 0, clicks.size(), fm_rows.rows, fm_preds.data());
   for (float p : fm_preds) {
@@ -308,7 +288,7 @@ TEST(ModelsTest, FmLogitMatchesPairwiseSum) {
   o.dim = 3;
   FmModel model(o);
   Batch batch = RandomClicks(&rng, 8, 5, 3);
-  TestRows rows = PullRows(model, batch, &rng, 0.4f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.4f);
   std::vector<float> preds(batch.size());
   model.Predict(batch, 0, batch.size(), rows.rows, preds.data());
   const int width = 4;
@@ -337,7 +317,7 @@ TEST(ModelsTest, SplitRangesSumToWholeBatch) {
   o.dim = 2;
   FmModel model(o);
   Batch batch = RandomClicks(&rng, 20, 3, 4);
-  TestRows rows = PullRows(model, batch, &rng, 0.3f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.3f);
   Gradients whole = ZeroGradients(rows.rows), a = ZeroGradients(rows.rows),
             b = ZeroGradients(rows.rows);
   const LossSum all = model.ForwardBackward(batch, 0, 20, rows.rows, &whole);

@@ -1,0 +1,65 @@
+// Helpers shared by the model tests: a batch of random clicks, and the PulledRows/Gradients a
+// worker would hand a model for it, so every model's maths is tested without a cluster.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "models/model.h"
+#include "worker/batch.h"
+
+namespace embark {
+
+// Fills PulledRows the way the worker does: one row per distinct (table, key) of the batch in
+// order of first appearance, -1 for features the model ignores; weights drawn from `rng`.
+inline PulledRows PullRows(const Model& model, const Batch& batch, std::mt19937* rng, float scale) {
+  const std::vector<TableConfig> tables = model.Tables();
+  PulledRows out;
+  out.rows.resize(tables.size());
+  std::vector<std::map<uint64_t, int32_t>> row_of_key(tables.size());
+  std::normal_distribution<float> normal(0.0f, scale);
+  for (size_t t = 0; t < tables.size(); ++t) {
+    if (tables[t].dense) {
+      for (uint64_t j = 0; j < tables[t].dense_size; ++j) out.rows[t].push_back(normal(*rng));
+    }
+  }
+  for (size_t f = 0; f < batch.num_features(); ++f) {
+    const int t = model.TableOfField(batch.fields[f]);
+    if (t < 0) {
+      out.row_of_feature.push_back(-1);
+      continue;
+    }
+    auto [it, inserted] =
+        row_of_key[t].emplace(batch.keys[f], static_cast<int32_t>(row_of_key[t].size()));
+    if (inserted) {
+      for (uint32_t j = 0; j < tables[t].dim; ++j) out.rows[t].push_back(normal(*rng));
+    }
+    out.row_of_feature.push_back(it->second);
+  }
+  return out;
+}
+
+inline Gradients ZeroGradients(const PulledRows& rows) {
+  Gradients g;
+  for (const auto& r : rows.rows) g.rows.emplace_back(r.size(), 0.0f);
+  return g;
+}
+
+// `fields` one-hot fields with `values_per_field` keys each, random 0/1 labels, values in
+// [0.5, 1.5] so the value scaling is exercised.
+inline Batch RandomClicks(std::mt19937* rng, int n, int fields, int values_per_field) {
+  std::uniform_int_distribution<int> value(0, values_per_field - 1), label(0, 1);
+  std::uniform_real_distribution<float> x(0.5f, 1.5f);
+  Batch b;
+  for (int i = 0; i < n; ++i) {
+    for (int f = 0; f < fields; ++f) {
+      b.AddFeature(static_cast<uint64_t>(f) * 100 + value(*rng), x(*rng), static_cast<uint16_t>(f));
+    }
+    b.EndExample(static_cast<float>(label(*rng)));
+  }
+  return b;
+}
+
+}  // namespace embark
