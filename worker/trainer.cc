@@ -203,7 +203,6 @@ Status Trainer::ReportClock(int epoch, uint64_t clock, uint64_t examples, double
 
 Status Trainer::Load(DataReader* reader, Slot* slot, bool* end) {
   EMBARK_RETURN_IF_ERROR(reader->Next(&slot->batch, end));
-  slot->loaded = !*end;
   if (*end) return Status::OK();
   return PreparePulls(slot);
 }

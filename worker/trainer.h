@@ -45,7 +45,6 @@ class Trainer {
     Gradients grads;
     std::vector<std::vector<float>> push_buffers;    // per table, prepared order
     std::vector<int> push_ts;
-    bool loaded = false;
   };
 
   Status TrainEpoch(int epoch);
