@@ -210,8 +210,20 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
 }
 
 Status Server::Run() {
+  std::ostringstream layout;
+  for (size_t t = 0; t < placement_.tables().size(); ++t) {
+    const TableConfig& cfg = placement_.table(t);
+    layout << (t ? "; " : "") << cfg.name << " ";
+    if (cfg.dense) {
+      layout << "dense " << cfg.dense_size << " floats";
+    } else {
+      const SparseTable& table = *shards_[0].sparse[t];
+      layout << table.BytesPerRow() << " bytes/row (" << cfg.dim << " weights + "
+             << table.row_floats() - cfg.dim << " optimizer floats + index)";
+    }
+  }
   LOG(INFO) << "server " << server_index_ << " serving " << placement_.tables().size() << " tables with "
-            << pool_.parts() << " sub-shard threads";
+            << pool_.parts() << " sub-shard threads: " << layout.str();
   while (!control_->shutdown_requested()) {
     Message msg;
     auto res = transport_->Poll(100, &msg);
@@ -247,7 +259,13 @@ Status Server::Run() {
     Status sent = transport_->Send(msg.peer, reply, &frames);
     if (!sent.ok()) LOG(WARNING) << "server " << server_index_ << ": reply failed: " << sent.ToString();
   }
-  LOG(INFO) << "server " << server_index_ << " done: " << stats_.requests << " requests, " << stats_.keys
+  size_t bytes = 0;
+  for (const auto& shard : shards_)
+    for (const auto& table : shard.sparse)
+      if (table) bytes += table->MemoryBytes();
+  for (const auto& store : dense_)
+    if (store) bytes += store->MemoryBytes();
+  LOG(INFO) << "server " << server_index_ << " done: " << bytes / (1 << 20) << " MiB of tables, " << stats_.requests << " requests, " << stats_.keys
             << " keys, " << stats_.rejected << " rejected, " << stats_.cache_hits << " key-set cache hits; " << Report();
   control_->AckShutdown();
   return Status::OK();
