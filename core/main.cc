@@ -75,6 +75,10 @@ DEFINE_uint64(shuffle_buffer, 100000, "train: examples held for shuffling (0 = f
 DEFINE_int32(compute_threads, 1, "train: threads computing each batch on a worker");
 DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
+DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ with one shard per server and a MANIFEST)");
+DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit; epochs are supported (e.g. 1epoch, 2epochs)");
+DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
+DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
 DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
 
 // gen (no cluster: a plain process)
@@ -101,7 +105,7 @@ const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-    "clock_timeout", "slow_worker"};
+    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
@@ -163,6 +167,24 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.predictions_out = FLAGS_predictions_out;
   if (!o.predictions_out.empty() && o.test.empty()) return Status::InvalidArgument("train: --predictions_out needs --test");
   o.clock_timeout_s = FLAGS_clock_timeout;
+  o.checkpoint_dir = FLAGS_checkpoint_dir;
+  o.keep_checkpoints = FLAGS_keep_checkpoints;
+  o.resume = FLAGS_resume;
+  if (!FLAGS_checkpoint_every.empty()) {
+    int n = 0;
+    char unit[16] = {0};
+    if (std::sscanf(FLAGS_checkpoint_every.c_str(), "%d%15s", &n, unit) != 2 || n < 1 ||
+        (std::string(unit) != "epoch" && std::string(unit) != "epochs")) {
+      return Status::InvalidArgument("train: --checkpoint_every=" + FLAGS_checkpoint_every +
+                                     ": use a positive number of epochs such as 1epoch (time and step units are not supported yet)");
+    }
+    o.checkpoint_every_epochs = n;
+  }
+  if ((o.checkpoint_every_epochs > 0 || o.resume) && o.checkpoint_dir.empty())
+    return Status::InvalidArgument("train: --checkpoint_every and --resume need --checkpoint_dir");
+  if (!o.checkpoint_dir.empty() && o.checkpoint_every_epochs == 0 && !o.resume)
+    return Status::InvalidArgument("train: --checkpoint_dir needs --checkpoint_every (or --resume)");
+  if (o.keep_checkpoints < 1) return Status::InvalidArgument("train: --keep_checkpoints must be at least 1");
   if (!FLAGS_slow_worker.empty() && std::sscanf(FLAGS_slow_worker.c_str(), "%d:%d", &o.slow_worker, &o.slow_ms) != 2)
     return Status::InvalidArgument("--slow_worker must be INDEX:MS");
 
@@ -345,6 +367,8 @@ int main(int argc, char** argv) {
     embark::TrainOptions topts;
     std::shared_ptr<const embark::Model> model;
     embark::Status st = MakeTrainJob(&unused, &topts, &model);
+    if (st.ok() && !topts.checkpoint_dir.empty())
+      st = embark::Status::InvalidArgument("train-local: checkpoints need a cluster run (train)");
     if (!st.ok()) {
       std::fprintf(stderr, "embark: %s\n", st.message().c_str());
       return embark::kExitUsage;

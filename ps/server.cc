@@ -1,5 +1,8 @@
 #include "ps/server.h"
 
+#include "ps/checkpoint_shard.h"
+#include "worker/train_protocol.h"
+
 #include <glog/logging.h>
 
 #include <cmath>
@@ -209,6 +212,85 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   return Status::OK();
 }
 
+// Floats per row in a checkpoint: a sparse row, or the widest block of a dense table (blocks of
+// one table differ only in the last one's length).
+uint32_t Server::CheckpointRowFloats(uint32_t t) const {
+  const TableConfig& cfg = placement_.table(t);
+  if (!cfg.dense) return static_cast<uint32_t>(shards_[0].sparse[t]->row_floats());
+  const uint32_t width = placement_.RowWidth(t);
+  return width + static_cast<uint32_t>(Optimizer::Create(cfg.optimizer)->StateFloats(static_cast<int>(width)));
+}
+
+Status Server::SaveShard(const std::string& path, uint64_t* checksum) const {
+  std::vector<std::string> names;
+  std::vector<bool> dense;
+  std::vector<uint32_t> floats;
+  for (uint32_t t = 0; t < placement_.tables().size(); ++t) {
+    names.push_back(placement_.table(t).name);
+    dense.push_back(placement_.table(t).dense);
+    floats.push_back(CheckpointRowFloats(t));
+  }
+  return WriteShardFile(path, names, dense, floats, [&](const std::function<void(const ShardRow&)>& emit) {
+    for (size_t t = 0; t < placement_.tables().size(); ++t) {
+      const uint32_t table = static_cast<uint32_t>(t);
+      if (dense[t]) {
+        dense_[t]->ForEach([&](const DenseBlock& b, const float* row) {
+          emit({table, b.block, row, static_cast<uint32_t>(dense_[t]->RowFloats(b.block))});
+        });
+      } else {
+        for (const auto& shard : shards_) {
+          const uint32_t n = static_cast<uint32_t>(shard.sparse[t]->row_floats());
+          shard.sparse[t]->ForEach([&](uint64_t key, const float* row) { emit({table, key, row, n}); });
+        }
+      }
+    }
+  }, checksum);
+}
+
+Status Server::LoadShards(const std::vector<std::string>& paths) {
+  std::vector<std::string> names;
+  std::vector<uint32_t> floats;
+  for (uint32_t t = 0; t < placement_.tables().size(); ++t) {
+    names.push_back(placement_.table(t).name);
+    floats.push_back(CheckpointRowFloats(t));
+  }
+  cache_.Clear();  // rows are about to be overwritten
+  size_t loaded = 0;
+  for (const std::string& path : paths) {
+    EMBARK_RETURN_IF_ERROR(ReadShardFile(path, names, floats, [&](const ShardRow& r) -> Status {
+      if (placement_.ServerOf(r.table, r.key) != server_index_) return Status::OK();  // another server's row now
+      ++loaded;
+      if (placement_.table(r.table).dense) {
+        if (r.floats != dense_[r.table]->RowFloats(static_cast<uint32_t>(r.key)))
+          return Status::Corruption("checkpoint shard " + path + ": dense block " + std::to_string(r.key) + " has the wrong size");
+        return dense_[r.table]->AssignRow(static_cast<uint32_t>(r.key), r.row);
+      }
+      const int part = placement_.shards().SubShardOf(r.key, pool_.parts(), r.table);
+      shards_[part].sparse[r.table]->AssignRows(&r.key, 1, r.row);
+      return Status::OK();
+    }));
+  }
+  LOG(INFO) << "server " << server_index_ << " restored " << loaded << " rows from " << paths.size() << " shard files";
+  return Status::OK();
+}
+
+void Server::ServeCheckpointRequests() {
+  std::string payload;
+  if (control_->WaitApp(kServerSave, &payload, 0).ok()) {
+    uint64_t checksum = 0;
+    Status st = SaveShard(payload, &checksum);
+    (void)control_->SendToScheduler(kServerSaved, st.ok() ? "ok " + std::to_string(checksum) : st.ToString());
+  }
+  if (control_->WaitApp(kServerLoad, &payload, 0).ok()) {
+    std::vector<std::string> paths;
+    std::stringstream in(payload);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) paths.push_back(line);
+    Status st = LoadShards(paths);
+    (void)control_->SendToScheduler(kServerLoaded, st.ok() ? "ok" : st.ToString());
+  }
+}
+
 Status Server::Run() {
   std::ostringstream layout;
   for (size_t t = 0; t < placement_.tables().size(); ++t) {
@@ -244,7 +326,10 @@ Status Server::Run() {
       continue;
     }
     if (res.event != Transport::Event::kMessage) continue;
-    if (control_->Handle(msg)) continue;
+    if (control_->Handle(msg)) {
+      if (msg.type() == MsgType::kApp) ServeCheckpointRequests();
+      continue;
+    }
     MsgHeader reply;
     std::vector<zmq::message_t> frames;
     Status st = Handle(msg, &reply, &frames);

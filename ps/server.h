@@ -56,6 +56,11 @@ class Server {
   // Public so unit tests can drive a server without sockets.
   Status Handle(const Message& request, MsgHeader* reply_header, std::vector<zmq::message_t>* reply_frames);
 
+  // Checkpoints: writes every row this server holds to `path` (atomically); loads the rows it
+  // owns from every shard of a checkpoint (any number of servers may have written them).
+  Status SaveShard(const std::string& path, uint64_t* checksum) const;
+  Status LoadShards(const std::vector<std::string>& paths);
+
   const ServerStats& stats() const { return stats_; }
   size_t RowsHeld(uint32_t table) const;
   // One line per table: rows held and bytes per row.
@@ -67,6 +72,9 @@ class Server {
   };
   // Shape, table and values; key ownership too unless the keys were validated before.
   Status Validate(const Message& request, bool keys_known_good) const;
+  uint32_t CheckpointRowFloats(uint32_t table) const;
+  // Serves checkpoint requests the scheduler queued on the control plane.
+  void ServeCheckpointRequests();
   void Execute(const Message& request, KeySetCache::Entry* cached, bool hit, float* pull_out);
 
   Transport* const transport_;

@@ -2,12 +2,18 @@
 
 #include <glog/logging.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 
+#include "core/liveness.h"
 #include "worker/train_protocol.h"
 
 namespace embark {
@@ -33,17 +39,71 @@ std::string Hms(double seconds) {
 
 TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts) {}
 
+std::string TrainApp::CheckpointDir(int epoch) const {
+  return opts_.checkpoint_dir + "/epoch-" + std::to_string(epoch);
+}
+
+// The newest checkpoint whose MANIFEST exists (the manifest is written last, after every
+// shard, so its presence means the checkpoint is complete). Returns its epoch, or 0.
+int TrainApp::LatestCheckpoint(std::string* dir) const {
+  int best = 0;
+  DIR* d = opendir(opts_.checkpoint_dir.c_str());
+  if (d == nullptr) return 0;
+  while (dirent* e = readdir(d)) {
+    int epoch = 0;
+    if (std::sscanf(e->d_name, "epoch-%d", &epoch) != 1 || epoch <= best) continue;
+    std::ifstream manifest(CheckpointDir(epoch) + "/MANIFEST");
+    std::string word, model;
+    if (manifest >> word >> model && word == "model" && model == opts_.model) best = epoch;
+  }
+  closedir(d);
+  if (best > 0) *dir = CheckpointDir(best);
+  return best;
+}
+
 void TrainApp::OnStart(SchedulerHandle* s) {
   num_workers_ = s->table().num_workers;
+  num_servers_ = s->table().num_servers;
   start_ = last_progress_ = NowSeconds();
+  std::string restore_dir;
+  const int restore_epoch = opts_.resume ? LatestCheckpoint(&restore_dir) : 0;
   if (!opts_.metrics_out.empty()) {
-    metrics_out_.open(opts_.metrics_out, std::ios::trunc);
+    // A resumed run continues the metrics file of the run it resumes.
+    metrics_out_.open(opts_.metrics_out, restore_epoch > 0 ? std::ios::app : std::ios::trunc);
     if (!metrics_out_) s->Abort("cannot write --metrics_out file " + opts_.metrics_out, kExitUsage);
   }
   if (!opts_.predictions_out.empty()) {
     // Checked now rather than after the last epoch, which may be hours away.
     std::ofstream p(opts_.predictions_out, std::ios::trunc);
     if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
+  }
+  if (opts_.resume && restore_epoch == 0) {
+    LOG(WARNING) << "--resume: no complete checkpoint of model " << opts_.model << " in " << opts_.checkpoint_dir
+                 << "; starting from epoch 1";
+  }
+  if (restore_epoch > 0) {
+    // Every server reads every shard and keeps the rows it owns now: the server count may differ.
+    std::ifstream manifest(restore_dir + "/MANIFEST");
+    std::string line, paths;
+    while (std::getline(manifest, line)) {
+      char file[256];
+      if (std::sscanf(line.c_str(), "shard %255s", file) == 1) paths += restore_dir + "/" + file + "\n";
+    }
+    LOG(INFO) << "resuming from the checkpoint after epoch " << restore_epoch << " in " << restore_dir;
+    first_epoch_ = restore_epoch + 1;
+    restoring_ = num_servers_;
+    for (int i = 0; i < num_servers_; ++i) {
+      Status st = s->SendApp(s->table().ServerRank(i), kServerLoad, paths);
+      if (!st.ok()) s->Abort("cannot ask server " + std::to_string(i) + " to restore: " + st.ToString(), kExitAborted);
+    }
+    if (metrics_out_.is_open()) {
+      metrics_out_ << "{\"resumed_from_epoch\": " << restore_epoch << ", \"checkpoint\": \"" << restore_dir
+                   << "\", \"servers\": " << num_servers_ << ", \"workers\": " << num_workers_ << "}\n";
+      metrics_out_.flush();
+    }
+  } else {
+    Status st = s->BroadcastAppToWorkers(kTrainStart, "1");
+    if (!st.ok()) s->Abort("cannot start the workers: " + st.ToString(), kExitAborted);
   }
   LOG(INFO) << "training " << opts_.model << " on " << opts_.train << " for " << opts_.epochs << " epochs, "
             << num_workers_ << " workers, " << ConsistencyName(opts_.consistency)
@@ -144,9 +204,89 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   }
   e.predictions.clear();
   e.predictions.shrink_to_fit();
+  if (opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0) StartCheckpoint(s, epoch);
+}
+
+// Checkpoint protocol: after the evaluation of a checkpoint epoch every worker waits (after
+// its barrier) for kTrainCheckpointed, so no push is in flight; the scheduler asks every server
+// to write its shard (kServerSave), collects their checksums (kServerSaved), writes the
+// MANIFEST last (temp name + rename), removes checkpoints beyond --keep_checkpoints, and
+// releases the workers.
+void TrainApp::StartCheckpoint(SchedulerHandle* s, int epoch) {
+  const std::string dir = CheckpointDir(epoch);
+  if (mkdir(opts_.checkpoint_dir.c_str(), 0755) != 0 && errno != EEXIST)
+    s->Abort("cannot create --checkpoint_dir " + opts_.checkpoint_dir + ": " + std::strerror(errno), kExitUsage);
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    s->Abort("cannot create checkpoint directory " + dir + ": " + std::strerror(errno), kExitUsage);
+  saving_epoch_ = epoch;
+  saved_.assign(num_servers_, "");
+  for (int i = 0; i < num_servers_; ++i) {
+    Status st = s->SendApp(s->table().ServerRank(i), kServerSave, dir + "/server-" + std::to_string(i) + ".shard");
+    if (!st.ok()) s->Abort("cannot ask server " + std::to_string(i) + " to checkpoint: " + st.ToString(), kExitAborted);
+  }
+}
+
+void TrainApp::OnServerMessage(SchedulerHandle* s, int server, const Message& msg) {
+  const std::string payload = msg.frames.empty() ? std::string() : msg.FrameString(0);
+  if (msg.header.aux == kServerLoaded) {
+    if (payload != "ok") {
+      // Offer the checkpoints before the broken one.
+      std::string earlier;
+      for (int e = first_epoch_ - 2; e > 0; --e) {
+        std::ifstream m(CheckpointDir(e) + "/MANIFEST");
+        if (m) earlier += (earlier.empty() ? "" : ", ") + CheckpointDir(e);
+      }
+      s->Abort("server " + std::to_string(server) + " could not restore the checkpoint " + CheckpointDir(first_epoch_ - 1) +
+                   ": " + payload +
+                   (earlier.empty() ? std::string("; no earlier complete checkpoint")
+                                    : "; earlier complete checkpoints: " + earlier + " (move the broken one away to resume from them)"),
+               kExitUsage);
+    }
+    if (--restoring_ == 0) {
+      Status st = s->BroadcastAppToWorkers(kTrainStart, std::to_string(first_epoch_));
+      if (!st.ok()) s->Abort("cannot start the workers: " + st.ToString(), kExitAborted);
+    }
+  } else if (msg.header.aux == kServerSaved && saving_epoch_ > 0) {
+    if (payload.rfind("ok ", 0) != 0) s->Abort("server " + std::to_string(server) + " could not write its checkpoint shard: " + payload, kExitAborted);
+    saved_[server] = payload.substr(3);
+    for (const std::string& c : saved_)
+      if (c.empty()) return;
+    const std::string dir = CheckpointDir(saving_epoch_);
+    {
+      std::ofstream m(dir + "/MANIFEST.tmp", std::ios::trunc);
+      m << "model " << opts_.model << "\nepoch " << saving_epoch_ << "\nservers " << num_servers_ << "\n";
+      for (int i = 0; i < num_servers_; ++i) m << "shard server-" << i << ".shard " << saved_[i] << "\n";
+      if (!m) s->Abort("cannot write " + dir + "/MANIFEST.tmp", kExitAborted);
+    }
+    if (std::rename((dir + "/MANIFEST.tmp").c_str(), (dir + "/MANIFEST").c_str()) != 0)
+      s->Abort("cannot rename " + dir + "/MANIFEST.tmp", kExitAborted);
+    LOG(INFO) << "checkpoint after epoch " << saving_epoch_ << " written to " << dir;
+    // Keep the newest --keep_checkpoints complete checkpoints.
+    const int oldest_kept = saving_epoch_ - (opts_.keep_checkpoints - 1) * opts_.checkpoint_every_epochs;
+    for (int e = oldest_kept - opts_.checkpoint_every_epochs; e > 0; e -= opts_.checkpoint_every_epochs) {
+      const std::string old = CheckpointDir(e);
+      std::ifstream manifest(old + "/MANIFEST");
+      if (!manifest) break;  // already removed, and so are the older ones
+      std::string line;
+      char file[256];
+      while (std::getline(manifest, line))
+        if (std::sscanf(line.c_str(), "shard %255s", file) == 1) std::remove((old + "/" + file).c_str());
+      std::remove((old + "/MANIFEST").c_str());  // the manifest goes last but one: never a manifest without shards
+      rmdir(old.c_str());
+    }
+    const int epoch = saving_epoch_;
+    saving_epoch_ = 0;
+    Status st = s->BroadcastAppToWorkers(kTrainCheckpointed, std::to_string(epoch));
+    if (!st.ok()) s->Abort("cannot release the workers after the checkpoint: " + st.ToString(), kExitAborted);
+  }
 }
 
 void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
+  const int server = msg.peer - 1;
+  if (server >= 0 && server < s->table().num_servers) {
+    OnServerMessage(s, server, msg);
+    return;
+  }
   const int w = msg.peer - 1 - s->table().num_servers;
   if (w < 0 || w >= num_workers_ || msg.frames.size() != 1) return;
   const std::string payload = msg.FrameString(0);

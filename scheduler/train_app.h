@@ -46,6 +46,11 @@ class TrainApp : public SchedulerApp {
   void UpdateMinClock(SchedulerHandle* s, int epoch);
   void FinishEpoch(SchedulerHandle* s, int epoch);
   std::string MetricsLine(int epoch, bool final) const;
+  // Checkpoints (see the .cc for the protocol).
+  void StartCheckpoint(SchedulerHandle* s, int epoch);
+  void OnServerMessage(SchedulerHandle* s, int server, const Message& msg);
+  int LatestCheckpoint(std::string* dir) const;
+  std::string CheckpointDir(int epoch) const;
   uint64_t ExamplesSoFar() const;
   double TrainLoss(int epoch) const;
 
@@ -60,6 +65,11 @@ class TrainApp : public SchedulerApp {
   std::map<std::string, uint64_t> bad_lines_;  // from epoch 1 (every epoch reads the same lines)
   std::map<std::string, double> last_metrics_;
   std::ofstream metrics_out_;
+  int num_servers_ = 0;
+  int first_epoch_ = 1;
+  int restoring_ = 0;            // servers still loading a checkpoint
+  int saving_epoch_ = 0;         // checkpoint being written, 0 = none
+  std::vector<std::string> saved_;  // per server: "ok CHECKSUM" of the checkpoint being written
   std::string last_line_;
 };
 

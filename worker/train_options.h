@@ -32,6 +32,10 @@ struct TrainOptions {
   std::string metrics_out;       // JSON lines
   std::string predictions_out;   // optional: worker 0 writes its final test predictions here
   double clock_timeout_s = 600;  // longest wait for slower workers before giving up
+  std::string checkpoint_dir;    // empty: no checkpoints
+  int checkpoint_every_epochs = 0;  // 0: none
+  int keep_checkpoints = 3;
+  bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
   int slow_worker = -1;          // testing only: this worker sleeps slow_ms per batch
   int slow_ms = 0;
 };

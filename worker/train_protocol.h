@@ -25,6 +25,12 @@ enum TrainMsg : uint64_t {
   kTrainMinClock = 102,   // scheduler -> workers: MinClock
   kTrainEpochDone = 103,  // worker -> scheduler: EpochDone
   kTrainEval = 104,       // worker -> scheduler: EvalReport
+  kTrainStart = 105,      // scheduler -> workers: first epoch to train (after a restore), as text
+  kTrainCheckpointed = 106,  // scheduler -> workers: the checkpoint after epoch N is complete
+  kServerSave = 201,      // scheduler -> servers: write your shard to this path
+  kServerSaved = 202,     // server -> scheduler: "ok CHECKSUM" or the error
+  kServerLoad = 203,      // scheduler -> servers: restore from these shard paths (one per line)
+  kServerLoaded = 204,    // server -> scheduler: "ok" or the error
 };
 
 struct ClockReport {

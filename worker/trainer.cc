@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -314,15 +315,36 @@ Status Trainer::Evaluate(int epoch, bool final) {
   return ctx_.control->SendToScheduler(kTrainEval, EncodeMsg(report));
 }
 
+Status Trainer::WaitFor(uint64_t subtype, const char* what, std::string* payload) {
+  const double deadline = NowSeconds() + opts_.clock_timeout_s;
+  while (true) {
+    Status st = ctx_.control->WaitApp(subtype, payload, 1.0);
+    if (st.ok()) return st;
+    if (NowSeconds() > deadline) {
+      return Status::Timeout("worker " + std::to_string(ctx_.worker_index) + " waited " +
+                             std::to_string(static_cast<int>(opts_.clock_timeout_s)) + " s for " + what);
+    }
+  }
+}
+
 Status Trainer::Run() {
   EMBARK_RETURN_IF_ERROR(LoadTest());
-  for (int epoch = 1; epoch <= opts_.epochs; ++epoch) {
+  // The scheduler says where to start: epoch 1, or the epoch after a restored checkpoint.
+  std::string start;
+  EMBARK_RETURN_IF_ERROR(WaitFor(kTrainStart, "the scheduler to start training", &start));
+  const int first_epoch = std::atoi(start.c_str());
+  for (int epoch = first_epoch; epoch <= opts_.epochs; ++epoch) {
     EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch));
     // Everyone's updates of this epoch are in before anyone evaluates; nobody starts the next
     // epoch before everyone evaluated (so evaluation never sees a later epoch's updates).
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));
     EMBARK_RETURN_IF_ERROR(Evaluate(epoch, epoch == opts_.epochs));
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));
+    if (opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0) {
+      // Nobody pushes while the servers write: the checkpoint is a consistent cut.
+      std::string done;
+      EMBARK_RETURN_IF_ERROR(WaitFor(kTrainCheckpointed, "the checkpoint to be written", &done));
+    }
   }
   return Status::OK();
 }

@@ -49,6 +49,8 @@ class Trainer {
 
   Status TrainEpoch(int epoch);
   Status LoadTest();
+  // Waits for an application message from the scheduler, bounded by --clock_timeout.
+  Status WaitFor(uint64_t subtype, const char* what, std::string* payload);
   Status Evaluate(int epoch, bool final);
   // Reads the next batch into `slot` and issues its pulls; sets *end at the end of the epoch.
   Status Load(DataReader* reader, Slot* slot, bool* end);

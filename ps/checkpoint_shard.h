@@ -1,0 +1,43 @@
+// Checkpoint shards: one server's rows (weights and optimizer state) in one file.
+//
+// Layout (little-endian): "EMBKSHRD", u32 version (1), u32 tables; per table: u32 name length,
+// name bytes, u8 dense, u32 floats per row (dense: floats of the longest block), u64 rows, then
+// per row u64 key (dense: block index), u32 floats, floats; finally u64 HashBytes of every
+// preceding byte. Written to PATH.tmp and renamed, so a crash leaves no half file under PATH.
+//
+// Loading reads every shard of a checkpoint and keeps the rows this server owns now, so a job
+// can resume on a different number of servers (virtual shards move, keys do not re-hash).
+//
+// Thread-safety: called from the server's receiving thread only.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace embark {
+
+struct ShardRow {
+  uint32_t table;
+  uint64_t key;
+  const float* row;
+  uint32_t floats;
+};
+
+// Serialises rows produced by `for_each_row(emit)` for tables `names`/`dense`/`row_floats`,
+// writes PATH atomically, and returns the file's checksum in *checksum.
+Status WriteShardFile(const std::string& path, const std::vector<std::string>& names,
+                      const std::vector<bool>& dense, const std::vector<uint32_t>& row_floats,
+                      const std::function<void(const std::function<void(const ShardRow&)>&)>& for_each_row,
+                      uint64_t* checksum);
+
+// Reads PATH, verifies magic, version, checksum and that its tables match `names`/`row_floats`
+// (a checkpoint of another model is refused, naming the file and the table), and calls
+// `on_row` for every row.
+Status ReadShardFile(const std::string& path, const std::vector<std::string>& names,
+                     const std::vector<uint32_t>& row_floats,
+                     const std::function<Status(const ShardRow&)>& on_row);
+
+}  // namespace embark
