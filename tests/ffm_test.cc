@@ -15,11 +15,6 @@
 namespace embark {
 namespace {
 
-double Loss(const Model& model, const Batch& batch, const PulledRows& rows) {
-  Gradients scratch = ZeroGradients(rows);
-  return model.ForwardBackward(batch, 0, batch.size(), rows, &scratch).loss;
-}
-
 FfmOptions SmallFfm() {
   FfmOptions o;
   o.dim = 3;
@@ -48,28 +43,7 @@ TEST(FfmTest, GradientMatchesFiniteDifferences) {
   PulledRows rows = PullRows(model, batch, &rng, 0.5f);
   ASSERT_EQ(rows.row_of_feature.back(), -1);
 
-  Gradients grads = ZeroGradients(rows);
-  const LossSum sum = model.ForwardBackward(batch, 0, batch.size(), rows, &grads);
-  ASSERT_EQ(sum.examples, batch.size());
-  // Float rows: the step must lift the loss difference above float rounding; the loss is
-  // quadratic in each single weight apart from the sigmoid, so the central difference is close.
-  const float h = 1e-2f;
-  int checked = 0;
-  for (size_t t = 0; t < rows.rows.size(); ++t) {
-    for (size_t j = 0; j < rows.rows[t].size(); ++j) {
-      const float saved = rows.rows[t][j];
-      rows.rows[t][j] = saved + h;
-      const double up = Loss(model, batch, rows);
-      rows.rows[t][j] = saved - h;
-      const double down = Loss(model, batch, rows);
-      rows.rows[t][j] = saved;
-      const double numeric = (up - down) / (2.0 * h);
-      const double analytic = grads.rows[t][j];
-      EXPECT_NEAR(analytic, numeric, 1e-3 * std::max(std::fabs(numeric), std::fabs(analytic)) + 1e-4)
-          << "table " << t << " float " << j;
-      ++checked;
-    }
-  }
+  const int checked = CheckGradients(model, batch, rows);
   // Every pulled float: each distinct used key's row (1 + 4*3 floats) and the bias.
   std::vector<uint64_t> keys;
   for (size_t f = 0; f < batch.num_features(); ++f) {

@@ -2,6 +2,8 @@
 // worker would hand a model for it, so every model's maths is tested without a cluster.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -9,6 +11,8 @@
 
 #include "models/model.h"
 #include "worker/batch.h"
+
+#include <gtest/gtest.h>
 
 namespace embark {
 
@@ -60,6 +64,41 @@ inline Batch RandomClicks(std::mt19937* rng, int n, int fields, int values_per_f
     b.EndExample(static_cast<float>(label(*rng)));
   }
   return b;
+}
+
+inline double Loss(const Model& model, const Batch& batch, const PulledRows& rows) {
+  Gradients scratch = ZeroGradients(rows);
+  return model.ForwardBackward(batch, 0, batch.size(), rows, &scratch).loss;
+}
+
+// Compares every gradient float with a central finite difference of the loss.
+// Returns the number of floats checked.
+inline int CheckGradients(const Model& model, const Batch& batch, PulledRows rows) {
+  Gradients grads = ZeroGradients(rows);
+  const LossSum sum = model.ForwardBackward(batch, 0, batch.size(), rows, &grads);
+  EXPECT_EQ(sum.examples, batch.size());
+  // Rows hold floats, so the step must be large enough for the loss difference to rise above
+  // float rounding; MF's loss is quadratic in each single weight, so the central difference is
+  // exact there, and the logloss models' third derivative is small at these scales.
+  const float h = 1e-2f;
+  int checked = 0;
+  for (size_t t = 0; t < rows.rows.size(); ++t) {
+    for (size_t j = 0; j < rows.rows[t].size(); ++j) {
+      const float saved = rows.rows[t][j];
+      rows.rows[t][j] = saved + h;
+      const double up = Loss(model, batch, rows);
+      rows.rows[t][j] = saved - h;
+      const double down = Loss(model, batch, rows);
+      rows.rows[t][j] = saved;
+      const double numeric = (up - down) / (2.0 * h);
+      const double analytic = grads.rows[t][j];
+      const double tolerance = 1e-3 * std::max(std::fabs(numeric), std::fabs(analytic)) + 1e-4;
+      EXPECT_NEAR(analytic, numeric, tolerance) << "table " << t << " float " << j;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 10);
+  return checked;
 }
 
 }  // namespace embark
