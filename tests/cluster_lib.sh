@@ -22,14 +22,17 @@ pid_of_rank() {
   return 1
 }
 
-# Waits up to $2 seconds for background pid $1; prints its exit code, or "timeout".
+# Waits up to $2 seconds for background job $1 and sets RC to its exit code, or to "timeout".
+# (Not a function to call in $(...): a subshell cannot wait for its parent's children.)
 wait_for_exit() {
   local pid="$1" limit="$2" t=0
+  RC=timeout
   while kill -0 "$pid" 2>/dev/null; do
     sleep 0.2; t=$((t + 1))
-    if [ $t -ge $((limit * 5)) ]; then echo timeout; return; fi
+    [ $t -ge $((limit * 5)) ] && return
   done
-  wait "$pid"; echo $?
+  wait "$pid"
+  RC=$?
 }
 
 # No embark process of this test may survive it. Processes are told apart from those of other

@@ -17,7 +17,7 @@ pid=$(pid_of_rank 3 "$WORK/log") || { kill -9 $job; fail "worker never started";
 for _ in $(seq 1 300); do grep -q "checkpoint after epoch 2 written" "$WORK/log" && break; sleep 0.1; done
 grep -q "checkpoint after epoch 2 written" "$WORK/log" || { kill_ours; fail "no checkpoint after epoch 2"; }
 kill -9 "$pid"
-rc=$(wait_for_exit $job 20)
+wait_for_exit $job 20; rc=$RC
 [ "$rc" != timeout ] && [ "$rc" != 0 ] || { kill_ours; fail "the killed run did not fail promptly (rc $rc)"; }
 grep -q "lost rank 3 (worker 1" "$WORK/log" || fail "the killed worker is not named"
 [ -f "$WORK/ck/epoch-2/MANIFEST" ] || fail "no complete checkpoint after epoch 2"

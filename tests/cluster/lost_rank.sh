@@ -12,7 +12,7 @@ run_and_break() {  # $1 = rank to break, $2 = signal, $3 = expected text
   sleep 1.5
   kill "-$2" "$pid"
   local rc
-  rc=$(wait_for_exit $job 20)
+  wait_for_exit $job 20; rc=$RC
   [ "$rc" != timeout ] || { kill_ours; fail "job still running 20 s after SIG$2 to rank $1"; }
   [ "$rc" != 0 ] || fail "job exited 0 after SIG$2 to rank $1"
   grep -q "$3" "$WORK/log" || fail "no message '$3' after SIG$2 to rank $1"

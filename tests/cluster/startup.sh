@@ -5,7 +5,7 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 # Rank 3 starts but never registers (as if it could not reach the scheduler).
 "$LOCAL" --servers 1 --workers 2 -- kvcheck --startup_timeout=3 --fault=3:no_register >"$WORK/log" 2>&1 &
 job=$!
-rc=$(wait_for_exit $job 30)
+wait_for_exit $job 30; rc=$RC
 [ "$rc" != timeout ] || { kill_ours; fail "start-up did not time out"; }
 [ "$rc" != 0 ] || fail "start-up timeout exited 0"
 grep -q "did not register.*rank 3 (worker 1)" "$WORK/log" || fail "the missing rank is not named"
@@ -19,7 +19,7 @@ EOW
 chmod +x "$WORK/wrap.sh"
 EMBARK_BIN="$WORK/wrap.sh" "$LOCAL" --servers 1 --workers 2 -- kvcheck --startup_timeout=3 >"$WORK/log" 2>&1 &
 job=$!
-rc=$(wait_for_exit $job 30)
+wait_for_exit $job 30; rc=$RC
 [ "$rc" != timeout ] || { kill_ours; fail "MPI start-up did not time out"; }
 [ "$rc" != 0 ] || fail "MPI start-up timeout exited 0"
 grep -q "MPI_Init did not complete" "$WORK/log" || fail "no MPI_Init timeout message"
