@@ -33,5 +33,6 @@ if [ -n "$iface" ]; then
   wrap=(bash -c 'exec "$0" "$@" --bind_ip="$(ip -4 -o addr show dev '"$iface"' | awk "{print \$4}" | cut -d/ -f1)"')
 fi
 command="$1"; shift
-exec mpirun --hostfile "$hostfile" -np "$np" --map-by slot "${mca[@]}" \
+# A few seconds between mpirun's SIGTERM and SIGKILL let ranks name the lost rank (see local.sh).
+exec mpirun --hostfile "$hostfile" -np "$np" --map-by slot --mca odls_base_sigkill_timeout 3 "${mca[@]}" \
   "${wrap[@]}" "$bin" "$command" --num_servers="$servers" "$@"
