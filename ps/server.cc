@@ -265,6 +265,9 @@ Status Server::LoadShards(const std::vector<std::string>& paths) {
           return Status::Corruption("checkpoint shard " + path + ": dense block " + std::to_string(r.key) + " has the wrong size");
         return dense_[r.table]->AssignRow(static_cast<uint32_t>(r.key), r.row);
       }
+      if (r.floats != floats[r.table])
+        return Status::Corruption("checkpoint shard " + path + ": a row of table " + names[r.table] + " has " +
+                                  std::to_string(r.floats) + " floats, expected " + std::to_string(floats[r.table]));
       const int part = placement_.shards().SubShardOf(r.key, pool_.parts(), r.table);
       shards_[part].sparse[r.table]->AssignRows(&r.key, 1, r.row);
       return Status::OK();

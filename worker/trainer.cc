@@ -46,9 +46,8 @@ Trainer::Trainer(const TrainOptions& opts, const Model& model, WorkerContext& ct
   for (int i = 0; i < 2; ++i) slots_.push_back(std::make_unique<Slot>());
 }
 
-Status Trainer::PreparePulls(Slot* slot) {
+Status Trainer::PreparePulls(const Batch& batch, Slot* slot) {
   const size_t n_tables = tables_.size();
-  const Batch& batch = slot->batch;
   slot->keys.resize(n_tables);
   slot->rows.rows.resize(n_tables);
   slot->pull_ts.assign(n_tables, 0);
@@ -205,7 +204,7 @@ Status Trainer::ReportClock(int epoch, uint64_t clock, uint64_t examples, double
 Status Trainer::Load(DataReader* reader, Slot* slot, bool* end) {
   EMBARK_RETURN_IF_ERROR(reader->Next(&slot->batch, end));
   if (*end) return Status::OK();
-  return PreparePulls(slot);
+  return PreparePulls(slot->batch, slot);
 }
 
 Status Trainer::TrainEpoch(int epoch) {
@@ -294,8 +293,8 @@ Status Trainer::Evaluate(int epoch, bool final) {
   Slot& slot = *slots_[0];
   std::vector<float> preds;
   for (const Batch& batch : test_batches_) {
-    slot.batch = batch;
-    EMBARK_RETURN_IF_ERROR(PreparePulls(&slot));
+    // The test batches are used in place (no copy per epoch); slot.batch stays unused here.
+    EMBARK_RETURN_IF_ERROR(PreparePulls(batch, &slot));
     EMBARK_RETURN_IF_ERROR(WaitPulls(&slot));
     UngroupDense(&slot);
     preds.assign(batch.size(), 0.0f);
@@ -303,7 +302,7 @@ Status Trainer::Evaluate(int epoch, bool final) {
     const size_t n = batch.size();
     pool_.Run([&](int p) {
       const size_t begin = n * p / parts, end = n * (p + 1) / parts;
-      if (begin < end) model_.Predict(slot.batch, begin, end, slot.rows, preds.data());
+      if (begin < end) model_.Predict(batch, begin, end, slot.rows, preds.data());
     });
     eval.Add(preds.data(), batch.labels.data(), n);
     if (final && !opts_.predictions_out.empty()) all_preds.insert(all_preds.end(), preds.begin(), preds.end());

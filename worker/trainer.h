@@ -54,7 +54,8 @@ class Trainer {
   Status Evaluate(int epoch, bool final);
   // Reads the next batch into `slot` and issues its pulls; sets *end at the end of the epoch.
   Status Load(DataReader* reader, Slot* slot, bool* end);
-  Status PreparePulls(Slot* slot);
+  // Groups `batch`'s keys by table and issues their pulls into `slot`.
+  Status PreparePulls(const Batch& batch, Slot* slot);
   Status WaitPulls(Slot* slot);
   Status WaitPushes(Slot* slot);
   // Dense tables travel as server-grouped blocks; models see them as one flat vector.
