@@ -16,6 +16,13 @@ cmp -s "$WORK/a.cmp" "$WORK/b.cmp" || { diff "$WORK/a.cmp" "$WORK/b.cmp" >&2; fa
   --epochs=2 --consistency=bsp --seed=11 --metrics_out="$WORK/l.jsonl" >"$WORK/log" 2>&1 || fail "train-local exited $?"
 sed -E 's/"seconds": [0-9.e+-]+//' "$WORK/l.jsonl" > "$WORK/l.cmp"
 cmp -s "$WORK/a.cmp" "$WORK/l.cmp" || { diff "$WORK/a.cmp" "$WORK/l.cmp" >&2; fail "cluster and single-process runs differ"; }
+# Two compute threads split each batch; only the summation order of gradients changes.
+"$EMBARK_BIN" train-local --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" \
+  --epochs=2 --seed=11 --compute_threads=2 --metrics_out="$WORK/t2.jsonl" >"$WORK/log" 2>&1 || fail "compute_threads=2 exited $?"
+one=$(tail -1 "$WORK/l.jsonl" | grep -oE '"test_rmse": [0-9.]+' | grep -oE '[0-9.]+$')
+two=$(tail -1 "$WORK/t2.jsonl" | grep -oE '"test_rmse": [0-9.]+' | grep -oE '[0-9.]+$')
+awk -v a="$one" -v b="$two" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 0.002) }' \
+  || fail "2 compute threads give RMSE $two, 1 thread $one"
 cmp -s "$WORK/a.cmp" "$WORK/c.cmp" && fail "different seeds gave identical metrics: the seed is not used"
 assert_no_orphans
 echo PASS
