@@ -26,7 +26,6 @@ namespace {
 constexpr char kFormatName[] = "embark-bundle";
 constexpr char kManifest[] = "manifest.json";
 
-size_t DtypeBytes(BundleDtype d) { return d == BundleDtype::kFloat32 ? 4 : 2; }
 const char* DtypeDescr(BundleDtype d) { return d == BundleDtype::kFloat32 ? "<f4" : "<f2"; }
 
 std::string Hex16(uint64_t v) {
@@ -373,8 +372,8 @@ Status Bundle::Load(const std::string& dir, const BundleOpenOptions& options) {
 
   // Every data file: size and checksum first, so nothing below reads a damaged byte.
   struct Mapped {
-    const char* data;
-    uint64_t size;
+    const char* data = nullptr;
+    uint64_t size = 0;
   };
   std::vector<std::pair<std::string, Mapped>> mapped;
   const JsonValue& files = manifest_["files"];
