@@ -595,7 +595,7 @@ std::string PrepareReport::ToText() const {
     << "missing values dropped:  " << MissingText(interaction_file) << " (missing ids " << missing_ids << ")\n"
     << "label 0 rows:            " << negative_label << "\n"
     << "quantity <= 0 rows:      " << non_positive_quantity << "\n"
-    << "purchases kept:          " << purchases << " (" << repeat_purchases << " repeats of a pair merged, "
+    << "interaction rows kept:   " << purchases << " (" << repeat_purchases << " repeats of a pair merged, "
     << pairs_netted_out << " pairs netted to <= 0)\n"
     << "users below minimum:     " << users_below_min << " (" << interactions_below_min << " interactions)\n";
   if (item_file.rows > 0 || !item_file.bad_lines.empty()) {
@@ -606,9 +606,11 @@ std::string PrepareReport::ToText() const {
     o << "user file rows:          " << user_file.rows << " (bad " << FormatBadLineCounts(user_file.bad_lines)
       << ", missing " << MissingText(user_file) << ", repeated ids " << user_file.duplicate_ids << ")\n";
   }
-  o << "users:                   " << users << " (" << users_without_side_file_row << " not in the user file)\n"
-    << "items:                   " << items << " (" << items_with_interactions << " with interactions, "
-    << items_without_side_file_row << " not in the item file)\n"
+  o << "users:                   " << users;
+  if (user_file.rows > 0) o << " (" << users_without_side_file_row << " not in the user file)";
+  o << "\nitems:                   " << items << " (" << items_with_interactions << " with interactions";
+  if (item_file.rows > 0) o << ", " << items_without_side_file_row << " not in the item file";
+  o << ")\n"
     << "interactions:            " << interactions << " (train " << train << ", test " << test << ")\n";
   return o.str();
 }
