@@ -157,7 +157,11 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   EMBARK_RETURN_IF_ERROR(embark::ParseDataFormat(format, &o.format));
   if ((o.format == embark::DataFormat::kCsv) != !FLAGS_schema.empty())
     return Status::InvalidArgument(FLAGS_schema.empty() ? "train: --format=csv needs --schema=FILE" : "train: --schema applies only to --format=csv");
-  if (!FLAGS_schema.empty()) EMBARK_RETURN_IF_ERROR(embark::CsvSchema::LoadShared(FLAGS_schema, &o.csv_schema));
+  if (!FLAGS_schema.empty()) {
+    EMBARK_RETURN_IF_ERROR(embark::CsvSchema::LoadShared(FLAGS_schema, &o.csv_schema));
+    if (!o.csv_schema->has_label())
+      return Status::InvalidArgument("train: " + FLAGS_schema + " has no label to train on (add a 'column NAME label' or 'label constant 1')");
+  }
   if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
     return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format +
                                    (FLAGS_model == "mf" ? " (mf reads ratings)" : " (ratings are for mf)"));
