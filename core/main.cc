@@ -3,13 +3,15 @@
 //   mpirun -np N embark <command> [--flags]     (or launch/local.sh ... -- <command> [--flags])
 //
 // Commands: bench (push/pull benchmark), kvcheck (self-verifying cluster check),
-//           gen (write synthetic e-commerce data; runs without MPI).
+//           gen (write synthetic e-commerce data; runs without MPI),
+//           prepare (clean raw interaction logs into libffm files; runs without MPI).
 // Rank 0 is the scheduler, ranks 1..num_servers the servers, the rest workers.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -28,6 +30,7 @@
 #include "core/hash.h"
 #include "core/runtime.h"
 #include "tools/kv_check.h"
+#include "tools/prepare.h"
 #include "tools/synth_data.h"
 
 // Cluster flags (every command that runs a cluster).
@@ -54,7 +57,8 @@ DEFINE_string(json_out, "", "bench: write results as a JSON array to this file")
 
 // train (names are a contract: scripts depend on them)
 DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm)");
-DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm); default by model");
+DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm, criteo, csv); default by model (csv when --schema is set)");
+DEFINE_string(schema, "", "train: the schema file of --format=csv (worker/csv_schema.h); prepare: the schema of --input");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
@@ -88,11 +92,17 @@ DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep 
 DEFINE_string(kind, "ratings", "gen: ratings or clicks");
 DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: .tsv; clicks: .libffm and .libsvm)");
 DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
-DEFINE_int64(users, 0, "gen: number of users (default by kind)");
-DEFINE_int64(items, 0, "gen: number of items (default by kind)");
-DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file");
+// --users/--items are strings because prepare reads them as file names; gen parses a count.
+DEFINE_string(users, "", "gen: number of users (default by kind); prepare: user side-feature CSV");
+DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV");
+DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file; prepare: each user's latest share of interactions");
 
-// kvcheck
+// prepare (no cluster: a plain process)
+DEFINE_string(input, "", "prepare: the interaction CSV");
+DEFINE_string(item_schema, "", "prepare: the schema of --items");
+DEFINE_string(user_schema, "", "prepare: the schema of --users");
+DEFINE_int64(min_user_interactions, 1, "prepare: users with fewer interactions are dropped");
+
 // export
 DEFINE_string(checkpoint, "", "export: a checkpoint (epoch-N directory) or a --checkpoint_dir (its newest complete checkpoint)");
 DEFINE_string(dtype, "float32", "export: float32 or float16 values");
@@ -102,6 +112,7 @@ DEFINE_string(user_profiles, "", "export: write the user vectors to this .npy fi
 DEFINE_uint32(pca_dim, 0, "export: project the user profiles to this many dimensions by PCA");
 DEFINE_int32(profile_field, -1, "export: user profiles only of keys of this field (needs --ids_from)");
 
+// kvcheck
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
 DEFINE_string(digest_out, "", "kvcheck: write a digest of the initial rows to this file");
@@ -117,13 +128,16 @@ const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume"};
+    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume",
+    "schema"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
     {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field"}},
+    {"prepare", {"schema", "input", "items", "item_schema", "users", "user_schema", "out", "test_fraction",
+                 "min_user_interactions", "bad_lines"}},
     {"train-local", kTrainFlags},
     {"train", kTrainFlags},
 };
@@ -152,8 +166,15 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (FLAGS_train.empty()) return Status::InvalidArgument("train: --train is required");
   o.model = FLAGS_model;
   std::string format = FLAGS_format;
-  if (format.empty()) format = FLAGS_model == "mf" ? "ratings" : "libsvm";
+  if (format.empty()) format = !FLAGS_schema.empty() ? "csv" : FLAGS_model == "mf" ? "ratings" : "libsvm";
   EMBARK_RETURN_IF_ERROR(embark::ParseDataFormat(format, &o.format));
+  if ((o.format == embark::DataFormat::kCsv) != !FLAGS_schema.empty())
+    return Status::InvalidArgument(FLAGS_schema.empty() ? "train: --format=csv needs --schema=FILE" : "train: --schema applies only to --format=csv");
+  if (!FLAGS_schema.empty()) {
+    EMBARK_RETURN_IF_ERROR(embark::CsvSchema::LoadShared(FLAGS_schema, &o.csv_schema));
+    if (!o.csv_schema->has_label())
+      return Status::InvalidArgument("train: " + FLAGS_schema + " has no label to train on (add a 'column NAME label' or 'label constant 1')");
+  }
   if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
     return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format +
                                    (FLAGS_model == "mf" ? " (mf reads ratings)" : " (ratings are for mf)"));
@@ -245,20 +266,60 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   return Status::OK();
 }
 
+// Reads gen's --users/--items: empty (the default) or a positive count.
+bool ParseCount(const std::string& name, const std::string& text, int64_t* out) {
+  *out = 0;
+  if (text.empty()) return true;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (*end != '\0' || v < 1) {
+    std::fprintf(stderr, "gen: --%s must be a positive integer, got '%s'\n", name.c_str(), text.c_str());
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// `embark prepare`: raw interaction logs -> libffm interaction files (tools/prepare.h).
+int RunPrepareCommand() {
+  embark::PrepareOptions o;
+  o.schema = FLAGS_schema;
+  o.input = FLAGS_input;
+  o.items = FLAGS_items;
+  o.item_schema = FLAGS_item_schema;
+  o.users = FLAGS_users;
+  o.user_schema = FLAGS_user_schema;
+  o.out = FLAGS_out;
+  o.test_fraction = FLAGS_test_fraction;
+  o.min_user_interactions = FLAGS_min_user_interactions;
+  embark::Status st = embark::ParseBadLinePolicy(FLAGS_bad_lines, &o.bad_lines);
+  embark::PrepareReport report;
+  if (st.ok()) st = embark::RunPrepare(o, &report);
+  if (!st.ok()) {
+    std::fprintf(stderr, "prepare: %s\n", st.message().c_str());
+    return embark::kExitUsage;
+  }
+  std::printf("%s", report.ToText().c_str());
+  std::printf("wrote %s.{train,test,items}.libffm and %s.report.json\n", o.out.c_str(), o.out.c_str());
+  return embark::kExitOk;
+}
+
 // `embark gen`: synthetic interactions with power-law popularity and latent preferences.
 int RunGen() {
   if (FLAGS_out.empty()) {
     std::fprintf(stderr, "gen: --out=PREFIX is required\n");
     return embark::kExitUsage;
   }
+  int64_t users = 0, items = 0;
+  if (!ParseCount("users", FLAGS_users, &users) || !ParseCount("items", FLAGS_items, &items)) return embark::kExitUsage;
   embark::Status st;
   if (FLAGS_kind == "ratings") {
     embark::SynthRatingsOptions o;
     o.seed = FLAGS_seed;
     o.num_ratings = FLAGS_rows;
     o.test_fraction = FLAGS_test_fraction;
-    o.num_users = FLAGS_users > 0 ? FLAGS_users : std::max<int64_t>(1000, FLAGS_rows / 50);
-    o.num_items = FLAGS_items > 0 ? FLAGS_items : std::max<int64_t>(500, FLAGS_rows / 100);
+    o.num_users = users > 0 ? users : std::max<int64_t>(1000, FLAGS_rows / 50);
+    o.num_items = items > 0 ? items : std::max<int64_t>(500, FLAGS_rows / 100);
     st = embark::WriteSynthRatings(o, FLAGS_out + ".train.tsv", FLAGS_out + ".test.tsv");
     if (st.ok()) std::printf("wrote %s.train.tsv and %s.test.tsv\n", FLAGS_out.c_str(), FLAGS_out.c_str());
   } else if (FLAGS_kind == "clicks") {
@@ -266,8 +327,8 @@ int RunGen() {
     o.seed = FLAGS_seed;
     o.num_rows = FLAGS_rows;
     o.test_fraction = FLAGS_test_fraction;
-    if (FLAGS_users > 0) o.num_users = FLAGS_users;
-    if (FLAGS_items > 0) o.num_items = FLAGS_items;
+    if (users > 0) o.num_users = users;
+    if (items > 0) o.num_items = items;
     st = embark::WriteSynthClicks(o, FLAGS_out);
     if (st.ok()) std::printf("wrote %s.{train,test}.{libffm,libsvm}\n", FLAGS_out.c_str());
   } else {
@@ -326,6 +387,8 @@ const char kUsage[] =
     "  train     train a model: --model=mf|lr|fm|ffm|deepfm --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --user_profiles --pca_dim]\n"
+    "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"
+    "            [--items=CSV --item_schema=S] [--users=CSV --user_schema=S] [--test_fraction --min_user_interactions]\n"
     "run 'embark <command> --help' for the flags.";
 
 // Every rank must run the same job; a hash of the command line proves it at registration.
@@ -403,6 +466,7 @@ int main(int argc, char** argv) {
   }
   if (command == "gen") return RunGen();
   if (command == "export") return RunExportCommand();
+  if (command == "prepare") return RunPrepareCommand();
   if (command == "mf-sgd-baseline") {
     embark::MfSgdBaselineOptions o;
     o.train = FLAGS_train;

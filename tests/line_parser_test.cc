@@ -216,7 +216,9 @@ TEST(LineParserTest, NamesAndFormats) {
   EXPECT_EQ(f, DataFormat::kLibffm);
   ASSERT_TRUE(ParseDataFormat("ratings", &f).ok());
   EXPECT_EQ(f, DataFormat::kRatings);
-  EXPECT_FALSE(ParseDataFormat("csv", &f).ok());
+  ASSERT_TRUE(ParseDataFormat("csv", &f).ok());  // with a schema (csv_schema_test.cc)
+  EXPECT_EQ(f, DataFormat::kCsv);
+  EXPECT_FALSE(ParseDataFormat("tsv", &f).ok());
 }
 
 }  // namespace

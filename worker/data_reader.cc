@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/hash.h"
+#include "worker/csv_schema.h"
 #include "worker/shuffle_buffer.h"
 
 namespace embark {
@@ -44,6 +45,13 @@ Status DataReader::Open() {
                                    ")");
   }
   if (options_.batch_size == 0) return Status::InvalidArgument("batch_size must be positive");
+  if (options_.format == DataFormat::kCsv && options_.parser.csv_schema == nullptr) {
+    return Status::InvalidArgument("format csv needs a schema (--schema=FILE)");
+  }
+  if (options_.format == DataFormat::kCsv && !options_.parser.csv_schema->has_label()) {
+    return Status::InvalidArgument(options_.parser.csv_schema->source() +
+                                   ": no label to train on (add a 'column NAME label' or 'label constant 1')");
+  }
   EMBARK_RETURN_IF_ERROR(ExpandInputs(options_.files, &files_));
   std::vector<std::pair<std::string, uint64_t>> sizes;
   EMBARK_RETURN_IF_ERROR(StatFiles(files_, &sizes));
@@ -165,6 +173,10 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
       continue;
     }
     if (outcome == LineParser::Outcome::kBlank) continue;
+    if (outcome == LineParser::Outcome::kSkipped) {  // a csv schema's policy, not an error
+      ++(*counts)[static_cast<int>(reason)];
+      continue;
+    }
     if (shuffle) {
       shuffler.Add(one, 0, &current);
       one.Clear();

@@ -10,8 +10,9 @@
 //
 // Bad lines: with BadLinePolicy::kFail the first bad line ends the epoch and Next() returns
 // "PATH:LINE: reason: <start of line>" (after the batches queued before it). With kSkip the
-// line is dropped and counted per reason; bad_line_counts() gives the counts of the current
-// epoch once Next() has reported its end. Missing or unreadable files are always errors. An
+// line is dropped and counted per reason (lines a csv schema's policy skips -- cancellations,
+// missing values -- are counted the same way under both policies); bad_line_counts() gives
+// the counts of the current epoch once Next() has reported its end. Missing or unreadable files are always errors. An
 // empty input file is an error in kFail mode (from Open(), naming the file); in kSkip mode it
 // is counted as empty_file once per epoch by worker 0 only, so counts summed over workers
 // count each problem once.

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "worker/csv_line_parser.h"
+
 namespace embark {
 namespace {
 
@@ -473,9 +475,11 @@ Status ParseDataFormat(std::string_view name, DataFormat* format) {
     *format = DataFormat::kLibffm;
   } else if (name == "criteo") {
     *format = DataFormat::kCriteo;
+  } else if (name == "csv") {
+    *format = DataFormat::kCsv;
   } else {
     return Status::InvalidArgument("unknown data format '" + std::string(name) +
-                                   "' (expected ratings, libsvm, libfm, libffm or criteo)");
+                                   "' (expected ratings, libsvm, libfm, libffm, criteo or csv)");
   }
   return Status::OK();
 }
@@ -486,6 +490,7 @@ const char* DataFormatName(DataFormat format) {
     case DataFormat::kLibsvm: return "libsvm";
     case DataFormat::kLibffm: return "libffm";
     case DataFormat::kCriteo: return "criteo";
+    case DataFormat::kCsv: return "csv";
   }
   return "unknown";
 }
@@ -499,6 +504,10 @@ const char* BadLineReasonName(BadLineReason reason) {
     case BadLineReason::kLabelOutOfRange: return "label_out_of_range";
     case BadLineReason::kFieldOutOfRange: return "field_out_of_range";
     case BadLineReason::kEmptyFile: return "empty_file";
+    case BadLineReason::kCancelled: return "cancelled";
+    case BadLineReason::kMissingValue: return "missing_value";
+    case BadLineReason::kBadQuote: return "bad_quote";
+    case BadLineReason::kHeaderMismatch: return "header_mismatch";
     case BadLineReason::kNumReasons: break;
   }
   return "unknown";
@@ -521,6 +530,7 @@ std::unique_ptr<LineParser> LineParser::Create(DataFormat format, const ParserOp
     case DataFormat::kLibsvm: return std::make_unique<SparseParser<false>>();
     case DataFormat::kLibffm: return std::make_unique<SparseParser<true>>();
     case DataFormat::kCriteo: return std::make_unique<CriteoParser>();
+    case DataFormat::kCsv: return MakeCsvLineParser(options.csv_schema);
   }
   return nullptr;
 }

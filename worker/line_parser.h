@@ -44,6 +44,15 @@
 //            trailing '\r' is removed. Blank means empty or spaces only: a line of tabs is a
 //            record with empty columns.
 //
+//   csv      any delimited text file described by a schema file (worker/csv_schema.h, passed as
+//            ParserOptions::csv_schema): label, hashed features FeatureKey(field, token) from
+//            categorical, numeric, tags, text and flag columns (worker/csv_featurizer.h). Per-line
+//            policies only: a cancellation row (schema `cancel ... policy drop|net`) and a row
+//            dropped for a missing value (`missing drop`) are kSkipped -- counted as cancelled /
+//            missing_value, never an error -- while `policy fail` / `missing fail` make the line
+//            bad. Netting cancellations and dropping duplicates need the whole file: that is
+//            `embark prepare` (tools/prepare.h).
+//
 // Ids are hashed as STRINGS: "007" and "7" are different ids. This keeps string ids (hex
 // categoricals, user names) and numeric ids on one code path, and real data sets spell an id
 // the same way every time. Feature values and labels are parsed with std::from_chars (no
@@ -69,9 +78,9 @@
 
 namespace embark {
 
-enum class DataFormat { kRatings, kLibsvm, kLibffm, kCriteo };
+enum class DataFormat { kRatings, kLibsvm, kLibffm, kCriteo, kCsv };
 
-// "ratings", "libsvm" (alias "libfm"), "libffm", "criteo" -> DataFormat.
+// "ratings", "libsvm" (alias "libfm"), "libffm", "criteo", "csv" -> DataFormat.
 Status ParseDataFormat(std::string_view name, DataFormat* format);
 const char* DataFormatName(DataFormat format);
 
@@ -84,6 +93,10 @@ enum class BadLineReason : uint8_t {
   kLabelOutOfRange,      // "label_out_of_range": click label not in {-1,0,1}, rating outside range
   kFieldOutOfRange,      // "field_out_of_range": libffm field number does not fit uint16
   kEmptyFile,            // "empty_file": reported by the reader, not by a parser
+  kCancelled,            // "cancelled": csv, a cancellation row (skipped, or bad with policy fail)
+  kMissingValue,         // "missing_value": csv, a missing value in a drop or fail column
+  kBadQuote,             // "bad_quote": csv, an unclosed quote or text after a closing quote
+  kHeaderMismatch,       // "header_mismatch": csv, line 1 does not name the schema's columns
   kNumReasons
 };
 constexpr int kNumBadLineReasons = static_cast<int>(BadLineReason::kNumReasons);
@@ -107,11 +120,15 @@ constexpr int kCriteoIntegerFields = 13;
 constexpr int kCriteoCategoricalFields = 26;
 constexpr int kCriteoFields = kCriteoIntegerFields + kCriteoCategoricalFields;  // 39
 
+class CsvSchema;
+
 struct ParserOptions {
   // Ratings outside [min_rating, max_rating] are bad lines (label_out_of_range). The default
   // accepts every finite rating.
   float min_rating = -std::numeric_limits<float>::max();
   float max_rating = std::numeric_limits<float>::max();
+  // Format csv: the schema (required; shared read-only by every parser).
+  std::shared_ptr<const CsvSchema> csv_schema;
 };
 
 class LineParser {
@@ -120,6 +137,8 @@ class LineParser {
     kExample,  // one example was appended to the batch
     kBlank,    // nothing to do: blank line or header
     kBad,      // rejected; *reason says why; the batch is unchanged
+    kSkipped,  // dropped on purpose by a per-line policy (csv); *reason says why; the reader
+               // counts it whatever --bad_lines says; the batch is unchanged
   };
 
   static std::unique_ptr<LineParser> Create(DataFormat format, const ParserOptions& options = {});

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,7 @@ const char* ConsistencyName(Consistency c);
 struct TrainOptions {
   std::string model;             // mf, lr, fm, ...
   DataFormat format = DataFormat::kRatings;
+  std::shared_ptr<const CsvSchema> csv_schema;  // format csv: loaded once from --schema
   std::string train;             // files, globs, directories (comma-separated)
   std::string test;              // optional
   int epochs = 10;

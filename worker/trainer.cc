@@ -217,6 +217,7 @@ Status Trainer::TrainEpoch(int epoch) {
   ropts.shuffle_buffer = opts_.shuffle_buffer;
   ropts.seed = opts_.seed;
   ropts.bad_lines = opts_.bad_lines;
+  ropts.parser.csv_schema = opts_.csv_schema;
   if (!reader_) {
     reader_ = std::make_unique<DataReader>(ropts);
     EMBARK_RETURN_IF_ERROR(reader_->Open());
@@ -276,6 +277,7 @@ Status Trainer::LoadTest() {
   ropts.worker_index = ctx_.worker_index;
   ropts.batch_size = 4096;
   ropts.bad_lines = opts_.bad_lines;
+  ropts.parser.csv_schema = opts_.csv_schema;
   BadLineCounts skipped;
   EMBARK_RETURN_IF_ERROR(ReadAll(ropts, &test_batches_, &skipped));
   if (!skipped.empty()) {
