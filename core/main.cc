@@ -9,6 +9,7 @@
 #include <glog/logging.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -50,7 +51,7 @@ DEFINE_string(phases, "push,pull,push+pull,fused", "bench: phases to run, comma-
 DEFINE_string(json_out, "", "bench: write results as a JSON array to this file");
 
 // train (names are a contract: scripts depend on them)
-DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm)");
+DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm, imf, two_tower)");
 DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm); default by model");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
@@ -80,13 +81,19 @@ DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit; epo
 DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
 DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
 DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
+DEFINE_int32(top_k, 10, "train: imf/two_tower: K of the ranking metrics (Recall@K, NDCG@K, HitRate@K)");
+DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (default by model)");
+DEFINE_string(score, "", "train: two_tower: dot or cosine (default cosine)");
+DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
+DEFINE_bool(logq_correction, false, "train: two_tower: subtract the log in-batch frequency of each item from its logits");
 
 // gen (no cluster: a plain process)
-DEFINE_string(kind, "ratings", "gen: ratings or clicks");
+DEFINE_string(kind, "ratings", "gen: ratings, clicks or implicit");
 DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: .tsv; clicks: .libffm and .libsvm)");
 DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
 DEFINE_int64(users, 0, "gen: number of users (default by kind)");
-DEFINE_int64(items, 0, "gen: number of items (default by kind)");
+// --items is a number for gen and a file for train (one flag: gflags names are global).
+DEFINE_string(items, "", "gen: number of items (default by kind); train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train)");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file");
 
 // kvcheck
@@ -105,7 +112,8 @@ const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume"};
+    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume",
+    "top_k", "items", "negatives", "score", "temperature", "logq_correction"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
@@ -135,13 +143,18 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
                             std::shared_ptr<const embark::Model>* model_out = nullptr) {
   using embark::Status;
   embark::TrainOptions o;
-  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm, ffm, deepfm)");
+  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm, ffm, deepfm, imf, two_tower)");
   if (FLAGS_train.empty()) return Status::InvalidArgument("train: --train is required");
   o.model = FLAGS_model;
   std::string format = FLAGS_format;
-  if (format.empty()) format = FLAGS_model == "mf" ? "ratings" : "libsvm";
+  // imf and two_tower read interactions: libffm (fields, models/interaction_fields.h) or ratings.
+  const bool implicit = FLAGS_model == "imf" || FLAGS_model == "two_tower";
+  if (format.empty()) format = FLAGS_model == "mf" ? "ratings" : implicit ? "libffm" : "libsvm";
   EMBARK_RETURN_IF_ERROR(embark::ParseDataFormat(format, &o.format));
-  if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
+  if (implicit) {
+    if (o.format != embark::DataFormat::kLibffm && o.format != embark::DataFormat::kRatings)
+      return Status::InvalidArgument("train: --model=" + FLAGS_model + " reads --format=libffm or ratings, not " + format);
+  } else if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
     return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format +
                                    (FLAGS_model == "mf" ? " (mf reads ratings)" : " (ratings are for mf)"));
   }
@@ -216,8 +229,24 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     m.min_rating = static_cast<float>(FLAGS_min_rating);
     m.max_rating = static_cast<float>(FLAGS_max_rating);
   }
+  if (IsSet("negatives")) m.negatives = FLAGS_negatives;
+  if (IsSet("score")) {
+    embark::TwoTowerScore score;
+    EMBARK_RETURN_IF_ERROR(embark::ParseTwoTowerScore(FLAGS_score, &score));
+    m.score = score;
+  }
+  if (IsSet("temperature")) m.temperature = static_cast<float>(FLAGS_temperature);
+  if (IsSet("logq_correction")) m.logq_correction = FLAGS_logq_correction;
   std::unique_ptr<embark::Model> model;
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
+  o.ranking = model->IsRanking();
+  if (!o.ranking && (IsSet("top_k") || IsSet("items")))
+    return Status::InvalidArgument("train: --top_k and --items apply to the ranking models (imf, two_tower)");
+  if (o.ranking && !o.predictions_out.empty())
+    return Status::InvalidArgument("train: --predictions_out is not available for the ranking models (imf, two_tower)");
+  if (FLAGS_top_k < 1 || FLAGS_top_k > 10000) return Status::InvalidArgument("train: --top_k must be in [1, 10000]");
+  o.top_k = FLAGS_top_k;
+  o.items = FLAGS_items;
   std::shared_ptr<const embark::Model> shared(std::move(model));
   if (train_options) *train_options = o;
   if (model_out) *model_out = shared;
@@ -237,6 +266,16 @@ int RunGen() {
     std::fprintf(stderr, "gen: --out=PREFIX is required\n");
     return embark::kExitUsage;
   }
+  // --items is a string flag (train reads it as a file); gen wants a positive count.
+  int64_t num_items = 0;
+  if (!FLAGS_items.empty()) {
+    char* end = nullptr;
+    num_items = std::strtoll(FLAGS_items.c_str(), &end, 10);
+    if (*end != '\0' || num_items < 1) {
+      std::fprintf(stderr, "gen: --items must be a positive number of items, got '%s'\n", FLAGS_items.c_str());
+      return embark::kExitUsage;
+    }
+  }
   embark::Status st;
   if (FLAGS_kind == "ratings") {
     embark::SynthRatingsOptions o;
@@ -244,7 +283,7 @@ int RunGen() {
     o.num_ratings = FLAGS_rows;
     o.test_fraction = FLAGS_test_fraction;
     o.num_users = FLAGS_users > 0 ? FLAGS_users : std::max<int64_t>(1000, FLAGS_rows / 50);
-    o.num_items = FLAGS_items > 0 ? FLAGS_items : std::max<int64_t>(500, FLAGS_rows / 100);
+    o.num_items = num_items > 0 ? num_items : std::max<int64_t>(500, FLAGS_rows / 100);
     st = embark::WriteSynthRatings(o, FLAGS_out + ".train.tsv", FLAGS_out + ".test.tsv");
     if (st.ok()) std::printf("wrote %s.train.tsv and %s.test.tsv\n", FLAGS_out.c_str(), FLAGS_out.c_str());
   } else if (FLAGS_kind == "clicks") {
@@ -253,11 +292,20 @@ int RunGen() {
     o.num_rows = FLAGS_rows;
     o.test_fraction = FLAGS_test_fraction;
     if (FLAGS_users > 0) o.num_users = FLAGS_users;
-    if (FLAGS_items > 0) o.num_items = FLAGS_items;
+    if (num_items > 0) o.num_items = num_items;
     st = embark::WriteSynthClicks(o, FLAGS_out);
     if (st.ok()) std::printf("wrote %s.{train,test}.{libffm,libsvm}\n", FLAGS_out.c_str());
+  } else if (FLAGS_kind == "implicit") {
+    embark::SynthImplicitOptions o;
+    o.seed = FLAGS_seed;
+    o.num_interactions = FLAGS_rows;
+    o.test_fraction = FLAGS_test_fraction;
+    o.num_users = FLAGS_users > 0 ? FLAGS_users : std::max<int64_t>(100, FLAGS_rows / 20);
+    o.num_items = num_items > 0 ? num_items : std::max<int64_t>(100, FLAGS_rows / 40);
+    st = embark::WriteSynthImplicit(o, FLAGS_out);
+    if (st.ok()) std::printf("wrote %s.{train,test,items}.libffm\n", FLAGS_out.c_str());
   } else {
-    st = embark::Status::InvalidArgument("--kind must be ratings or clicks, got '" + FLAGS_kind + "'");
+    st = embark::Status::InvalidArgument("--kind must be ratings, clicks or implicit, got '" + FLAGS_kind + "'");
   }
   if (!st.ok()) {
     std::fprintf(stderr, "gen: %s\n", st.ToString().c_str());
@@ -272,8 +320,8 @@ const char kUsage[] =
     "  bench     push/pull throughput benchmark (ps-lite workload)\n"
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
     "  mf-sgd-baseline  LIBMF-style single-process SGD (the throughput baseline of bench/)\n"
-    "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
-    "  train     train a model: --model=mf|lr|fm|ffm|deepfm --train=FILES [--test=FILES] ...\n"
+    "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks|implicit --out=PREFIX --rows=N\n"
+    "  train     train a model: --model=mf|lr|fm|ffm|deepfm|imf|two_tower --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "run 'embark <command> --help' for the flags.";
 
