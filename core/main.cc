@@ -83,9 +83,9 @@ DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint 
 DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
 DEFINE_int32(top_k, 10, "train: imf/two_tower: K of the ranking metrics (Recall@K, NDCG@K, HitRate@K)");
 DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (default by model)");
-DEFINE_string(score, "", "train: two_tower: dot or cosine (default cosine)");
+DEFINE_string(score, "", "train: two_tower: dot or cosine (default dot)");
 DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
-DEFINE_bool(logq_correction, false, "train: two_tower: subtract the log in-batch frequency of each item from its logits");
+DEFINE_bool(logq_correction, true, "train: two_tower: subtract the log in-batch frequency of each item from its logits (--logq_correction=false: off)");
 
 // gen (no cluster: a plain process)
 DEFINE_string(kind, "ratings", "gen: ratings, clicks or implicit");

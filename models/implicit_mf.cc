@@ -18,9 +18,9 @@ Status ImplicitMfModel::Validate(const ImplicitMfOptions& o) {
   return Status::OK();
 }
 
-size_t ImplicitMfModel::NegativePosition(size_t position, uint32_t s, int attempt, size_t batch_size) {
+size_t ImplicitMfModel::NegativeRow(size_t position, uint32_t s, int attempt, size_t item_rows) {
   const uint64_t h = HashCombine(HashCombine(position, s), static_cast<uint64_t>(attempt));
-  return static_cast<size_t>((static_cast<unsigned __int128>(h) * batch_size) >> 64);
+  return static_cast<size_t>((static_cast<unsigned __int128>(h) * item_rows) >> 64);
 }
 
 std::vector<TableConfig> ImplicitMfModel::Tables() const {
@@ -60,27 +60,25 @@ LossSum ImplicitMfModel::ForwardBackward(const Batch& batch, size_t begin, size_
                                          const PulledRows& rows, Gradients* grads) const {
   LossSum out;
   out.examples = end - begin;
-  const size_t n = batch.size();
   if (begin >= end) return out;
-  // Rows of every example of the batch: negatives come from anywhere in it.
-  std::vector<int32_t> user_of(n), item_of(n);
-  for (size_t e = 0; e < n; ++e) RowsOfExample(batch, e, rows, &user_of[e], &item_of[e]);
 
   const int k = static_cast<int>(options_.dim);
   const int item_width = k + 1;
   const float reg = options_.reg, bias_reg = options_.bias_reg;
   std::vector<int32_t> negatives;
+  const size_t n_items = rows.rows[kItemTable].size() / (options_.dim + 1);
   negatives.reserve(options_.negatives);
   double loss = 0;
   for (size_t e = begin; e < end; ++e) {
-    const int32_t u = user_of[e], i = item_of[e];
+    int32_t u, i;
+    RowsOfExample(batch, e, rows, &u, &i);
     if (u < 0 || i < 0) continue;
     negatives.clear();
     for (uint32_t s = 0; s < options_.negatives; ++s) {
       for (int a = 0; a < kNegativeAttempts; ++a) {
-        const size_t j = NegativePosition(e, s, a, n);
-        if (item_of[j] < 0 || item_of[j] == i || user_of[j] == u) continue;
-        negatives.push_back(item_of[j]);
+        const int32_t j = static_cast<int32_t>(NegativeRow(e, s, a, n_items));
+        if (j == i) continue;
+        negatives.push_back(j);
         break;
       }
     }

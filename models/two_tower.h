@@ -57,26 +57,30 @@ enum class TwoTowerScore { kDot, kCosine };
 // "dot" / "cosine" -> TwoTowerScore.
 Status ParseTwoTowerScore(const std::string& name, TwoTowerScore* out);
 
-// Defaults tuned on generated implicit data (`embark gen --kind=implicit`) and the Online
-// Retail sample (README, "Ranking").
+// Defaults tuned with train-local on generated implicit data (`embark gen --kind=implicit
+// --rows=30000 --users=1500 --items=600 --seed=5`, with its item catalogue), Recall@10 against
+// the popularity baseline's 0.206: without the logQ correction in-batch negatives push popular
+// items down and Recall@10 stays below 0.09 (cosine, temperature 0.1 or 0.05); with it, dot
+// scores reach 0.25-0.26 (cosine/0.1: 0.22); lr 0.05 peaks after one epoch and then overfits
+// (0.25 -> 0.20 by epoch 8), lr 0.02 with reg 0.01 holds 0.25-0.26 from epoch 2 to 8.
 struct TwoTowerOptions {
   uint32_t dim = 32;                        // K, embedding width
   std::vector<uint32_t> hidden = {64};      // hidden layer widths of each tower
   uint32_t out_dim = 32;                    // d, width of the user and item vectors
-  TwoTowerScore score = TwoTowerScore::kCosine;
-  float temperature = 0.1f;                 // scores are divided by this
-  bool logq_correction = false;
+  TwoTowerScore score = TwoTowerScore::kDot;
+  float temperature = 1.0f;                 // scores are divided by this
+  bool logq_correction = true;
   float init_stddev = 0.1f;                 // normal init of the embedding rows
-  float reg = 0.0f;                         // L2 per use of an embedding row
+  float reg = 0.01f;                        // L2 per use of an embedding row
   float mlp_lr_scale = 0.1f;                // weight layers step at optimizer.lr * this
   float mlp_l2 = 0.0f;                      // l2 of the weight layers, per push
-  int suggested_epochs = 20;
+  int suggested_epochs = 5;
   OptimizerConfig optimizer = DefaultOptimizer();
 
   static OptimizerConfig DefaultOptimizer() {
     OptimizerConfig o;
     o.kind = OptimizerKind::kAdaGrad;
-    o.lr = 0.05f;
+    o.lr = 0.02f;
     return o;
   }
 };

@@ -65,8 +65,7 @@ TEST(ImplicitMfTest, LossFollowsTheNegativeRules) {
   o.bias_reg = 0;
   o.negatives = 2;
   ImplicitMfModel model(o);
-  // (user, item): example 1 repeats user 1 (its item is a positive of user 1), example 2
-  // repeats item 10.
+  // (user, item): users 1 and 2 share item 10.
   const int users[] = {1, 1, 2, 3, 4};
   const int items[] = {10, 11, 10, 12, 13};
   Batch batch;
@@ -83,13 +82,18 @@ TEST(ImplicitMfTest, LossFollowsTheNegativeRules) {
   const int user_row[] = {0, 0, 1, 2, 3};
   const int item_row[] = {0, 1, 0, 2, 3};
   double expected = 0;
+  int skipped = 0;
   for (int e = 0; e < 5; ++e) {
     std::vector<int> negatives;
     for (uint32_t s = 0; s < o.negatives; ++s) {
       for (int a = 0; a < ImplicitMfModel::kNegativeAttempts; ++a) {
-        const size_t j = ImplicitMfModel::NegativePosition(e, s, a, 5);
-        if (item_row[j] == item_row[e] || user_row[j] == user_row[e]) continue;
-        negatives.push_back(item_row[j]);
+        const int j = static_cast<int>(ImplicitMfModel::NegativeRow(e, s, a, 4));  // 4 distinct items
+        ASSERT_LT(j, 4);
+        if (j == item_row[e]) {
+          ++skipped;
+          continue;
+        }
+        negatives.push_back(j);
         break;
       }
     }
@@ -97,10 +101,12 @@ TEST(ImplicitMfTest, LossFollowsTheNegativeRules) {
     auto score = [&](int i) { return p * rows.rows[1][2 * i] + rows.rows[1][2 * i + 1]; };
     for (int j : negatives) expected += std::log1p(std::exp(-(score(item_row[e]) - score(j)))) / negatives.size();
   }
+  EXPECT_GT(skipped, 0);  // the rule was exercised (this batch draws the positive at least once)
   Gradients g = ZeroGradients(rows);
   EXPECT_NEAR(model.ForwardBackward(batch, 0, 5, rows, &g).loss, expected, 1e-5);
   EXPECT_GT(expected, 0.0);
-  // The same batch split over two calls gives the same total (negatives come from the whole batch).
+  // The same batch split over two calls gives the same total (negatives come from the whole
+  // batch's rows).
   Gradients g2 = ZeroGradients(rows);
   const double split = model.ForwardBackward(batch, 0, 2, rows, &g2).loss + model.ForwardBackward(batch, 2, 5, rows, &g2).loss;
   EXPECT_NEAR(split, expected, 1e-5);
@@ -167,6 +173,8 @@ TEST(TwoTowerTest, InBatchSoftmaxByHand) {
   o.hidden = {};
   o.score = TwoTowerScore::kDot;
   o.temperature = 1.0f;
+  o.logq_correction = false;
+  o.reg = 0.0f;
   TwoTowerModel model(o);
   // Two examples, one feature per tower; the output layer is the identity, so the vectors are
   // the embeddings: u1 = (1, 0), a = (1, 0); u2 = (0, 1), b = (0, 2).
@@ -208,7 +216,9 @@ TEST(TwoTowerTest, InBatchSoftmaxByHand) {
 
 TEST(TwoTowerTest, CosineVectorsAreUnitLength) {
   std::mt19937 rng(33);
-  TwoTowerModel model(SmallTwoTower());
+  TwoTowerOptions o = SmallTwoTower();
+  o.score = TwoTowerScore::kCosine;
+  TwoTowerModel model(o);
   Batch batch = RandomInteractions(&rng, 5, 3, 3, true);
   PulledRows rows = PullRows(model, batch, &rng, 0.5f);
   std::vector<float> v(5 * 3);
