@@ -56,7 +56,7 @@ DEFINE_string(phases, "push,pull,push+pull,fused", "bench: phases to run, comma-
 DEFINE_string(json_out, "", "bench: write results as a JSON array to this file");
 
 // train (names are a contract: scripts depend on them)
-DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm)");
+DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm, imf, two_tower)");
 DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm, criteo, csv); default by model (csv when --schema is set)");
 DEFINE_string(schema, "", "train: the schema file of --format=csv (worker/csv_schema.h); prepare: the schema of --input");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
@@ -87,14 +87,19 @@ DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit; epo
 DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
 DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
 DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
+DEFINE_int32(top_k, 10, "train: imf/two_tower: K of the ranking metrics (Recall@K, NDCG@K, HitRate@K)");
+DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (default by model)");
+DEFINE_string(score, "", "train: two_tower: dot or cosine (default dot)");
+DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
+DEFINE_bool(logq_correction, true, "train: two_tower: subtract the log in-batch frequency of each item from its logits (--logq_correction=false: off)");
 
 // gen (no cluster: a plain process)
-DEFINE_string(kind, "ratings", "gen: ratings or clicks");
+DEFINE_string(kind, "ratings", "gen: ratings, clicks or implicit");
 DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: .tsv; clicks: .libffm and .libsvm)");
 DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
 // --users/--items are strings because prepare reads them as file names; gen parses a count.
 DEFINE_string(users, "", "gen: number of users (default by kind); prepare: user side-feature CSV");
-DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV");
+DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train)");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file; prepare: each user's latest share of interactions");
 
 // prepare (no cluster: a plain process)
@@ -129,7 +134,7 @@ const std::set<std::string> kTrainFlags = {
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume",
-    "schema"};
+    "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
@@ -162,11 +167,13 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
                             std::shared_ptr<const embark::Model>* model_out = nullptr) {
   using embark::Status;
   embark::TrainOptions o;
-  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm, ffm, deepfm)");
+  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm, ffm, deepfm, imf, two_tower)");
   if (FLAGS_train.empty()) return Status::InvalidArgument("train: --train is required");
   o.model = FLAGS_model;
   std::string format = FLAGS_format;
-  if (format.empty()) format = !FLAGS_schema.empty() ? "csv" : FLAGS_model == "mf" ? "ratings" : "libsvm";
+  // imf and two_tower read interactions: libffm (fields, models/interaction_fields.h) or ratings.
+  const bool implicit = FLAGS_model == "imf" || FLAGS_model == "two_tower";
+  if (format.empty()) format = !FLAGS_schema.empty() ? "csv" : FLAGS_model == "mf" ? "ratings" : implicit ? "libffm" : "libsvm";
   EMBARK_RETURN_IF_ERROR(embark::ParseDataFormat(format, &o.format));
   if ((o.format == embark::DataFormat::kCsv) != !FLAGS_schema.empty())
     return Status::InvalidArgument(FLAGS_schema.empty() ? "train: --format=csv needs --schema=FILE" : "train: --schema applies only to --format=csv");
@@ -175,7 +182,10 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     if (!o.csv_schema->has_label())
       return Status::InvalidArgument("train: " + FLAGS_schema + " has no label to train on (add a 'column NAME label' or 'label constant 1')");
   }
-  if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
+  if (implicit) {
+    if (o.format != embark::DataFormat::kLibffm && o.format != embark::DataFormat::kRatings)
+      return Status::InvalidArgument("train: --model=" + FLAGS_model + " reads --format=libffm or ratings, not " + format);
+  } else if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
     return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format +
                                    (FLAGS_model == "mf" ? " (mf reads ratings)" : " (ratings are for mf)"));
   }
@@ -250,9 +260,25 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     m.min_rating = static_cast<float>(FLAGS_min_rating);
     m.max_rating = static_cast<float>(FLAGS_max_rating);
   }
+  if (IsSet("negatives")) m.negatives = FLAGS_negatives;
+  if (IsSet("score")) {
+    embark::TwoTowerScore score;
+    EMBARK_RETURN_IF_ERROR(embark::ParseTwoTowerScore(FLAGS_score, &score));
+    m.score = score;
+  }
+  if (IsSet("temperature")) m.temperature = static_cast<float>(FLAGS_temperature);
+  if (IsSet("logq_correction")) m.logq_correction = FLAGS_logq_correction;
   std::unique_ptr<embark::Model> model;
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
   o.model_options = embark::FormatModelOptions(m);
+  o.ranking = model->IsRanking();
+  if (!o.ranking && (IsSet("top_k") || IsSet("items")))
+    return Status::InvalidArgument("train: --top_k and --items apply to the ranking models (imf, two_tower)");
+  if (o.ranking && !o.predictions_out.empty())
+    return Status::InvalidArgument("train: --predictions_out is not available for the ranking models (imf, two_tower)");
+  if (FLAGS_top_k < 1 || FLAGS_top_k > 10000) return Status::InvalidArgument("train: --top_k must be in [1, 10000]");
+  o.top_k = FLAGS_top_k;
+  o.items = FLAGS_items;
   std::shared_ptr<const embark::Model> shared(std::move(model));
   if (train_options) *train_options = o;
   if (model_out) *model_out = shared;
@@ -331,8 +357,17 @@ int RunGen() {
     if (items > 0) o.num_items = items;
     st = embark::WriteSynthClicks(o, FLAGS_out);
     if (st.ok()) std::printf("wrote %s.{train,test}.{libffm,libsvm}\n", FLAGS_out.c_str());
+  } else if (FLAGS_kind == "implicit") {
+    embark::SynthImplicitOptions o;
+    o.seed = FLAGS_seed;
+    o.num_interactions = FLAGS_rows;
+    o.test_fraction = FLAGS_test_fraction;
+    o.num_users = users > 0 ? users : std::max<int64_t>(100, FLAGS_rows / 20);
+    o.num_items = items > 0 ? items : std::max<int64_t>(100, FLAGS_rows / 40);
+    st = embark::WriteSynthImplicit(o, FLAGS_out);
+    if (st.ok()) std::printf("wrote %s.{train,test,items}.libffm\n", FLAGS_out.c_str());
   } else {
-    st = embark::Status::InvalidArgument("--kind must be ratings or clicks, got '" + FLAGS_kind + "'");
+    st = embark::Status::InvalidArgument("--kind must be ratings, clicks or implicit, got '" + FLAGS_kind + "'");
   }
   if (!st.ok()) {
     std::fprintf(stderr, "gen: %s\n", st.ToString().c_str());
@@ -383,8 +418,8 @@ const char kUsage[] =
     "  bench     push/pull throughput benchmark (ps-lite workload)\n"
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
     "  mf-sgd-baseline  LIBMF-style single-process SGD (the throughput baseline of bench/)\n"
-    "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
-    "  train     train a model: --model=mf|lr|fm|ffm|deepfm --train=FILES [--test=FILES] ...\n"
+    "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks|implicit --out=PREFIX --rows=N\n"
+    "  train     train a model: --model=mf|lr|fm|ffm|deepfm|imf|two_tower --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --user_profiles --pca_dim]\n"
     "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"

@@ -61,6 +61,20 @@ class Model {
   // into preds[begin..end).
   virtual void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                        float* preds) const = 0;
+
+  // Ranking models (implicit feedback, models/interaction_fields.h) rank every catalogue item
+  // for a user by the dot product of a user vector and an item vector; evaluation computes the
+  // item vectors once and scores them against each test user. The defaults describe a model
+  // that does not rank (every CTR and rating model).
+  virtual bool IsRanking() const { return false; }
+  // Floats of one user or item vector.
+  virtual int VectorDim() const { return 0; }
+  // Each example of `batch` describes one user (its user-side features) or one item (its
+  // item-side features); writes the vector of example e to out + (e - begin) * VectorDim().
+  virtual void UserVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                           float* out) const {}
+  virtual void ItemVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
+                           float* out) const {}
 };
 
 }  // namespace embark

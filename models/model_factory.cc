@@ -6,6 +6,7 @@
 #include "models/deepfm.h"
 #include "models/ffm.h"
 #include "models/fm.h"
+#include "models/implicit_mf.h"
 #include "models/logistic_regression.h"
 #include "models/mf.h"
 
@@ -150,20 +151,72 @@ Status CreateDeepFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   return Status::OK();
 }
 
+// Options of the implicit-feedback models mean nothing to the others.
+Status RejectRankingOptions(const std::string& model, const ModelOptions& o) {
+  if (o.negatives && model != "imf") return Unused(model, "negatives");
+  if (model == "two_tower") return Status::OK();
+  if (o.score) return Unused(model, "score");
+  if (o.temperature) return Unused(model, "temperature");
+  if (o.logq_correction) return Unused(model, "logq_correction");
+  return Status::OK();
+}
+
+Status CreateImplicitMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectRatingOptions("imf", o));
+  EMBARK_RETURN_IF_ERROR(RejectFieldOptions("imf", o));
+  if (o.l1) return Unused("imf", "l1");
+  ImplicitMfOptions imf;
+  if (o.dim) imf.dim = *o.dim;
+  if (o.negatives) imf.negatives = *o.negatives;
+  if (o.init_scale) imf.init_stddev = *o.init_scale;
+  // --l2 is the model's per-use penalty (as for mf); the optimizer's l2 stays 0.
+  ModelOptions optimizer_options = o;
+  optimizer_options.l2.reset();
+  ApplyOptimizer(optimizer_options, &imf.optimizer);
+  if (o.l2) imf.reg = *o.l2;
+  EMBARK_RETURN_IF_ERROR(ImplicitMfModel::Validate(imf));
+  *out = std::make_unique<ImplicitMfModel>(imf);
+  return Status::OK();
+}
+
+Status CreateTwoTower(const ModelOptions& o, std::unique_ptr<Model>* out) {
+  EMBARK_RETURN_IF_ERROR(RejectRatingOptions("two_tower", o));
+  if (o.num_fields) return Unused("two_tower", "num_fields");
+  if (o.l1) return Unused("two_tower", "l1");
+  TwoTowerOptions tt;
+  if (o.dim) tt.dim = tt.out_dim = *o.dim;
+  if (o.hidden) tt.hidden = *o.hidden;
+  if (o.init_scale) tt.init_stddev = *o.init_scale;
+  if (o.score) tt.score = *o.score;
+  if (o.temperature) tt.temperature = *o.temperature;
+  if (o.logq_correction) tt.logq_correction = *o.logq_correction;
+  ModelOptions optimizer_options = o;
+  optimizer_options.l2.reset();
+  ApplyOptimizer(optimizer_options, &tt.optimizer);
+  if (o.l2) tt.reg = *o.l2;
+  EMBARK_RETURN_IF_ERROR(TwoTowerModel::Validate(tt));
+  *out = std::make_unique<TwoTowerModel>(tt);
+  return Status::OK();
+}
+
 }  // namespace
 
-std::vector<std::string> KnownModelNames() { return {"mf", "lr", "fm", "ffm", "deepfm"}; }
+std::vector<std::string> KnownModelNames() { return {"mf", "lr", "fm", "ffm", "deepfm", "imf", "two_tower"}; }
 
 Status CreateModel(const std::string& name, const ModelOptions& options,
                    std::unique_ptr<Model>* out) {
-  if (name == "mf" || name == "lr" || name == "fm" || name == "ffm" || name == "deepfm") {
+  if (name == "mf" || name == "lr" || name == "fm" || name == "ffm" || name == "deepfm" || name == "imf" ||
+      name == "two_tower") {
     EMBARK_RETURN_IF_ERROR(CheckCommon(name, options));
+    EMBARK_RETURN_IF_ERROR(RejectRankingOptions(name, options));
   }
   if (name == "mf") return CreateMf(options, out);
   if (name == "lr") return CreateLr(options, out);
   if (name == "fm") return CreateFm(options, out);
   if (name == "ffm") return CreateFfm(options, out);
   if (name == "deepfm") return CreateDeepFm(options, out);
+  if (name == "imf") return CreateImplicitMf(options, out);
+  if (name == "two_tower") return CreateTwoTower(options, out);
   std::string known;
   for (const std::string& n : KnownModelNames()) known += (known.empty() ? "" : ", ") + n;
   return Status::InvalidArgument("unknown model '" + name + "' (known: " + known + ")");
@@ -175,6 +228,8 @@ int SuggestedEpochs(const std::string& name) {
   if (name == "fm") return FmOptions().suggested_epochs;
   if (name == "ffm") return FfmOptions().suggested_epochs;
   if (name == "deepfm") return DeepFmOptions().suggested_epochs;
+  if (name == "imf") return ImplicitMfOptions().suggested_epochs;
+  if (name == "two_tower") return TwoTowerOptions().suggested_epochs;
   return 0;
 }
 

@@ -29,6 +29,11 @@
 //   num_fields  ffm, deepfm: fields 0..num_fields-1 are used, features of higher fields are
 //               ignored (see models/ffm.h); default 10 (Frappe)
 //   hidden      deepfm only: hidden layer widths, e.g. {64, 32}; empty = no hidden layer
+//               two_tower: hidden layer widths of each tower
+//   imf, two_tower (implicit feedback, models/implicit_mf.h, models/two_tower.h):
+//               dim = K (two_tower: the embedding width and the tower output width); l2 = the
+//               per-use L2 of the embedding rows; negatives (imf), score, temperature and
+//               logq_correction (two_tower) belong to one model each
 //
 // Thread-safety: stateless functions.
 #pragma once
@@ -41,6 +46,7 @@
 
 #include "core/status.h"
 #include "models/model.h"
+#include "models/two_tower.h"
 #include "ps/table_config.h"
 
 namespace embark {
@@ -59,12 +65,16 @@ struct ModelOptions {
   std::optional<float> global_mean;
   std::optional<uint32_t> num_fields;
   std::optional<std::vector<uint32_t>> hidden;
+  std::optional<uint32_t> negatives;        // imf only: in-batch negatives per positive
+  std::optional<TwoTowerScore> score;       // two_tower only: dot or cosine
+  std::optional<float> temperature;         // two_tower only: scores are divided by this
+  std::optional<bool> logq_correction;      // two_tower only: subtract log in-batch frequency
 };
 
 // Names accepted by CreateModel, in a stable order.
 std::vector<std::string> KnownModelNames();
 
-// Builds model `name` ("mf", "lr", "fm", "ffm", "deepfm"). InvalidArgument for an unknown
+// Builds model `name` ("mf", "lr", "fm", "ffm", "deepfm", "imf", "two_tower"). InvalidArgument for an unknown
 // name (the message lists the known ones), an option the model does not use, or an out-of-range value.
 Status CreateModel(const std::string& name, const ModelOptions& options,
                    std::unique_ptr<Model>* out);

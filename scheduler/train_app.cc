@@ -331,8 +331,10 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       EpochState& e = Epoch(r.epoch);
       if (e.reported) break;
       if (!e.eval) {
-        e.eval = std::make_unique<Evaluation>(opts_.format == DataFormat::kRatings ? Evaluation::kRegression
-                                                                                  : Evaluation::kClassification);
+        e.eval = std::make_unique<Evaluation>(opts_.ranking                           ? Evaluation::kRanking
+                                              : opts_.format == DataFormat::kRatings ? Evaluation::kRegression
+                                                                                     : Evaluation::kClassification,
+                                              opts_.top_k);
       }
       Status st = e.eval->Merge(r.accumulator);
       if (!st.ok()) s->Abort("bad evaluation report from worker " + std::to_string(w) + ": " + st.ToString(), kExitAborted);

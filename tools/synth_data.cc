@@ -643,4 +643,119 @@ Status WriteSynthClicks(const SynthClicksOptions& o, const std::string& out_pref
   return svm_test.Close();
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Implicit feedback
+
+namespace {
+
+// Stream tags of the implicit generator (apart from the other kinds' tags).
+constexpr uint64_t kImplicitModelStream = 101;
+constexpr uint64_t kImplicitUserStream = 102;
+constexpr int kPriceBands = 5;
+constexpr int kRegions = 8;
+
+void WriteFeature(LineWriter* out, int field, uint64_t id) {
+  out->Char(' ');
+  out->Int(static_cast<uint64_t>(field));
+  out->Char(':');
+  out->Int(id);
+  out->Char(':');
+  out->Char('1');
+}
+
+}  // namespace
+
+Status WriteSynthImplicit(const SynthImplicitOptions& o, const std::string& out_prefix) {
+  auto bad = [](const std::string& what) { return Status::InvalidArgument("synthetic implicit data: " + what); };
+  if (o.num_users < 1 || o.num_users > kMaxIdCount) return bad("num_users must be in [1, 2^31)");
+  if (o.num_items < 4 || o.num_items > kMaxIdCount) return bad("num_items must be in [4, 2^31)");
+  if (o.num_interactions < 0) return bad("num_interactions must be >= 0");
+  if (!(o.test_fraction >= 0 && o.test_fraction < 1)) return bad("test_fraction must be in [0, 1)");
+  if (o.latent_dim < 1 || o.latent_dim > 1024) return bad("latent_dim must be in [1, 1024]");
+  if (o.num_categories < 1 || o.num_categories > o.num_items) return bad("num_categories must be in [1, num_items]");
+  if (o.candidates_per_pick < 1) return bad("candidates_per_pick must be >= 1");
+  const int dim = o.latent_dim;
+
+  Rng model_rng(StreamSeed(o.seed, kImplicitModelStream, 0));
+  std::vector<double> centres(static_cast<size_t>(o.num_categories) * dim);
+  for (double& c : centres) c = model_rng.Normal();
+  std::vector<uint32_t> category(o.num_items), price_band(o.num_items);
+  std::vector<double> item_latent(static_cast<size_t>(o.num_items) * dim);
+  for (int64_t i = 0; i < o.num_items; ++i) {
+    category[i] = static_cast<uint32_t>(model_rng.Below(o.num_categories));
+    price_band[i] = static_cast<uint32_t>(model_rng.Below(kPriceBands));
+    for (int k = 0; k < dim; ++k)
+      item_latent[i * dim + k] = centres[category[i] * dim + k] + 0.5 * model_rng.Normal();
+  }
+  const WeightedSampler popularity(PowerLawWeights(o.num_items, o.item_popularity_exponent, &model_rng));
+  const std::vector<double> activity = PowerLawWeights(o.num_users, o.user_activity_exponent, &model_rng);
+  double total_activity = 0;
+  for (double a : activity) total_activity += a;
+  const int64_t cap = std::max<int64_t>(2, o.num_items / 2);
+
+  LineWriter train, test, items;
+  EMBARK_RETURN_IF_ERROR(train.Open(out_prefix + ".train.libffm"));
+  EMBARK_RETURN_IF_ERROR(test.Open(out_prefix + ".test.libffm"));
+  EMBARK_RETURN_IF_ERROR(items.Open(out_prefix + ".items.libffm"));
+  for (int64_t i = 0; i < o.num_items; ++i) {
+    items.Char('1');
+    WriteFeature(&items, 1, static_cast<uint64_t>(i));
+    WriteFeature(&items, 32, category[i]);
+    WriteFeature(&items, 33, price_band[i]);
+    EMBARK_RETURN_IF_ERROR(items.EndLine());
+  }
+
+  std::vector<double> taste(dim);
+  std::vector<uint32_t> picks;
+  std::vector<bool> has(o.num_items, false);
+  for (int64_t u = 0; u < o.num_users; ++u) {
+    Rng rng(StreamSeed(o.seed, kImplicitUserStream, static_cast<uint64_t>(u)));
+    const uint32_t favourite = static_cast<uint32_t>(rng.Below(o.num_categories));
+    const uint32_t region = static_cast<uint32_t>(rng.Below(kRegions));
+    for (int k = 0; k < dim; ++k) taste[k] = centres[favourite * dim + k] + 0.5 * rng.Normal();
+    const int64_t want = std::clamp<int64_t>(
+        static_cast<int64_t>(std::llround(o.num_interactions * activity[u] / total_activity)), 2, cap);
+    picks.clear();
+    for (int64_t p = 0; p < want; ++p) {
+      int64_t best = -1;
+      double best_score = 0;
+      for (int tries = 0; tries < kRejectionTries && best < 0; ++tries) {
+        for (int c = 0; c < o.candidates_per_pick; ++c) {
+          const uint32_t item = popularity.Sample(&rng);
+          if (has[item]) continue;
+          double score = 0;
+          for (int k = 0; k < dim; ++k) score += taste[k] * item_latent[item * dim + k];
+          if (best < 0 || score > best_score) {
+            best = item;
+            best_score = score;
+          }
+        }
+      }
+      if (best < 0) break;  // the popular items are all taken: a shorter history
+      has[best] = true;
+      picks.push_back(static_cast<uint32_t>(best));
+    }
+    const size_t n = picks.size();
+    size_t n_test = static_cast<size_t>(std::llround(o.test_fraction * static_cast<double>(n)));
+    if (o.test_fraction > 0 && n >= 2) n_test = std::clamp<size_t>(n_test, 1, n - 1);
+    for (size_t p = 0; p < n; ++p) {
+      LineWriter* out = p + n_test >= n && n_test > 0 ? &test : &train;
+      const uint32_t item = picks[p];
+      out->Char('1');
+      WriteFeature(out, 0, static_cast<uint64_t>(u));
+      WriteFeature(out, 2, favourite);
+      WriteFeature(out, 3, region);
+      WriteFeature(out, 1, item);
+      WriteFeature(out, 32, category[item]);
+      WriteFeature(out, 33, price_band[item]);
+      EMBARK_RETURN_IF_ERROR(out->EndLine());
+      has[item] = false;
+    }
+  }
+  EMBARK_RETURN_IF_ERROR(train.Close());
+  EMBARK_RETURN_IF_ERROR(test.Close());
+  return items.Close();
+}
+
 }  // namespace embark

@@ -85,4 +85,34 @@ std::vector<SynthClickField> SynthClickFields(const SynthClicksOptions& options)
 // InvalidArgument for bad options, IoError naming the file if writing fails.
 Status WriteSynthClicks(const SynthClicksOptions& options, const std::string& out_prefix);
 
+// Implicit feedback (purchases/clicks without ratings), in the libffm interaction contract of
+// models/interaction_fields.h, one positive per line:
+//   1 0:<user>:1 2:<segment>:1 3:<region>:1 1:<item>:1 32:<category>:1 33:<price band>:1
+//   * items belong to one of num_categories categories; an item's latent vector is its
+//     category's centre plus noise, and item popularity follows a power law;
+//   * a user's latent vector is the centre of a favourite category plus noise; its segment
+//     (field 2) is that favourite category, so profile features carry taste; region (field 3)
+//     and price band (field 33) are uninformative;
+//   * a user's activity follows a power law (at least 2 interactions, at most num_items / 2);
+//     each pick draws candidates_per_pick items by popularity and keeps the one the user's
+//     taste prefers, never an item the user already has;
+//   * per user, the last test_fraction of its picks (at least one when it has 2 or more) go
+//     to the test file: a per-user time split.
+// Writes PREFIX.train.libffm, PREFIX.test.libffm and the catalogue PREFIX.items.libffm
+// ("1 1:<item>:1 32:<category>:1 33:<price band>:1" for every item). Same options, same bytes.
+struct SynthImplicitOptions {
+  uint64_t seed = 1;
+  int64_t num_users = 2000;
+  int64_t num_items = 1000;
+  int64_t num_interactions = 40000;  // train + test, approximately (per-user rounding)
+  double test_fraction = 0.2;
+  int latent_dim = 8;
+  int num_categories = 20;
+  double item_popularity_exponent = 1.0;
+  double user_activity_exponent = 0.8;
+  int candidates_per_pick = 8;
+};
+
+Status WriteSynthImplicit(const SynthImplicitOptions& options, const std::string& out_prefix);
+
 }  // namespace embark

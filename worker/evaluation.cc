@@ -10,15 +10,23 @@ struct Evaluation::Impl {
   RegressionMetrics regression;
   LogLossMetric logloss;
   std::unique_ptr<AucHistogram> auc;  // classification only (16 MiB of bins)
+  RankingSums ranking;                // ranking only: the model
+  RankingSums popularity;             // ranking only: the popularity baseline
 };
 
-Evaluation::Evaluation(Kind kind) : kind_(kind), impl_(std::make_unique<Impl>()) {
+Evaluation::Evaluation(Kind kind, int top_k) : kind_(kind), top_k_(top_k), impl_(std::make_unique<Impl>()) {
   if (kind_ == kClassification) impl_->auc = std::make_unique<AucHistogram>();
 }
 
 Evaluation::~Evaluation() = default;
 
+void Evaluation::AddRanking(const RankingSums& model, const RankingSums& popularity) {
+  impl_->ranking.Merge(model);
+  impl_->popularity.Merge(popularity);
+}
+
 void Evaluation::Add(const float* preds, const float* labels, size_t n) {
+  if (kind_ == kRanking) return;
   if (kind_ == kRegression) {
     impl_->regression.Add(preds, labels, n);
   } else {
@@ -35,7 +43,10 @@ std::string Evaluation::Serialize() const {
     out.append(reinterpret_cast<const char*>(&n), sizeof(n));
     out += part;
   };
-  if (kind_ == kRegression) {
+  if (kind_ == kRanking) {
+    append(impl_->ranking.Serialize());
+    append(impl_->popularity.Serialize());
+  } else if (kind_ == kRegression) {
     append(impl_->regression.Serialize());
   } else {
     append(impl_->logloss.Serialize());
@@ -58,7 +69,14 @@ Status Evaluation::Merge(const std::string& bytes) {
     return Status::OK();
   };
   std::string part;
-  if (kind_ == kRegression) {
+  if (kind_ == kRanking) {
+    RankingSums model, popularity;
+    EMBARK_RETURN_IF_ERROR(next(&part));
+    EMBARK_RETURN_IF_ERROR(RankingSums::Parse(part, &model));
+    EMBARK_RETURN_IF_ERROR(next(&part));
+    EMBARK_RETURN_IF_ERROR(RankingSums::Parse(part, &popularity));
+    AddRanking(model, popularity);
+  } else if (kind_ == kRegression) {
     RegressionMetrics m;
     EMBARK_RETURN_IF_ERROR(next(&part));
     EMBARK_RETURN_IF_ERROR(RegressionMetrics::Parse(part, &m));
@@ -78,7 +96,16 @@ Status Evaluation::Merge(const std::string& bytes) {
 
 std::map<std::string, double> Evaluation::Results() const {
   std::map<std::string, double> r;
-  if (kind_ == kRegression) {
+  if (kind_ == kRanking) {
+    const std::string k = "@" + std::to_string(top_k_);
+    r["test_recall" + k] = impl_->ranking.MeanRecall();
+    r["test_ndcg" + k] = impl_->ranking.MeanNdcg();
+    r["test_hitrate" + k] = impl_->ranking.MeanHitRate();
+    r["test_users"] = static_cast<double>(impl_->ranking.users);
+    r["pop_recall" + k] = impl_->popularity.MeanRecall();
+    r["pop_ndcg" + k] = impl_->popularity.MeanNdcg();
+    r["pop_hitrate" + k] = impl_->popularity.MeanHitRate();
+  } else if (kind_ == kRegression) {
     r["test_rmse"] = impl_->regression.Rmse();
     r["test_mae"] = impl_->regression.Mae();
     r["test_examples"] = static_cast<double>(impl_->regression.count());

@@ -40,6 +40,9 @@ struct TrainOptions {
   int checkpoint_every_epochs = 0;  // 0: none
   int keep_checkpoints = 3;
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
+  bool ranking = false;          // the model ranks items (Model::IsRanking): ranking evaluation
+  int top_k = 10;                // ranking: K of Recall@K, NDCG@K, HitRate@K
+  std::string items;             // ranking: optional item catalogue file (libffm, one item a line)
   int slow_worker = -1;          // testing only: this worker sleeps slow_ms per batch
   int slow_ms = 0;
   // The model options the user set, as text (models/model_spec.h); every checkpoint's MANIFEST

@@ -270,6 +270,23 @@ Status Trainer::TrainEpoch(int epoch) {
 // or malformed test file stops the job at once rather than after the first epoch.
 Status Trainer::LoadTest() {
   if (opts_.test.empty() || test_loaded_) return Status::OK();
+  if (model_.IsRanking()) {
+    RankingEvaluator::Options r;
+    r.format = opts_.format;
+    r.train = opts_.train;
+    r.test = opts_.test;
+    r.items = opts_.items;
+    r.top_k = opts_.top_k;
+    r.worker_index = ctx_.worker_index;
+    r.num_workers = ctx_.num_workers;
+    r.bad_lines = opts_.bad_lines;
+    ranking_ = std::make_unique<RankingEvaluator>(r);
+    EMBARK_RETURN_IF_ERROR(ranking_->Load());
+    LOG(INFO) << "worker " << ctx_.worker_index << " ranks " << ranking_->num_items() << " catalogue items for "
+              << ranking_->num_evaluated_users() << " of its " << ranking_->num_users() << " test users";
+    test_loaded_ = true;
+    return Status::OK();
+  }
   DataReaderOptions ropts;
   ropts.format = opts_.format;
   ropts.files = opts_.test;
@@ -290,6 +307,22 @@ Status Trainer::LoadTest() {
 Status Trainer::Evaluate(int epoch, bool final) {
   if (opts_.test.empty()) return Status::OK();
   EMBARK_RETURN_IF_ERROR(LoadTest());
+  if (ranking_) {
+    Evaluation eval(Evaluation::kRanking, opts_.top_k);
+    Slot& slot = *slots_[0];
+    auto pull = [this, &slot](const Batch& batch, const PulledRows** rows) -> Status {
+      EMBARK_RETURN_IF_ERROR(PreparePulls(batch, &slot));
+      EMBARK_RETURN_IF_ERROR(WaitPulls(&slot));
+      UngroupDense(&slot);
+      *rows = &slot.rows;
+      return Status::OK();
+    };
+    EMBARK_RETURN_IF_ERROR(ranking_->Evaluate(model_, pull, &eval));
+    EvalReport report;
+    report.epoch = epoch;
+    report.accumulator = eval.Serialize();
+    return ctx_.control->SendToScheduler(kTrainEval, EncodeMsg(report));
+  }
   Evaluation eval(opts_.format == DataFormat::kRatings ? Evaluation::kRegression : Evaluation::kClassification);
   std::vector<float> all_preds;
   Slot& slot = *slots_[0];

@@ -8,7 +8,9 @@
 // this clock, so only reading and parsing overlap (the reader's prefetch thread).
 //
 // After every epoch: a barrier among workers, then evaluation on this worker's share of the
-// test files; the scheduler merges the workers' metric accumulators exactly.
+// test files; the scheduler merges the workers' metric accumulators exactly. Ranking models
+// (Model::IsRanking) are evaluated by a RankingEvaluator on this worker's share of the test
+// users instead.
 //
 // Thread-safety: Run() is called once, from the worker's main thread.
 #pragma once
@@ -20,6 +22,7 @@
 #include "core/runtime.h"
 #include "models/model.h"
 #include "worker/kv_client.h"
+#include "worker/ranking_evaluator.h"
 #include "worker/train_options.h"
 
 namespace embark {
@@ -78,6 +81,7 @@ class Trainer {
   int min_clock_epoch_ = -1;
   std::unique_ptr<DataReader> reader_;
   std::vector<Batch> test_batches_;
+  std::unique_ptr<RankingEvaluator> ranking_;  // ranking models: replaces test_batches_
   bool test_loaded_ = false;
 };
 
