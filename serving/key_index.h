@@ -10,6 +10,7 @@
 // Thread-safety: Build once, then Find is const and safe from any number of threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

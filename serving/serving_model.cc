@@ -59,6 +59,7 @@ Status ServingModel::Create(ServingModelParts parts, const ServingOptions& optio
   m->model_ = std::move(parts.model);
   m->tables_ = std::move(parts.tables);
   m->backing_ = std::move(parts.backing);
+  m->bundle_ = std::move(parts.bundle);
   m->seed_ = parts.seed;
   m->data_format_ = parts.data_format;
   m->item_ids_ = std::move(parts.item_ids);

@@ -38,7 +38,11 @@
 
 namespace embark {
 
-// The rows of one table as loaded (usually pointers into a memory-mapped bundle).
+class Bundle;
+
+// The rows of one table as loaded (usually pointers into a memory-mapped bundle), in the
+// model's own layout: exactly the weights the trainer's servers held (e.g. MF's bias column
+// still divided by bias_scale).
 struct ServingTableRows {
   const uint64_t* keys = nullptr;  // sparse tables: num_rows keys (any order)
   const float* values = nullptr;   // sparse: num_rows * dim floats, row-major; dense: dense_size
@@ -48,7 +52,7 @@ struct ServingTableRows {
 // What /version reports about a loaded model.
 struct ServingInfo {
   std::string bundle_path;
-  std::string version;            // the bundle's version string
+  std::string version;            // the bundle's id (equal ids mean equal contents)
   std::string model;              // model name ("mf", "lr", ...)
   std::string source_checkpoint;  // the checkpoint the bundle was exported from
   std::string loaded_at;          // UTC time the load finished, ISO 8601
@@ -63,6 +67,7 @@ struct ServingModelParts {
   uint64_t seed = 1;                      // the training job's --seed (row initialisation)
   std::vector<ServingTableRows> tables;
   std::shared_ptr<const void> backing;    // keeps the memory behind `tables` alive
+  std::shared_ptr<const Bundle> bundle;   // the bundle served, when loaded from one (deltas apply to it)
   std::optional<DataFormat> data_format;  // the training data's format, for "lines" requests
   std::vector<std::string> item_ids;      // optional raw id per item-table row (id map)
   ServingInfo info;
@@ -98,6 +103,8 @@ class ServingModel {
   const Model& model() const { return *model_; }
   const ServingInfo& info() const { return info_; }
   const std::optional<DataFormat>& data_format() const { return data_format_; }
+  // The bundle this version was loaded from, or nullptr (a model built in memory).
+  const std::shared_ptr<const Bundle>& bundle() const { return bundle_; }
 
   // Writes Predict's output for every example of `batch` into scores[0 .. batch.size()).
   void Score(const Batch& batch, float* scores, ScoreStats* stats) const;
@@ -130,6 +137,7 @@ class ServingModel {
   std::vector<ServingTableRows> tables_;
   std::vector<KeyIndex> indexes_;  // per table (empty for dense tables)
   std::shared_ptr<const void> backing_;
+  std::shared_ptr<const Bundle> bundle_;
   uint64_t seed_ = 1;
   std::optional<DataFormat> data_format_;
   std::vector<std::string> item_ids_;
