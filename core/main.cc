@@ -8,6 +8,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -19,6 +20,8 @@
 #include "bench/kv_bench.h"
 #include "bench/mf_sgd_baseline.h"
 #include "models/model_factory.h"
+#include "models/model_spec.h"
+#include "serving/exporter.h"
 #include "scheduler/train_app.h"
 #include "worker/local_runner.h"
 #include "worker/trainer.h"
@@ -90,6 +93,15 @@ DEFINE_int64(items, 0, "gen: number of items (default by kind)");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file");
 
 // kvcheck
+// export
+DEFINE_string(checkpoint, "", "export: a checkpoint (epoch-N directory) or a --checkpoint_dir (its newest complete checkpoint)");
+DEFINE_string(dtype, "float32", "export: float32 or float16 values");
+DEFINE_string(base, "", "export: write a delta bundle against this earlier bundle (changed rows and deleted keys only)");
+DEFINE_string(ids_from, "", "export: training files to re-read for the raw id of every key (with --format)");
+DEFINE_string(user_profiles, "", "export: write the user vectors to this .npy file (keys and ids beside it)");
+DEFINE_uint32(pca_dim, 0, "export: project the user profiles to this many dimensions by PCA");
+DEFINE_int32(profile_field, -1, "export: user profiles only of keys of this field (needs --ids_from)");
+
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
 DEFINE_string(digest_out, "", "kvcheck: write a digest of the initial rows to this file");
@@ -111,6 +123,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
+    {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field"}},
     {"train-local", kTrainFlags},
     {"train", kTrainFlags},
 };
@@ -218,6 +231,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   }
   std::unique_ptr<embark::Model> model;
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
+  o.model_options = embark::FormatModelOptions(m);
   std::shared_ptr<const embark::Model> shared(std::move(model));
   if (train_options) *train_options = o;
   if (model_out) *model_out = shared;
@@ -266,6 +280,42 @@ int RunGen() {
   return embark::kExitOk;
 }
 
+// `embark export`: a checkpoint as a serving bundle (serving/bundle_format.md); no MPI.
+int RunExportCommand() {
+  embark::ExportOptions o;
+  o.checkpoint = FLAGS_checkpoint;
+  o.out = FLAGS_out;
+  o.base = FLAGS_base;
+  o.ids_from = FLAGS_ids_from;
+  o.format = FLAGS_format;
+  o.user_profiles = FLAGS_user_profiles;
+  o.pca_dim = FLAGS_pca_dim;
+  o.profile_field = FLAGS_profile_field;
+  embark::Status st = embark::ParseBundleDtype(FLAGS_dtype, &o.dtype);
+  if (st.ok() && !FLAGS_format.empty() && FLAGS_ids_from.empty()) st = embark::Status::InvalidArgument("--format applies to --ids_from");
+  if (st.ok() && IsSet("pca_dim") && FLAGS_pca_dim == 0) st = embark::Status::InvalidArgument("--pca_dim must be at least 1");
+  embark::ExportReport r;
+  if (st.ok()) st = embark::RunExport(o, &r);
+  if (!st.ok()) {
+    std::fprintf(stderr, "export: %s\n", st.ToString().c_str());
+    return embark::kExitUsage;
+  }
+  std::printf("exported %s to %s: %s bundle %s (%s)\n", r.checkpoint_dir.c_str(), o.out.c_str(), r.delta ? "delta" : "full",
+              r.bundle_id.c_str(), FLAGS_dtype.c_str());
+  for (const auto& t : r.tables) {
+    std::printf("  table %s: %" PRIu64 " rows", t.name.c_str(), t.rows);
+    if (r.delta) std::printf(" changed, %" PRIu64 " deleted", t.deleted);
+    if (!o.ids_from.empty()) std::printf(", %" PRIu64 " with raw ids", t.with_ids);
+    std::printf("\n");
+  }
+  if (!o.user_profiles.empty()) {
+    std::printf("user profiles: %" PRIu64 " x %u to %s", r.profile_rows, r.profile_dim, o.user_profiles.c_str());
+    if (o.pca_dim > 0) std::printf(" (PCA, explained variance ratio %.4f)", r.explained_variance_ratio);
+    std::printf("\n");
+  }
+  return embark::kExitOk;
+}
+
 const char kUsage[] =
     "usage: embark <command> [--flags]\n"
     "commands (run under mpirun or launch/local.sh):\n"
@@ -275,6 +325,7 @@ const char kUsage[] =
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm|ffm|deepfm --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
+    "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --user_profiles --pca_dim]\n"
     "run 'embark <command> --help' for the flags.";
 
 // Every rank must run the same job; a hash of the command line proves it at registration.
@@ -351,6 +402,7 @@ int main(int argc, char** argv) {
     return embark::kExitUsage;
   }
   if (command == "gen") return RunGen();
+  if (command == "export") return RunExportCommand();
   if (command == "mf-sgd-baseline") {
     embark::MfSgdBaselineOptions o;
     o.train = FLAGS_train;

@@ -256,6 +256,11 @@ void TrainApp::OnServerMessage(SchedulerHandle* s, int server, const Message& ms
       std::ofstream m(dir + "/MANIFEST.tmp", std::ios::trunc);
       m << "model " << opts_.model << "\nepoch " << saving_epoch_ << "\nservers " << num_servers_ << "\n";
       for (int i = 0; i < num_servers_; ++i) m << "shard server-" << i << ".shard " << saved_[i] << "\n";
+      // How to rebuild the model and how good it was (read by `embark export`).
+      m << "format " << DataFormatName(opts_.format) << "\n";
+      for (const auto& [name, value] : opts_.model_options) m << "option " << name << " " << value << "\n";
+      m << "metric train_loss " << JsonNumber(TrainLoss(saving_epoch_)) << "\n";
+      for (const auto& [name, value] : last_metrics_) m << "metric " << name << " " << JsonNumber(value) << "\n";
       if (!m) s->Abort("cannot write " + dir + "/MANIFEST.tmp", kExitAborted);
     }
     if (std::rename((dir + "/MANIFEST.tmp").c_str(), (dir + "/MANIFEST").c_str()) != 0)

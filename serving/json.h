@@ -48,6 +48,9 @@ class JsonValue {
   // Array elements (empty when this is not an array).
   const std::vector<JsonValue>& elements() const { return elements_; }
 
+  // The value as compact JSON text (numbers keep their source text, so nothing is rounded).
+  std::string Serialize() const;
+
  private:
   friend class JsonParser;
   Type type_ = Type::kNull;

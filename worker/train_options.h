@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "worker/data_reader.h"
 
@@ -38,6 +40,9 @@ struct TrainOptions {
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
   int slow_worker = -1;          // testing only: this worker sleeps slow_ms per batch
   int slow_ms = 0;
+  // The model options the user set, as text (models/model_spec.h); every checkpoint's MANIFEST
+  // records them as "option NAME VALUE" lines so `embark export` can rebuild the model.
+  std::vector<std::pair<std::string, std::string>> model_options;
 };
 
 // How a worker's staleness bound is enforced: BSP = 0, SSP = staleness, ASP = unbounded.

@@ -1,0 +1,82 @@
+#include "models/model_spec.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "ps/optimizer.h"
+
+namespace embark {
+namespace {
+
+std::string FloatText(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(v));
+  return buf;
+}
+
+Status ParseFloatOption(const std::string& name, const std::string& text, std::optional<float>* out) {
+  char* end = nullptr;
+  errno = 0;
+  const float v = std::strtof(text.c_str(), &end);
+  if (text.empty() || *end != 0 || errno != 0 || !std::isfinite(v))
+    return Status::InvalidArgument("model option " + name + ": '" + text + "' is not a finite number");
+  *out = v;
+  return Status::OK();
+}
+
+Status ParseUintOption(const std::string& name, const std::string& text, std::optional<uint32_t>* out) {
+  bool digits = !text.empty() && text.size() <= 9;
+  for (char c : text) digits = digits && c >= '0' && c <= '9';
+  if (!digits) return Status::InvalidArgument("model option " + name + ": '" + text + "' is not a non-negative integer");
+  *out = static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 10));
+  return Status::OK();
+}
+
+}  // namespace
+
+ModelOptionText FormatModelOptions(const ModelOptions& o) {
+  ModelOptionText out;
+  if (o.dim) out.emplace_back("dim", std::to_string(*o.dim));
+  if (o.optimizer) out.emplace_back("optimizer", OptimizerName(*o.optimizer));
+  const std::pair<const char*, const std::optional<float>*> floats[] = {
+      {"lr", &o.lr},           {"l1", &o.l1},                 {"l2", &o.l2},
+      {"bias_l2", &o.bias_l2}, {"ftrl_beta", &o.ftrl_beta},   {"init_scale", &o.init_scale},
+      {"min_rating", &o.min_rating}, {"max_rating", &o.max_rating}, {"global_mean", &o.global_mean}};
+  for (const auto& [name, value] : floats)
+    if (*value) out.emplace_back(name, FloatText(**value));
+  if (o.num_fields) out.emplace_back("num_fields", std::to_string(*o.num_fields));
+  if (o.hidden) {
+    std::string text;
+    for (uint32_t w : *o.hidden) text += (text.empty() ? "" : ",") + std::to_string(w);
+    out.emplace_back("hidden", text.empty() ? "none" : text);
+  }
+  return out;
+}
+
+Status SetModelOption(const std::string& name, const std::string& value, ModelOptions* o) {
+  if (name == "dim") return ParseUintOption(name, value, &o->dim);
+  if (name == "num_fields") return ParseUintOption(name, value, &o->num_fields);
+  if (name == "optimizer") {
+    OptimizerKind kind;
+    EMBARK_RETURN_IF_ERROR(ParseOptimizerKind(value, &kind));
+    o->optimizer = kind;
+    return Status::OK();
+  }
+  if (name == "hidden") {
+    std::vector<uint32_t> hidden;
+    EMBARK_RETURN_IF_ERROR(ParseHiddenLayers(value, &hidden));
+    o->hidden = hidden;
+    return Status::OK();
+  }
+  const std::pair<const char*, std::optional<float>*> floats[] = {
+      {"lr", &o->lr},           {"l1", &o->l1},               {"l2", &o->l2},
+      {"bias_l2", &o->bias_l2}, {"ftrl_beta", &o->ftrl_beta}, {"init_scale", &o->init_scale},
+      {"min_rating", &o->min_rating}, {"max_rating", &o->max_rating}, {"global_mean", &o->global_mean}};
+  for (const auto& [option, field] : floats)
+    if (name == option) return ParseFloatOption(name, value, field);
+  return Status::InvalidArgument("unknown model option '" + name + "'");
+}
+
+}  // namespace embark
