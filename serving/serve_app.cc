@@ -209,8 +209,7 @@ void ServeApp::InstallHandlers() {
     Status st = Reload(&version);
     if (!st.ok()) {
       // The source is broken, not the request: 500 with the reason; the old version stays.
-      return SendError(res, st.code() == Status::Code::kInvalidArgument ? 409 : 500,
-                       "reload failed, still serving " + slot_.Get()->info().version + ": " + st.ToString());
+      return SendError(res, 500, "reload failed, still serving " + slot_.Get()->info().version + ": " + st.ToString());
     }
     SendJson(res, 200, json{{"version", version}, {"reloads", reloads_.load()}});
   });
