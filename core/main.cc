@@ -19,6 +19,7 @@
 
 #include "bench/kv_bench.h"
 #include "bench/mf_sgd_baseline.h"
+#include "bench/serve_bench.h"
 #include "models/model_factory.h"
 #include "models/model_spec.h"
 #include "serving/exporter.h"
@@ -112,6 +113,10 @@ DEFINE_uint64(max_body_kb, 1024, "serve: request bodies larger than this many Ki
 DEFINE_string(index, "exact", "serve: top-K retrieval, exact (full scan) or hnsw (approximate; recall@10 measured at load)");
 DEFINE_bool(watch, false, "serve: poll the bundle path and swap in a new full bundle or apply a delta published there");
 DEFINE_double(watch_interval, 2, "serve: seconds between polls with --watch");
+// serve-bench (a client of a running serve; also uses --bind, --port, --seconds, --json_out)
+DEFINE_string(requests_from, "", "serve-bench: ratings file (user item ...) the request users and items come from");
+DEFINE_string(concurrency, "1,4,16", "serve-bench: concurrent clients per level, comma-separated");
+DEFINE_string(endpoints, "score,topk", "serve-bench: endpoints to load, comma-separated (score, topk)");
 
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
@@ -135,6 +140,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
     {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval"}},
+    {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
     {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field"}},
     {"train-local", kTrainFlags},
     {"train", kTrainFlags},
@@ -355,6 +361,30 @@ int RunServeCommand() {
   return embark::RunServe(c);
 }
 
+// `embark serve-bench`: latency and throughput of a running `embark serve` (bench/serve_bench.h).
+int RunServeBenchCommand() {
+  embark::ServeBenchOptions o;
+  o.host = FLAGS_bind;
+  o.port = FLAGS_port;
+  o.requests_from = FLAGS_requests_from;
+  if (IsSet("seconds")) o.seconds = FLAGS_seconds;
+  o.json_out = FLAGS_json_out;
+  o.concurrency.clear();
+  std::stringstream levels(FLAGS_concurrency);
+  for (std::string c; std::getline(levels, c, ',');) {
+    const int n = std::atoi(c.c_str());
+    if (n < 1 || n > 1024) {
+      std::fprintf(stderr, "serve-bench: --concurrency takes positive integers up to 1024, got '%s'\n", c.c_str());
+      return embark::kExitUsage;
+    }
+    o.concurrency.push_back(n);
+  }
+  o.endpoints.clear();
+  std::stringstream endpoints(FLAGS_endpoints);
+  for (std::string e; std::getline(endpoints, e, ',');) o.endpoints.push_back(e);
+  return embark::RunServeBench(o);
+}
+
 const char kUsage[] =
     "usage: embark <command> [--flags]\n"
     "commands (run under mpirun or launch/local.sh):\n"
@@ -364,6 +394,7 @@ const char kUsage[] =
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm|ffm|deepfm --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
+    "  serve-bench  latency of a running serve: --port --requests_from=RATINGS [--concurrency=1,4,16]\n"
     "  serve     HTTP/JSON scoring and top-K over a bundle (no MPI): --bundle=DIR [--port --index=exact|hnsw --watch]\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --user_profiles --pca_dim]\n"
     "run 'embark <command> --help' for the flags.";
@@ -444,6 +475,7 @@ int main(int argc, char** argv) {
   if (command == "gen") return RunGen();
   if (command == "export") return RunExportCommand();
   if (command == "serve") return RunServeCommand();
+  if (command == "serve-bench") return RunServeBenchCommand();
   if (command == "mf-sgd-baseline") {
     embark::MfSgdBaselineOptions o;
     o.train = FLAGS_train;
