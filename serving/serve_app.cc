@@ -53,7 +53,10 @@ Status ServeApp::Start() {
     std::lock_guard<std::mutex> lock(reload_mu_);
     stamp_ = source_->Stamp();
     std::shared_ptr<const ServingModel> first;
+    const auto start = std::chrono::steady_clock::now();
     EMBARK_RETURN_IF_ERROR(source_->Load(nullptr, &first));
+    LOG(INFO) << "serve: loaded version " << first->info().version << " from " << source_->Describe() << " in "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
     slot_.Set(std::move(first));
   }
   server_ = std::make_unique<httplib::Server>();
@@ -90,6 +93,7 @@ Status ServeApp::Reload(std::string* version) {
   std::lock_guard<std::mutex> lock(reload_mu_);
   const std::string stamp = source_->Stamp();
   std::shared_ptr<const ServingModel> next;
+  const auto start = std::chrono::steady_clock::now();
   Status st = source_->Load(slot_.Get(), &next);
   if (!st.ok()) {
     LOG(WARNING) << "serve: reload of " << source_->Describe() << " failed, still serving the previous version: "
@@ -106,7 +110,8 @@ Status ServeApp::Reload(std::string* version) {
     std::lock_guard<std::mutex> elock(error_mu_);
     last_reload_error_.clear();
   }
-  LOG(INFO) << "serve: now serving version " << id << " from " << source_->Describe();
+  LOG(INFO) << "serve: now serving version " << id << " from " << source_->Describe() << " (loaded in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s)";
   if (version != nullptr) *version = id;
   return Status::OK();
 }
