@@ -213,6 +213,14 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
   const std::string tmp = dir + ".tmp-" + std::to_string(getpid());
   if (FileExists(tmp)) EMBARK_RETURN_IF_ERROR(RemoveFlatDirectory(tmp));  // left by a crashed run
   if (mkdir(tmp.c_str(), 0755) != 0) return Status::IoError("cannot create " + tmp + ": " + std::strerror(errno));
+  // On any failure below the temporary directory goes, so a failed export leaves nothing.
+  struct RemoveUnlessPublished {
+    const std::string& path;
+    bool published = false;
+    ~RemoveUnlessPublished() {
+      if (!published) (void)RemoveFlatDirectory(path);
+    }
+  } cleanup{tmp};
 
   const bool delta = !spec.base_id.empty();
   std::vector<FileRecord> files;
@@ -286,6 +294,7 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
     if (std::rename(dir.c_str(), old.c_str()) != 0) return Status::IoError("cannot move " + dir + " aside: " + std::strerror(errno));
   }
   if (std::rename(tmp.c_str(), dir.c_str()) != 0) return Status::IoError("cannot rename " + tmp + " to " + dir + ": " + std::strerror(errno));
+  cleanup.published = true;
   if (!old.empty()) EMBARK_RETURN_IF_ERROR(RemoveFlatDirectory(old));
   if (bundle_id != nullptr) *bundle_id = id;
   return Status::OK();
