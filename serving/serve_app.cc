@@ -66,6 +66,10 @@ Status ServeApp::Start() {
   // Small answers on keep-alive connections: without TCP_NODELAY, Nagle's algorithm holds each
   // response until the client's delayed ACK (~40 ms on Linux) -- 80+ ms per request.
   server_->set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default; every reconnect costs a
+  // handshake and, under load, sometimes a client read error. A worker serves one connection at
+  // a time, so a higher count needs --threads >= concurrent keep-alive clients to stay fair.
+  server_->set_keep_alive_max_count(100);
   InstallHandlers();
   port_ = options_.port == 0 ? server_->bind_to_any_port(options_.bind)
                              : (server_->bind_to_port(options_.bind, options_.port) ? options_.port : -1);
