@@ -383,7 +383,6 @@ TEST(ServeHotSwap, ReloadsDuringAStreamOfRequestsDropNone) {
   const int kClients = 4, kRequests = 150;
   std::atomic<int> ok{0}, seen_v1{0}, seen_v2{0};
   std::vector<std::string> failures[kClients];
-  std::atomic<bool> clients_done{false};
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
@@ -420,7 +419,6 @@ TEST(ServeHotSwap, ReloadsDuringAStreamOfRequestsDropNone) {
   });
   reloader.join();
   for (auto& t : clients) t.join();
-  clients_done = true;
   for (int c = 0; c < kClients; ++c) EXPECT_TRUE(failures[c].empty()) << failures[c].front();
   EXPECT_EQ(ok.load(), kClients * kRequests);
   EXPECT_EQ(app.reloads(), 30u);
