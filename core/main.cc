@@ -21,9 +21,11 @@
 
 #include "bench/kv_bench.h"
 #include "bench/mf_sgd_baseline.h"
+#include "bench/serve_bench.h"
 #include "models/model_factory.h"
 #include "models/model_spec.h"
 #include "serving/exporter.h"
+#include "serving/serve_main.h"
 #include "scheduler/train_app.h"
 #include "worker/local_runner.h"
 #include "worker/trainer.h"
@@ -117,6 +119,20 @@ DEFINE_string(user_profiles, "", "export: write the user vectors to this .npy fi
 DEFINE_uint32(pca_dim, 0, "export: project the user profiles to this many dimensions by PCA");
 DEFINE_int32(profile_field, -1, "export: user profiles only of keys of this field (needs --ids_from)");
 
+// serve (no cluster: a plain process)
+DEFINE_string(bundle, "", "serve: the bundle directory to serve (see embark export)");
+DEFINE_int32(port, 8080, "serve: TCP port (0 = any free port, printed at start)");
+DEFINE_string(bind, "127.0.0.1", "serve: address to listen on (0.0.0.0 = every interface)");
+DEFINE_int32(threads, 8, "serve: HTTP worker threads (each serves one connection at a time)");
+DEFINE_uint64(max_body_kb, 1024, "serve: request bodies larger than this many KiB get 413");
+DEFINE_string(index, "exact", "serve: top-K retrieval, exact (full scan) or hnsw (approximate; recall@10 measured at load)");
+DEFINE_bool(watch, false, "serve: poll the bundle path and swap in a new full bundle or apply a delta published there");
+DEFINE_double(watch_interval, 2, "serve: seconds between polls with --watch");
+// serve-bench (a client of a running serve; also uses --bind, --port, --seconds, --json_out)
+DEFINE_string(requests_from, "", "serve-bench: ratings file (user item ...) the request users and items come from");
+DEFINE_string(concurrency, "1,4,16", "serve-bench: concurrent clients per level, comma-separated");
+DEFINE_string(endpoints, "score,topk", "serve-bench: endpoints to load, comma-separated (score, topk)");
+
 // kvcheck
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
@@ -140,6 +156,8 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
+    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval"}},
+    {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
     {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field"}},
     {"prepare", {"schema", "input", "items", "item_schema", "users", "user_schema", "out", "test_fraction",
                  "min_user_interactions", "bad_lines"}},
@@ -412,6 +430,57 @@ int RunExportCommand() {
   return embark::kExitOk;
 }
 
+// `embark serve`: HTTP/JSON scoring and top-K over an exported bundle, with hot swap.
+int RunServeCommand() {
+  embark::ServeCommand c;
+  c.bundle = FLAGS_bundle;
+  c.serve.bind = FLAGS_bind;
+  c.serve.port = FLAGS_port;
+  c.serve.threads = FLAGS_threads;
+  c.serve.max_body_kb = FLAGS_max_body_kb;
+  if (FLAGS_watch) {
+    if (FLAGS_watch_interval <= 0) {
+      std::fprintf(stderr, "serve: --watch_interval must be positive\n");
+      return embark::kExitUsage;
+    }
+    c.serve.watch_interval_s = FLAGS_watch_interval;
+  } else if (IsSet("watch_interval")) {
+    std::fprintf(stderr, "serve: --watch_interval needs --watch\n");
+    return embark::kExitUsage;
+  }
+  embark::Status st = embark::ParseTopKIndexKind(FLAGS_index, &c.serving.index);
+  if (!st.ok()) {
+    std::fprintf(stderr, "serve: %s\n", st.message().c_str());
+    return embark::kExitUsage;
+  }
+  c.seed = FLAGS_seed;
+  return embark::RunServe(c);
+}
+
+// `embark serve-bench`: latency and throughput of a running `embark serve` (bench/serve_bench.h).
+int RunServeBenchCommand() {
+  embark::ServeBenchOptions o;
+  o.host = FLAGS_bind;
+  o.port = FLAGS_port;
+  o.requests_from = FLAGS_requests_from;
+  if (IsSet("seconds")) o.seconds = FLAGS_seconds;
+  o.json_out = FLAGS_json_out;
+  o.concurrency.clear();
+  std::stringstream levels(FLAGS_concurrency);
+  for (std::string c; std::getline(levels, c, ',');) {
+    const int n = std::atoi(c.c_str());
+    if (n < 1 || n > 1024) {
+      std::fprintf(stderr, "serve-bench: --concurrency takes positive integers up to 1024, got '%s'\n", c.c_str());
+      return embark::kExitUsage;
+    }
+    o.concurrency.push_back(n);
+  }
+  o.endpoints.clear();
+  std::stringstream endpoints(FLAGS_endpoints);
+  for (std::string e; std::getline(endpoints, e, ',');) o.endpoints.push_back(e);
+  return embark::RunServeBench(o);
+}
+
 const char kUsage[] =
     "usage: embark <command> [--flags]\n"
     "commands (run under mpirun or launch/local.sh):\n"
@@ -421,6 +490,8 @@ const char kUsage[] =
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks|implicit --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm|ffm|deepfm|imf|two_tower --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
+    "  serve-bench  latency of a running serve: --port --requests_from=RATINGS [--concurrency=1,4,16]\n"
+    "  serve     HTTP/JSON scoring and top-K over a bundle (no MPI): --bundle=DIR [--port --index=exact|hnsw --watch]\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --user_profiles --pca_dim]\n"
     "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"
     "            [--items=CSV --item_schema=S] [--users=CSV --user_schema=S] [--test_fraction --min_user_interactions]\n"
@@ -502,6 +573,8 @@ int main(int argc, char** argv) {
   if (command == "gen") return RunGen();
   if (command == "export") return RunExportCommand();
   if (command == "prepare") return RunPrepareCommand();
+  if (command == "serve") return RunServeCommand();
+  if (command == "serve-bench") return RunServeBenchCommand();
   if (command == "mf-sgd-baseline") {
     embark::MfSgdBaselineOptions o;
     o.train = FLAGS_train;

@@ -1,0 +1,137 @@
+#include "serving/bundle_source.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "models/mf.h"
+#include "models/model_factory.h"
+#include "models/model_spec.h"
+#include "serving/bundle.h"
+
+namespace embark {
+namespace {
+
+// Float copies of tables that could not be used in place; kept alive with the version.
+struct OwnedTables {
+  std::vector<std::vector<float>> values;  // per table; empty when the mapping is used
+};
+
+}  // namespace
+
+Status ServingModelFromBundle(std::shared_ptr<const Bundle> bundle, const std::string& path,
+                              const ServingOptions& options, uint64_t default_seed,
+                              std::shared_ptr<const ServingModel>* out) {
+  const JsonValue& manifest = bundle->manifest();
+  const std::string where = path + "/manifest.json";
+  ModelOptions mopts;
+  for (const auto& [name, value] : manifest["model"]["options"].members()) {
+    Status st = SetModelOption(name, value.AsString(), &mopts);
+    if (!st.ok()) return Status::InvalidArgument(where + ": model option: " + st.message());
+  }
+  ServingModelParts parts;
+  Status st = CreateModel(bundle->model_name(), mopts, &parts.model);
+  if (!st.ok()) return Status::InvalidArgument(where + ": " + st.message());
+  const std::vector<TableConfig> configs = parts.model->Tables();
+
+  // Undo the exporter's MF transforms (models/mf.h stores b / bias_scale and the mean's offset).
+  const auto* mf = dynamic_cast<const MfModel*>(parts.model.get());
+  const JsonValue& applied = manifest["model"]["bias_scale_applied"];
+  const float bias_scale = (mf != nullptr && applied.is_number()) ? static_cast<float>(applied.AsDouble()) : 0.0f;
+
+  auto owned = std::make_shared<OwnedTables>();
+  owned->values.resize(configs.size());
+  parts.tables.resize(configs.size());
+  for (size_t t = 0; t < configs.size(); ++t) {
+    const TableConfig& c = configs[t];
+    const BundleTable* table = bundle->FindTable(c.name);
+    if (table == nullptr) return Status::InvalidArgument(where + ": no table '" + c.name + "' for model " + bundle->model_name());
+    const uint64_t want_dim = c.dense ? c.dense_size : c.dim;
+    if (table->dim() != want_dim || (c.dense && table->rows() != 1)) {
+      return Status::InvalidArgument(where + ": table '" + c.name + "' is " + std::to_string(table->rows()) + " x " +
+                                     std::to_string(table->dim()) + ", model " + bundle->model_name() + " needs " +
+                                     (c.dense ? "1 x " : "rows x ") + std::to_string(want_dim));
+    }
+    ServingTableRows& rows = parts.tables[t];
+    rows.keys = table->keys();
+    rows.num_rows = table->rows();
+    const bool mf_bias = bias_scale != 0.0f && (t == MfModel::kUserTable || t == MfModel::kItemTable);
+    const bool mf_mean = bias_scale != 0.0f && t == MfModel::kGlobalTable;
+    if (table->dtype() == BundleDtype::kFloat32 && !mf_bias && !mf_mean) {
+      rows.values = static_cast<const float*>(table->RowData(0));
+      continue;
+    }
+    std::vector<float>& v = owned->values[t];
+    v.resize(table->rows() * table->dim());
+    for (uint64_t r = 0; r < table->rows(); ++r) table->CopyRow(r, v.data() + r * table->dim());
+    if (mf_bias) {
+      const int col = mf->bias_column();
+      for (uint64_t r = 0; r < table->rows(); ++r) v[r * table->dim() + col] /= bias_scale;
+    }
+    if (mf_mean && !v.empty()) v[0] -= mf->options().global_mean;
+    rows.values = v.data();
+  }
+  if (mf != nullptr) {
+    const BundleTable* items = bundle->FindTable("item");
+    if (items != nullptr && items->has_ids()) {
+      parts.item_ids.reserve(items->rows());
+      for (uint64_t r = 0; r < items->rows(); ++r) parts.item_ids.emplace_back(items->id(r));
+    }
+  }
+  const std::string format = manifest["features"]["format"].AsString();
+  if (!format.empty()) {
+    DataFormat f;
+    if (ParseDataFormat(format, &f).ok()) parts.data_format = f;
+  }
+  const JsonValue& seed = manifest["source"]["seed"];
+  parts.seed = seed.is_number() ? seed.AsUint64() : default_seed;
+  parts.info.bundle_path = path;
+  parts.info.version = bundle->id();
+  parts.info.source_checkpoint = manifest["source"]["checkpoint"].AsString();
+  parts.backing = owned;
+  parts.bundle = std::move(bundle);
+  return ServingModel::Create(std::move(parts), options, out);
+}
+
+Status BundleSource::Load(const std::shared_ptr<const ServingModel>& current,
+                          std::shared_ptr<const ServingModel>* next) {
+  std::unique_ptr<Bundle> opened;
+  EMBARK_RETURN_IF_ERROR(Bundle::Open(dir_, &opened));
+  if (!opened->is_delta()) {
+    return ServingModelFromBundle(std::shared_ptr<const Bundle>(std::move(opened)), dir_, options_, default_seed_, next);
+  }
+  const Bundle* base = current ? current->bundle().get() : nullptr;
+  if (base == nullptr) {
+    return Status::InvalidArgument(dir_ + " is a delta bundle (base " + opened->base_id() +
+                                   "); serve a full bundle first, then publish deltas at its path");
+  }
+  if (base->id() != opened->base_id()) {
+    return Status::InvalidArgument(dir_ + " is a delta against bundle " + opened->base_id() + ", but bundle " +
+                                   base->id() + " is being served");
+  }
+  // base + delta -> a full bundle in a private directory, opened, then deleted: the mapping
+  // keeps the files' data until this version is dropped.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/embark-serve-XXXXXX";
+  if (mkdtemp(scratch.data()) == nullptr) return Status::IoError("cannot create a temporary directory " + scratch);
+  const std::string merged = scratch + "/merged";
+  std::unique_ptr<Bundle> full;
+  Status st = ApplyDelta(*base, *opened, merged);
+  if (st.ok()) st = Bundle::Open(merged, &full);
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
+  EMBARK_RETURN_IF_ERROR(st);
+  return ServingModelFromBundle(std::shared_ptr<const Bundle>(std::move(full)),
+                                dir_ + " (delta " + opened->id() + " on " + base->id() + ")", options_, default_seed_,
+                                next);
+}
+
+std::string BundleSource::Stamp() {
+  struct stat s;
+  if (stat((dir_ + "/manifest.json").c_str(), &s) != 0) return "";
+  return std::to_string(s.st_ino) + ":" + std::to_string(s.st_size) + ":" + std::to_string(s.st_mtim.tv_sec) + "." +
+         std::to_string(s.st_mtim.tv_nsec);
+}
+
+}  // namespace embark

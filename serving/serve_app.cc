@@ -1,0 +1,260 @@
+#include "serving/serve_app.h"
+
+#include <glog/logging.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "models/mf.h"
+#include "serving/requests.h"
+#include "worker/line_parser.h"
+
+namespace embark {
+namespace {
+
+using nlohmann::json;
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void SendError(httplib::Response& res, int status, const std::string& reason) {
+  SendJson(res, status, json{{"error", reason}});
+}
+
+// Input errors are the client's (400; 404 for an unknown user); anything else is ours.
+int HttpStatusOf(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kInvalidArgument:
+      return 400;
+    case Status::Code::kNotFound:
+      return 404;
+    default:
+      return 500;
+  }
+}
+
+}  // namespace
+
+ServeApp::ServeApp(const ServeOptions& options, std::unique_ptr<ModelSource> source)
+    : options_(options), source_(std::move(source)) {}
+
+ServeApp::~ServeApp() { Stop(); }
+
+Status ServeApp::Start() {
+  if (options_.threads < 1) return Status::InvalidArgument("serve: --threads must be at least 1");
+  if (options_.max_body_kb < 1) return Status::InvalidArgument("serve: --max_body_kb must be at least 1");
+  if (options_.port < 0 || options_.port > 65535)
+    return Status::InvalidArgument("serve: --port must be in 0..65535, got " + std::to_string(options_.port));
+  {
+    std::lock_guard<std::mutex> lock(reload_mu_);
+    stamp_ = source_->Stamp();
+    std::shared_ptr<const ServingModel> first;
+    const auto start = std::chrono::steady_clock::now();
+    EMBARK_RETURN_IF_ERROR(source_->Load(nullptr, &first));
+    LOG(INFO) << "serve: loaded version " << first->info().version << " from " << source_->Describe() << " in "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
+    slot_.Set(std::move(first));
+  }
+  server_ = std::make_unique<httplib::Server>();
+  const int threads = options_.threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(options_.max_body_kb * 1024);
+  // Small answers on keep-alive connections: without TCP_NODELAY, Nagle's algorithm holds each
+  // response until the client's delayed ACK (~40 ms on Linux) -- 80+ ms per request.
+  server_->set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default; every reconnect costs a
+  // handshake and, under load, sometimes a client read error. A worker serves one connection at
+  // a time, so a higher count needs --threads >= concurrent keep-alive clients to stay fair.
+  server_->set_keep_alive_max_count(100);
+  InstallHandlers();
+  port_ = options_.port == 0 ? server_->bind_to_any_port(options_.bind)
+                             : (server_->bind_to_port(options_.bind, options_.port) ? options_.port : -1);
+  if (port_ < 0) {
+    return Status::IoError("serve: cannot listen on " + options_.bind + ":" + std::to_string(options_.port) +
+                           " (address in use, or not an address of this host)");
+  }
+  listener_ = std::thread([this] { server_->listen_after_bind(); });
+  if (options_.watch_interval_s > 0) watcher_ = std::thread([this] { WatchLoop(); });
+  return Status::OK();
+}
+
+void ServeApp::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+  if (server_) server_->stop();
+  if (listener_.joinable()) listener_.join();
+}
+
+Status ServeApp::Reload(std::string* version) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  const std::string stamp = source_->Stamp();
+  std::shared_ptr<const ServingModel> next;
+  const auto start = std::chrono::steady_clock::now();
+  Status st = source_->Load(slot_.Get(), &next);
+  if (!st.ok()) {
+    LOG(WARNING) << "serve: reload of " << source_->Describe() << " failed, still serving the previous version: "
+                 << st.ToString();
+    std::lock_guard<std::mutex> elock(error_mu_);
+    last_reload_error_ = st.ToString();
+    return st;
+  }
+  stamp_ = stamp;
+  const std::string id = next->info().version;
+  slot_.Set(std::move(next));
+  reloads_.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> elock(error_mu_);
+    last_reload_error_.clear();
+  }
+  LOG(INFO) << "serve: now serving version " << id << " from " << source_->Describe() << " (loaded in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s)";
+  if (version != nullptr) *version = id;
+  return Status::OK();
+}
+
+void ServeApp::WatchLoop() {
+  const auto interval = std::chrono::duration<double>(options_.watch_interval_s);
+  std::string failed_stamp;  // a source that failed to load is retried only once it changes again
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, interval, [this] { return stopping_; })) return;
+    }
+    const std::string stamp = source_->Stamp();
+    if (stamp.empty() || stamp == failed_stamp) continue;
+    bool changed;
+    {
+      std::lock_guard<std::mutex> lock(reload_mu_);
+      changed = stamp != stamp_;
+    }
+    if (!changed) continue;
+    if (!Reload().ok()) failed_stamp = stamp;
+  }
+}
+
+void ServeApp::InstallHandlers() {
+  httplib::Server& s = *server_;
+
+  s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    auto model = slot_.Get();
+    if (!model) return SendError(res, 503, "no model loaded");
+    SendJson(res, 200, json{{"status", "ok"}, {"version", model->info().version}});
+  });
+
+  s.Get("/version", [this](const httplib::Request&, httplib::Response& res) {
+    auto model = slot_.Get();
+    if (!model) return SendError(res, 503, "no model loaded");
+    const ServingInfo& info = model->info();
+    json body{{"version", info.version},
+              {"model", info.model},
+              {"bundle", info.bundle_path},
+              {"source_checkpoint", info.source_checkpoint},
+              {"loaded_at", info.loaded_at},
+              {"reloads", reloads_.load()}};
+    if (model->data_format()) body["data_format"] = DataFormatName(*model->data_format());
+    if (model->has_topk()) {
+      body["index"] = info.index;
+      body["items"] = model->num_items();
+      if (info.recall_at_10 >= 0) {
+        body["recall_at_10"] = info.recall_at_10;
+        body["recall_queries"] = info.recall_queries;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      if (!last_reload_error_.empty()) body["last_reload_error"] = last_reload_error_;
+    }
+    SendJson(res, 200, body);
+  });
+
+  s.Post("/score", [this](const httplib::Request& req, httplib::Response& res) {
+    auto model = slot_.Get();  // this request's version, whatever reloads happen meanwhile
+    Batch batch;
+    Status st = ParseScoreRequest(req.body, model->model(), model->data_format(), &batch);
+    if (!st.ok()) return SendError(res, HttpStatusOf(st), st.message());
+    std::vector<float> scores(batch.size());
+    ScoreStats stats;
+    model->Score(batch, scores.data(), &stats);
+    json body{{"scores", scores}, {"unknown_features", stats.unknown_features}, {"version", model->info().version}};
+    SendJson(res, 200, body);
+  });
+
+  s.Post("/topk", [this](const httplib::Request& req, httplib::Response& res) {
+    auto model = slot_.Get();
+    if (!model->has_topk()) {
+      return SendError(res, 400, "model " + model->info().model + " has no user and item tables; /topk needs an mf bundle");
+    }
+    TopKRequest request;
+    Status st = ParseTopKRequest(req.body, options_.max_k, &request);
+    if (!st.ok()) return SendError(res, HttpStatusOf(st), st.message());
+    const uint32_t user = model->FindUser(FeatureKey(MfModel::kUserField, request.user));
+    if (user == KeyIndex::kNotFound) return SendError(res, 404, "unknown user '" + request.user + "'");
+    std::vector<uint32_t> excluded;
+    for (const std::string& id : request.exclude) {
+      const uint32_t row = model->FindItem(FeatureKey(MfModel::kItemField, id));
+      if (row != KeyIndex::kNotFound) excluded.push_back(row);  // an unknown item cannot be recommended anyway
+    }
+    std::sort(excluded.begin(), excluded.end());
+    excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+    std::vector<ScoredItem> items;
+    model->TopK(user, request.k, excluded, request.exact, &items);
+    json list = json::array();
+    for (const ScoredItem& item : items) {
+      json entry{{"key", std::to_string(item.key)}, {"score", item.score}};
+      const std::string& id = model->ItemId(item.row);
+      if (!id.empty()) entry["id"] = id;
+      list.push_back(std::move(entry));
+    }
+    SendJson(res, 200, json{{"user", request.user}, {"items", std::move(list)}, {"version", model->info().version}});
+  });
+
+  s.Post("/reload", [this](const httplib::Request&, httplib::Response& res) {
+    std::string version;
+    Status st = Reload(&version);
+    if (!st.ok()) {
+      // The source is broken, not the request: 500 with the reason; the old version stays.
+      return SendError(res, 500, "reload failed, still serving " + slot_.Get()->info().version + ": " + st.ToString());
+    }
+    SendJson(res, 200, json{{"version", version}, {"reloads", reloads_.load()}});
+  });
+
+  // httplib answers some requests itself (413 for a body over the limit, 404 for an unknown
+  // path, 400 for a malformed request line) with an empty body; give them a JSON reason.
+  s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string reason;
+    switch (res.status) {
+      case 413:
+        reason = "request body larger than --max_body_kb=" + std::to_string(options_.max_body_kb) + " KiB";
+        break;
+      case 404:
+        reason = "no endpoint " + req.method + " " + req.path +
+                 " (GET /health, GET /version, POST /score, POST /topk, POST /reload)";
+        break;
+      default:
+        reason = res.status == 400 ? "malformed HTTP request" : "HTTP error " + std::to_string(res.status);
+    }
+    SendError(res, res.status, reason);
+  });
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    LOG(ERROR) << "serve: " << req.method << " " << req.path << " threw: " << what;
+    SendError(res, 500, "internal error: " + what);
+  });
+}
+
+}  // namespace embark

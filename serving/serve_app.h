@@ -1,0 +1,109 @@
+// ServeApp: the HTTP/JSON front of a served model (`embark serve`), with hot swap.
+//
+// Endpoints (all answers are JSON; errors are {"error": "reason"} with a 4xx/5xx status):
+//   GET  /health   {"status": "ok", "version": ...}
+//   GET  /version  what is served: bundle id, model, source checkpoint, load time, top-K index
+//                  and its measured recall, reload count and the last reload error
+//   POST /score    body parsed by serving/requests.h -> {"scores": [...], "unknown_features": n,
+//                  "version": ...}
+//   POST /topk     {"user": "id", "k": 10, "exclude": [...]} -> {"items": [{"id", "key",
+//                  "score"}, ...], "version": ...}; 404 for a user the model does not know
+//   POST /reload   loads the model source again (a new full bundle, or a delta applied to the
+//                  one served) and swaps it in; {"version": ...} or the reason it failed (the
+//                  old version stays)
+// A body larger than max_body_kb is refused with 413 before it is read.
+//
+// The HTTP layer is cpp-httplib: a listening thread plus a pool of `threads` workers, each
+// handling one keep-alive connection at a time. Every request takes the current version from
+// a ModelSlot once, so a reload (from /reload or the watcher thread) never fails or drops a
+// request in flight (see serving/model_slot.h). Reloads are serialised; a failed reload logs
+// and keeps the version being served.
+//
+// Thread-safety: Start, Stop and the destructor from one thread; Reload and the accessors
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "serving/model_slot.h"
+#include "serving/serving_model.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace embark {
+
+// Where served versions come from.
+class ModelSource {
+ public:
+  virtual ~ModelSource() = default;
+  // Builds the version to serve next, given the one served now (null at start-up), which a
+  // delta is applied to.
+  virtual Status Load(const std::shared_ptr<const ServingModel>& current,
+                      std::shared_ptr<const ServingModel>* next) = 0;
+  // A token that changes whenever the source changes (the watcher reloads when it does); ""
+  // when the source cannot be inspected right now.
+  virtual std::string Stamp() = 0;
+  // What the source is, for messages ("bundle path/to/dir").
+  virtual std::string Describe() const = 0;
+};
+
+struct ServeOptions {
+  std::string bind = "127.0.0.1";
+  int port = 8080;                // 0: a free port chosen by the kernel (see ServeApp::port)
+  int threads = 8;                // HTTP worker threads
+  size_t max_body_kb = 1024;      // larger request bodies get 413
+  size_t max_k = 1000;            // largest k of /topk
+  double watch_interval_s = 0;    // > 0: poll the source this often and reload on a change
+};
+
+class ServeApp {
+ public:
+  ServeApp(const ServeOptions& options, std::unique_ptr<ModelSource> source);
+  ~ServeApp();
+  ServeApp(const ServeApp&) = delete;
+  ServeApp& operator=(const ServeApp&) = delete;
+
+  // Loads the first version, binds, and starts serving in background threads. Returns once
+  // the socket is listening (requests may be sent immediately).
+  Status Start();
+  // Stops accepting, finishes requests in progress, joins every thread. Idempotent.
+  void Stop();
+
+  int port() const { return port_; }
+  // Loads the source again and swaps the new version in; *version (optional) gets its id.
+  Status Reload(std::string* version = nullptr);
+  std::shared_ptr<const ServingModel> current() const { return slot_.Get(); }
+  size_t reloads() const { return reloads_.load(); }
+
+ private:
+  void InstallHandlers();
+  void WatchLoop();
+
+  ServeOptions options_;
+  std::unique_ptr<ModelSource> source_;
+  ModelSlot slot_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread listener_;
+  std::thread watcher_;
+  int port_ = -1;
+
+  std::mutex reload_mu_;           // one reload at a time
+  std::atomic<size_t> reloads_{0};
+  std::mutex error_mu_;
+  std::string last_reload_error_;  // guarded by error_mu_
+  std::string stamp_;              // guarded by reload_mu_: the source's stamp at the last load
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;          // guarded by stop_mu_
+};
+
+}  // namespace embark
