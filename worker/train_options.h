@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ps/bounded_memory.h"
 #include "worker/data_reader.h"
 
 namespace embark {
@@ -36,6 +37,7 @@ struct TrainOptions {
   int checkpoint_every_epochs = 0;  // 0: none
   int keep_checkpoints = 3;
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
+  BoundedMemoryOptions server_memory;  // admission / TTL / budget on the servers (off by default)
   int slow_worker = -1;          // testing only: this worker sleeps slow_ms per batch
   int slow_ms = 0;
 };
