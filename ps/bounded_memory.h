@@ -38,8 +38,8 @@
 //    per created row, and never a scan per push.
 //  * An evicted row is gone: a later pull returns its init row, a later push goes through
 //    admission again (its earlier pushes are still in the sketch, so in practice it is
-//    re-admitted at once) and starts from init. Checkpoints hold the rows present; dense tables
-//    are never evicted.
+//    re-admitted at once) and starts from init. Checkpoints hold the rows present, not the
+//    sketches (after a resume, counting starts again); dense tables are never evicted.
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
