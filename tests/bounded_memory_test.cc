@@ -205,6 +205,31 @@ TEST(BoundedTableTest, AdmissionAtTheMinCountThPushAppliesOnlyThatGradient) {
   EXPECT_EQ(table.counters().admitted, 1u);
 }
 
+TEST(BoundedTableTest, AdmitProbabilityIsACoinPerPushThatDependsOnTheKeyOnly) {
+  const TableConfig cfg = SgdTable(1, InitKind::kZero, 0);
+  BoundedMemoryOptions mem;
+  mem.min_count = CountMinSketch::kMaxCount;  // what --admit_probability alone sets
+  mem.admit_probability = 0.25;
+  mem.sketch_bytes = 1 << 20;
+  SparseTable forward(cfg, 9, &mem), backward(cfg, 9, &mem, /*sub_shards=*/2);
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 4000; ++k) keys.push_back(k * 104729 + 3);
+  const float g = 1.0f;
+  std::set<uint64_t> admitted_first, admitted_second;
+  for (int push = 1; push <= 2; ++push) {
+    for (uint64_t k : keys) forward.PushOrAdmit(&k, 1, &g);
+    for (auto it = keys.rbegin(); it != keys.rend(); ++it) backward.PushOrAdmit(&*it, 1, &g);
+    for (uint64_t k : keys) {
+      EXPECT_EQ(forward.Find(k) != nullptr, backward.Find(k) != nullptr) << "key " << k << " push " << push;
+      if (forward.Find(k) != nullptr) (push == 1 ? admitted_first : admitted_second).insert(k);
+    }
+  }
+  // About p of the keys at the first push, about p of the rest at the second.
+  EXPECT_NEAR(admitted_first.size() / 4000.0, 0.25, 0.03);
+  EXPECT_NEAR((admitted_second.size() - admitted_first.size()) / 3000.0, 0.25, 0.03);
+  for (uint64_t k : admitted_first) EXPECT_EQ(admitted_second.count(k), 1u);
+}
+
 TEST(BoundedTableTest, EvictionKeepsEveryOtherKeyReachableAndReusesRows) {
   const TableConfig cfg = SgdTable(3, InitKind::kUniform, 0.5f);
   BoundedMemoryOptions mem;
