@@ -31,6 +31,7 @@
 #include "worker/trainer.h"
 #include "core/hash.h"
 #include "core/runtime.h"
+#include "ps/count_min_sketch.h"
 #include "tools/kv_check.h"
 #include "tools/prepare.h"
 #include "tools/synth_data.h"
@@ -94,6 +95,12 @@ DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (defaul
 DEFINE_string(score, "", "train: two_tower: dot or cosine (default dot)");
 DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
 DEFINE_bool(logq_correction, true, "train: two_tower: subtract the log in-batch frequency of each item from its logits (--logq_correction=false: off)");
+// train: bounded memory on the servers (ps/bounded_memory.h)
+DEFINE_uint32(min_count, 1, "train: pushes of a feature before the servers give it a row (1..255; 1 = at once)");
+DEFINE_double(admit_probability, 0, "train: each push of a feature without a row admits it with this probability (0 = off)");
+DEFINE_string(ttl, "", "train: evict rows not pushed for this long: N or Nsteps (push requests to the table on its server), Nepochs");
+DEFINE_string(server_memory, "", "train: byte budget per server (e.g. 512M, 2G); the least recently pushed rows are evicted beyond it");
+DEFINE_uint64(admission_sketch_kb, 4096, "train: KiB of admission counters per sparse table per server (with --min_count or --admit_probability)");
 
 // gen (no cluster: a plain process)
 DEFINE_string(kind, "ratings", "gen: ratings, clicks or implicit");
@@ -150,7 +157,8 @@ const std::set<std::string> kTrainFlags = {
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume",
-    "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction"};
+    "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "min_count", "admit_probability",
+    "ttl", "server_memory", "admission_sketch_kb"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
@@ -249,6 +257,28 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (o.keep_checkpoints < 1) return Status::InvalidArgument("train: --keep_checkpoints must be at least 1");
   if (!FLAGS_slow_worker.empty() && std::sscanf(FLAGS_slow_worker.c_str(), "%d:%d", &o.slow_worker, &o.slow_ms) != 2)
     return Status::InvalidArgument("--slow_worker must be INDEX:MS");
+  embark::BoundedMemoryOptions& mem = o.server_memory;
+  if (FLAGS_min_count < 1 || FLAGS_min_count > embark::CountMinSketch::kMaxCount)
+    return Status::InvalidArgument("train: --min_count must be in [1, 255] (admission counters are one byte)");
+  mem.min_count = FLAGS_min_count;
+  if (IsSet("admit_probability")) {
+    if (!(FLAGS_admit_probability > 0 && FLAGS_admit_probability <= 1))
+      return Status::InvalidArgument("train: --admit_probability must be in (0, 1]");
+    mem.admit_probability = FLAGS_admit_probability;
+    // Alone, a key that loses its coins is admitted when its counter saturates.
+    if (!IsSet("min_count")) mem.min_count = embark::CountMinSketch::kMaxCount;
+  }
+  if (!FLAGS_ttl.empty()) EMBARK_RETURN_IF_ERROR(embark::ParseTtl(FLAGS_ttl, &mem.ttl_steps, &mem.ttl_epochs));
+  if (!FLAGS_server_memory.empty()) {
+    embark::Status st = embark::ParseByteSize(FLAGS_server_memory, &mem.budget_bytes);
+    if (!st.ok() || mem.budget_bytes == 0)
+      return Status::InvalidArgument("train: --server_memory=" + FLAGS_server_memory + ": use a positive byte size such as 512M or 2G");
+  }
+  if (FLAGS_admission_sketch_kb < 1 || FLAGS_admission_sketch_kb > (uint64_t{1} << 30))
+    return Status::InvalidArgument("train: --admission_sketch_kb must be in [1, 2^30]");
+  mem.sketch_bytes = FLAGS_admission_sketch_kb << 10;
+  if (IsSet("admission_sketch_kb") && !mem.admission())
+    return Status::InvalidArgument("train: --admission_sketch_kb needs --min_count or --admit_probability");
 
   embark::ModelOptions m;
   if (IsSet("dim")) m.dim = FLAGS_dim;
@@ -298,6 +328,13 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.top_k = FLAGS_top_k;
   o.items = FLAGS_items;
   std::shared_ptr<const embark::Model> shared(std::move(model));
+  if (o.server_memory.budget_bytes > 0 && o.server_memory.admission()) {
+    uint64_t sketches = 0;
+    for (const embark::TableConfig& t : shared->Tables()) sketches += t.dense ? 0 : o.server_memory.sketch_bytes;
+    if (o.server_memory.budget_bytes <= sketches)
+      return Status::InvalidArgument("train: --server_memory=" + FLAGS_server_memory + " does not cover the admission sketches (" +
+                                     std::to_string(sketches) + " bytes: --admission_sketch_kb per sparse table); raise it or lower --admission_sketch_kb");
+  }
   if (train_options) *train_options = o;
   if (model_out) *model_out = shared;
   job->name = "train";
@@ -601,11 +638,13 @@ int main(int argc, char** argv) {
   }
   embark::JobSpec job;
   if (command == "train") {
-    embark::Status st = MakeTrainJob(&job);
+    embark::TrainOptions topts;
+    embark::Status st = MakeTrainJob(&job, &topts);
     if (!st.ok()) {
       std::fprintf(stderr, "embark: %s\n", st.message().c_str());
       return embark::kExitUsage;
     }
+    ropts.server_memory = topts.server_memory;
   } else if (command == "bench") {
     embark::KvBenchOptions o;
     o.val_len = FLAGS_val_len;

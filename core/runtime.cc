@@ -47,6 +47,7 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
     sopts.threads = opts.server_threads;
     sopts.seed = opts.seed;
     sopts.key_set_cache = opts.server_key_cache;
+    sopts.memory = opts.server_memory;
     Server server(transport, &control, placement, me.role_index, sopts);
     st = server.Run();
     if (!st.ok()) DieNow(table.Describe(rank) + " failed: " + st.ToString(), kExitAborted);

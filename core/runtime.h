@@ -16,6 +16,7 @@
 #include "core/cluster.h"
 #include "core/control_plane.h"
 #include "core/liveness.h"
+#include "ps/bounded_memory.h"
 #include "ps/table_config.h"
 #include "scheduler/scheduler.h"
 
@@ -50,6 +51,7 @@ struct RuntimeOptions {
   std::string bind_ip;
   LivenessOptions liveness;
   uint64_t config_hash = 0;
+  BoundedMemoryOptions server_memory;  // servers: admission, TTL, budget (ps/bounded_memory.h)
   // Testing only: "RANK:POINT" makes rank RANK fail at POINT (no_register: never registers).
   std::string fault;
 };

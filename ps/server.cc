@@ -1,10 +1,12 @@
 #include "ps/server.h"
 
 #include "ps/checkpoint_shard.h"
+#include "ps/row_eviction.h"
 #include "worker/train_protocol.h"
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -29,7 +31,25 @@ Server::Server(Transport* transport, ControlPlane* control, const Placement& pla
     if (tables[t].dense) {
       dense_[t] = std::make_unique<DenseBlockStore>(tables[t], opts_.seed, placement_.DenseLayout(t), server_index_);
     } else {
-      for (auto& shard : shards_) shard.sparse[t] = std::make_unique<SparseTable>(tables[t], opts_.seed);
+      for (auto& shard : shards_)
+        shard.sparse[t] = std::make_unique<SparseTable>(tables[t], opts_.seed, &opts_.memory, pool_.parts());
+    }
+  }
+  table_step_.assign(tables.size(), 0);
+  epoch_end_steps_.resize(tables.size());
+  if (bounded()) {
+    for (const auto& store : dense_)
+      if (store) fixed_bytes_ += store->MemoryBytes();
+    for (const auto& shard : shards_)
+      for (const auto& table : shard.sparse)
+        if (table) fixed_bytes_ += table->SketchBytes();
+    const uint64_t budget = opts_.memory.budget_bytes;
+    if (budget > 0) {
+      // At least one byte: a budget below the fixed bytes evicts every row, it does not disable.
+      sub_shard_budget_ = std::max<uint64_t>(1, budget > fixed_bytes_ ? (budget - fixed_bytes_) / pool_.parts() : 0);
+      if (budget <= fixed_bytes_)
+        LOG(WARNING) << "server " << server_index_ << ": --server_memory=" << budget << " does not even cover the "
+                     << fixed_bytes_ << " fixed bytes (dense tables and admission sketches); every row will be evicted";
     }
   }
 }
@@ -131,6 +151,12 @@ void Server::Execute(const Message& request, KeySetCache::Entry* cached, bool hi
     return;
   }
   const int parts = pool_.parts();
+  if (parts == 1 && bounded()) {
+    SparseTable& table = *shards_[0].sparse[t];
+    if (push) table.PushOrAdmit(keys, n, grads);
+    if (pull) table.PullOrInit(keys, n, pull_out);
+    return;
+  }
   if (parts == 1) {
     SparseTable& table = *shards_[0].sparse[t];
     if (cached == nullptr) {
@@ -166,6 +192,13 @@ void Server::Execute(const Message& request, KeySetCache::Entry* cached, bool hi
     };
     // All pushes first, then all pulls: a key repeated in a fused request returns its row
     // after every one of its gradients, whatever the thread count.
+    if (bounded()) {
+      if (push)
+        for (uint32_t i : (*positions)[part]) table.PushOrAdmit(keys + i, 1, grads + size_t{i} * width);
+      if (pull)
+        for (uint32_t i : (*positions)[part]) table.PullOrInit(keys + i, 1, pull_out + size_t{i} * width);
+      return;
+    }
     if (push) {
       for (uint32_t i : (*positions)[part]) opt.Apply(row_of(i), grads + size_t{i} * width, static_cast<int>(width));
       looked_up = cached != nullptr;
@@ -180,7 +213,7 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   ++stats_.requests;
   const MsgHeader& h = request.header;
   // Key sets are cached for sparse tables only (dense requests are a handful of blocks).
-  const bool cacheable = cache_.enabled() && h.aux != 0 && placement_.HasTable(h.table) &&
+  const bool cacheable = cache_.enabled() && !bounded() && h.aux != 0 && placement_.HasTable(h.table) &&
                          !placement_.table(h.table).dense && !request.frames.empty() &&
                          request.frames[0].size() == size_t{h.num_keys} * sizeof(uint64_t);
   KeySetCache::Entry* cached = cacheable ? cache_.Find(request.peer, h.table, h.aux, request.keys(0), h.num_keys) : nullptr;
@@ -198,6 +231,11 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   if (hit) ++stats_.cache_hits;
   if (cacheable && !hit) cached = cache_.Insert(request.peer, h.table, h.aux, request.keys(0), h.num_keys);
   const bool pull = request.type() != MsgType::kPush;
+  const bool counted_push = bounded() && request.type() != MsgType::kPull && !placement_.table(h.table).dense;
+  if (counted_push) {
+    const uint32_t step = ++table_step_[h.table];
+    for (auto& shard : shards_) shard.sparse[h.table]->set_step(step);
+  }
   *reply = MakeHeader(pull ? MsgType::kPullReply : MsgType::kPushAck, 0, h.request_id);
   reply->table = h.table;
   reply->num_keys = h.num_keys;
@@ -209,7 +247,123 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   } else {
     Execute(request, cached, hit, nullptr);
   }
+  if (counted_push) EnforceMemory(h.table);
   return Status::OK();
+}
+
+uint64_t Server::SubShardHeldBytes(int part) const {
+  uint64_t bytes = 0;
+  for (const auto& table : shards_[part].sparse)
+    if (table) bytes += table->HeldBytes();
+  return bytes;
+}
+
+void Server::EnforceMemory(int t) {
+  const BoundedMemoryOptions& m = opts_.memory;
+  // A row lives N to 1.25 N steps after its last push (sweeps every N/4 steps).
+  const uint64_t ttl_sweep_every = std::max<uint64_t>(1, m.ttl_steps / 4);
+  const bool ttl_sweep = t >= 0 && m.ttl_steps > 0 && table_step_[t] % ttl_sweep_every == 0;
+  uint64_t held = fixed_bytes_;
+  bool over = false;
+  for (int part = 0; part < pool_.parts(); ++part) {
+    const uint64_t b = SubShardHeldBytes(part);
+    held += b;
+    over |= sub_shard_budget_ > 0 && b > sub_shard_budget_;
+  }
+  peak_bytes_ = std::max(peak_bytes_, held);
+  if (!ttl_sweep && !over) return;
+  cache_.Clear();  // rows are about to be erased (the cache is off in bounded mode anyway)
+  pool_.Run([&](int part) {
+    if (ttl_sweep) shards_[part].sparse[t]->EvictIdle(static_cast<uint32_t>(m.ttl_steps + 1), SparseTable::EvictReason::kTtl);
+    const uint64_t bytes = SubShardHeldBytes(part);
+    if (sub_shard_budget_ == 0 || bytes <= sub_shard_budget_) return;
+    // Down to the low watermark, 90 % of the share: the next sweep is 10 % of the budget away.
+    const uint64_t target = sub_shard_budget_ / 10 * 9;
+    std::vector<SparseTable*> tables;
+    for (const auto& table : shards_[part].sparse) tables.push_back(table.get());
+    EvictColdest(tables, bytes - target);
+  });
+}
+
+MemoryStats Server::Memory(int table) const {
+  MemoryStats s;
+  for (const auto& shard : shards_) {
+    for (size_t t = 0; t < shard.sparse.size(); ++t) {
+      const SparseTable* st = shard.sparse[t].get();
+      if (st == nullptr || (table >= 0 && static_cast<size_t>(table) != t)) continue;
+      s.rows_held += st->size();
+      s.admitted += st->counters().admitted;
+      s.rejected_pushes += st->counters().rejected_pushes;
+      s.evicted_ttl += st->counters().evicted_ttl;
+      s.evicted_memory += st->counters().evicted_memory;
+      s.held_bytes += st->HeldBytes();
+    }
+  }
+  if (table < 0) {
+    s.held_bytes += fixed_bytes_;
+    s.peak_bytes = std::max(peak_bytes_, s.held_bytes);
+  }
+  return s;
+}
+
+std::string Server::OnEpochEnd() {
+  const uint32_t ttl = opts_.memory.ttl_epochs;
+  for (size_t t = 0; t < placement_.tables().size(); ++t) {
+    if (placement_.table(t).dense) continue;
+    std::vector<uint32_t>& ends = epoch_end_steps_[t];
+    ends.push_back(table_step_[t]);
+    if (ttl == 0 || ends.size() < ttl) continue;
+    // Evict the rows not pushed during the last `ttl` epochs: stamps up to the step at the end
+    // of epoch E - ttl (0, the start, when E == ttl).
+    const uint32_t before = ends.size() == ttl ? 0 : ends[ends.size() - 1 - ttl];
+    const uint32_t min_age = table_step_[t] - before;
+    cache_.Clear();
+    pool_.Run([&](int part) { shards_[part].sparse[t]->EvictIdle(min_age, SparseTable::EvictReason::kTtl); });
+  }
+  const MemoryStats m = Memory();
+  std::ostringstream out;
+  out << "rows_held=" << m.rows_held << " rows_admitted=" << m.admitted << " rejected_pushes=" << m.rejected_pushes
+      << " rows_evicted_ttl=" << m.evicted_ttl << " rows_evicted_memory=" << m.evicted_memory
+      << " held_bytes=" << m.held_bytes << " peak_bytes=" << m.peak_bytes;
+  return out.str();
+}
+
+std::string Server::MemoryStartReport() const {
+  std::ostringstream out;
+  out << "server " << server_index_ << " memory start: budget_bytes=" << opts_.memory.budget_bytes
+      << " fixed_bytes=" << fixed_bytes_ << " sub_shards=" << pool_.parts();
+  for (size_t t = 0; t < placement_.tables().size(); ++t) {
+    const TableConfig& cfg = placement_.table(t);
+    out << " | " << cfg.name;
+    if (cfg.dense) {
+      out << " dense_bytes=" << dense_[t]->MemoryBytes();
+      continue;
+    }
+    const SparseTable& table = *shards_[0].sparse[t];
+    // Index slots are 16 bytes at a load of 5/8 (just before the index doubles) to 5/16 (just
+    // after): 26 to 51 bytes per row.
+    out << " bytes_per_row=" << table.RowBytes() + 26 << " weights=" << cfg.dim * sizeof(float)
+        << " optimizer=" << (table.row_floats() - cfg.dim) * sizeof(float)
+        << " stamp=" << table.RowBytes() - table.row_floats() * sizeof(float) << " index=26..51";
+  }
+  return out.str();
+}
+
+std::string Server::MemoryEndReport() const {
+  const MemoryStats m = Memory();
+  std::ostringstream out;
+  out << "server " << server_index_ << " memory end: rows_held=" << m.rows_held << " rows_admitted=" << m.admitted
+      << " rejected_pushes=" << m.rejected_pushes << " rows_evicted_ttl=" << m.evicted_ttl
+      << " rows_evicted_memory=" << m.evicted_memory << " held_bytes=" << m.held_bytes << " peak_bytes=" << m.peak_bytes
+      << " budget_bytes=" << opts_.memory.budget_bytes;
+  for (size_t t = 0; t < placement_.tables().size(); ++t) {
+    if (placement_.table(t).dense) continue;
+    const MemoryStats s = Memory(static_cast<int>(t));
+    out << " | " << placement_.table(t).name << " rows_held=" << s.rows_held << " rows_admitted=" << s.admitted
+        << " rejected_pushes=" << s.rejected_pushes << " rows_evicted_ttl=" << s.evicted_ttl
+        << " rows_evicted_memory=" << s.evicted_memory;
+  }
+  return out.str();
 }
 
 // Floats per row in a checkpoint: a sparse row, or the widest block of a dense table (blocks of
@@ -290,7 +444,11 @@ void Server::ServeCheckpointRequests() {
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) paths.push_back(line);
     Status st = LoadShards(paths);
+    if (st.ok() && bounded()) EnforceMemory(-1);  // restored rows may exceed the budget
     (void)control_->SendToScheduler(kServerLoaded, st.ok() ? "ok" : st.ToString());
+  }
+  if (control_->WaitApp(kServerEpochEnd, &payload, 0).ok()) {
+    (void)control_->SendToScheduler(kServerMemory, "epoch=" + payload + " " + OnEpochEnd());
   }
 }
 
@@ -309,6 +467,7 @@ Status Server::Run() {
   }
   LOG(INFO) << "server " << server_index_ << " serving " << placement_.tables().size() << " tables with "
             << pool_.parts() << " sub-shard threads: " << layout.str();
+  if (bounded()) LOG(INFO) << MemoryStartReport();
   while (!control_->shutdown_requested()) {
     Message msg;
     auto res = transport_->Poll(100, &msg);
@@ -355,6 +514,7 @@ Status Server::Run() {
     if (store) bytes += store->MemoryBytes();
   LOG(INFO) << "server " << server_index_ << " done: " << bytes / (1 << 20) << " MiB of tables, " << stats_.requests << " requests, " << stats_.keys
             << " keys, " << stats_.rejected << " rejected, " << stats_.cache_hits << " key-set cache hits; " << Report();
+  if (bounded()) LOG(INFO) << MemoryEndReport();
   control_->AckShutdown();
   return Status::OK();
 }

@@ -9,6 +9,12 @@
 // request gets a kError reply naming the problem and a log line naming the sender; nothing is
 // applied from it (no partial updates).
 //
+// With bounded memory (ServerOptions::memory, policy in ps/bounded_memory.h) the sparse tables
+// run in bounded mode: pulls never create rows, pushes go through admission, every push
+// request advances its table's step and may trigger a TTL or budget sweep, and the scheduler's
+// kServerEpochEnd runs the per-epoch TTL sweep and returns the counters (kServerMemory). The
+// key-set cache is off then, since rows come and go.
+//
 // Thread-safety: Run() is the process's receiving thread; the object is not shared otherwise.
 #pragma once
 
@@ -21,6 +27,7 @@
 #include "core/control_plane.h"
 #include "core/fork_join.h"
 #include "core/transport.h"
+#include "ps/bounded_memory.h"
 #include "ps/dense_block.h"
 #include "ps/key_set_cache.h"
 #include "ps/placement.h"
@@ -32,6 +39,18 @@ struct ServerOptions {
   int threads = 1;      // sub-shards (one thread each)
   uint64_t seed = 0;    // job seed for deterministic row initialisation
   size_t key_set_cache = 64;  // recent key sets whose row lookups are reused (0 = off)
+  BoundedMemoryOptions memory;  // admission, TTL, budget (off by default)
+};
+
+// Bounded-memory counters of a server (or of one of its tables), summed over sub-shards.
+struct MemoryStats {
+  uint64_t rows_held = 0;
+  uint64_t admitted = 0;
+  uint64_t rejected_pushes = 0;
+  uint64_t evicted_ttl = 0;
+  uint64_t evicted_memory = 0;
+  uint64_t held_bytes = 0;  // rows + index slots (+ dense blocks and sketches for a server)
+  uint64_t peak_bytes = 0;  // server only: the most held_bytes seen after a push request
 };
 
 struct ServerStats {
@@ -66,6 +85,16 @@ class Server {
   // One line per table: rows held and bytes per row.
   std::string Report() const;
 
+  // Bounded memory. The counters of one sparse table, or of the whole server (table < 0).
+  MemoryStats Memory(int table = -1) const;
+  // The end of a training epoch: records the tables' steps, runs the epoch TTL sweep, and
+  // returns the counters as "key=value ..." (the kServerMemory payload).
+  std::string OnEpochEnd();
+  // The start-up line (budget, bytes per row of every table) and the end line (rows held,
+  // admitted, rejected pushes, evicted, peak bytes), formats in README "Bounded memory".
+  std::string MemoryStartReport() const;
+  std::string MemoryEndReport() const;
+
  private:
   struct SubShard {
     std::vector<std::unique_ptr<SparseTable>> sparse;  // per table; null for dense tables
@@ -76,6 +105,11 @@ class Server {
   // Serves checkpoint requests the scheduler queued on the control plane.
   void ServeCheckpointRequests();
   void Execute(const Message& request, KeySetCache::Entry* cached, bool hit, float* pull_out);
+  // After a push request to sparse table t: TTL-step sweep when due, budget sweep when a
+  // sub-shard is over its share; tracks the peak. t < 0: the budget only (after a restore).
+  void EnforceMemory(int t);
+  uint64_t SubShardHeldBytes(int part) const;
+  bool bounded() const { return opts_.memory.enabled(); }
 
   Transport* const transport_;
   ControlPlane* const control_;
@@ -88,6 +122,12 @@ class Server {
   std::vector<std::vector<uint32_t>> positions_;  // per sub-shard scratch: key positions
   KeySetCache cache_;
   ServerStats stats_;
+  // Bounded memory.
+  std::vector<uint32_t> table_step_;                     // per table: push requests applied
+  std::vector<std::vector<uint32_t>> epoch_end_steps_;   // per table: its step at each epoch end
+  uint64_t fixed_bytes_ = 0;        // dense blocks + admission sketches
+  uint64_t sub_shard_budget_ = 0;   // (budget - fixed) / sub-shards; 0 = none
+  uint64_t peak_bytes_ = 0;
 };
 
 }  // namespace embark

@@ -63,15 +63,28 @@ int Log2Floor(size_t x) {
 
 }  // namespace
 
-SparseTable::SparseTable(const TableConfig& cfg, uint64_t seed)
+SparseTable::SparseTable(const TableConfig& cfg, uint64_t seed, const BoundedMemoryOptions* bounded,
+                         int sub_shards)
     : table_id_(cfg.id),
       seed_(seed),
       init_(cfg.init),
       optimizer_(Optimizer::Create(cfg.optimizer)),
       dim_(cfg.dim),
-      row_floats_(cfg.dim + static_cast<size_t>(optimizer_->StateFloats(static_cast<int>(cfg.dim)))) {
+      row_floats_(cfg.dim + static_cast<size_t>(optimizer_->StateFloats(static_cast<int>(cfg.dim)))),
+      bounded_(bounded != nullptr && bounded->enabled()),
+      // The stamp float also makes every row at least 8 bytes, room for the free-list link.
+      stride_(row_floats_ + (bounded_ ? 1 : 0)) {
   CHECK_GT(dim_, 0u) << "table '" << cfg.name << "' (id " << cfg.id << ") has dim 0";
-  const size_t row_bytes = row_floats_ * sizeof(float);
+  if (bounded_) {
+    scratch_row_.assign(row_floats_, 0.0f);
+    if (bounded->admission()) {
+      min_count_ = bounded->min_count;
+      admit_probability_ = bounded->admit_probability;
+      const size_t width = bounded->sketch_bytes / static_cast<size_t>(std::max(1, sub_shards)) / CountMinSketch::kDepth;
+      sketch_ = std::make_unique<CountMinSketch>(width, Mix64(seed ^ (uint64_t{cfg.id} << 32) ^ 0xbb67ae8584caa73bULL));
+    }
+  }
+  const size_t row_bytes = stride_ * sizeof(float);
   const size_t rows_per_chunk = std::min(kMaxRowsPerChunk, std::max<size_t>(1, kChunkBytes / row_bytes));
   chunk_shift_ = Log2Floor(rows_per_chunk);
   Rehash(kInitialCapacity);
@@ -82,15 +95,21 @@ SparseTable::~SparseTable() = default;
 void SparseTable::FreeDeleter::operator()(void* p) const { std::free(p); }
 
 float* SparseTable::AllocateRow() {
-  const size_t chunk = size_ >> chunk_shift_;
+  if (free_rows_ != nullptr) {
+    float* row = free_rows_;
+    std::memcpy(&free_rows_, row, sizeof(float*));
+    return row;
+  }
+  const size_t chunk = allocated_ >> chunk_shift_;
   if (chunk == chunks_.size()) {
     // Not initialised: pages are only committed when rows are written, so the unused tail of
     // the newest chunk costs address space (up to one huge page of memory) only.
-    const size_t bytes = (size_t{1} << chunk_shift_) * row_floats_ * sizeof(float);
+    const size_t bytes = (size_t{1} << chunk_shift_) * stride_ * sizeof(float);
     chunks_.emplace_back(static_cast<float*>(AllocateArray(bytes, /*huge_pages=*/chunk > 0)));
   }
-  const size_t within = size_ & ((size_t{1} << chunk_shift_) - 1);
-  return chunks_[chunk].get() + within * row_floats_;
+  const size_t within = allocated_ & ((size_t{1} << chunk_shift_) - 1);
+  ++allocated_;
+  return chunks_[chunk].get() + within * stride_;
 }
 
 size_t SparseTable::FindEmptySlot(uint64_t key) const {
@@ -108,6 +127,7 @@ float* SparseTable::InsertRaw(uint64_t key, size_t empty_slot) {
   slots_[empty_slot].key = key;
   slots_[empty_slot].row = row;
   ++size_;
+  if (bounded_) SetStamp(row);
   return row;
 }
 
@@ -220,14 +240,89 @@ void SparseTable::AssignRows(const uint64_t* keys, size_t n, const float* rows) 
   }
 }
 
+void SparseTable::PullOrInit(const uint64_t* keys, size_t n, float* out) const {
+  const int dim = static_cast<int>(dim_);
+  for (size_t i = 0; i < std::min(n, kSlotAhead); ++i) PrefetchSlot(keys[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kSlotAhead < n) PrefetchSlot(keys[i + kSlotAhead]);
+    float* dst = out + i * dim_;
+    const float* row = Find(keys[i]);
+    if (row != nullptr) {
+      std::memcpy(dst, row, dim_ * sizeof(float));
+    } else {
+      InitRowWeights(seed_, table_id_, keys[i], init_, dim, dst);
+    }
+  }
+}
+
+bool SparseTable::Admit(uint64_t key) {
+  if (!sketch_) return true;
+  const uint32_t count = sketch_->Add(key);
+  if (count >= min_count_) return true;
+  if (admit_probability_ <= 0) return false;
+  // The coin of the count-th push of this key: a function of (seed, table, key, count) only.
+  const uint64_t h = HashCombine(HashCombine(seed_ ^ 0xa54ff53a5f1d36f1ULL, table_id_), HashCombine(key, count));
+  return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0) < admit_probability_;
+}
+
+void SparseTable::PushOrAdmit(const uint64_t* keys, size_t n, const float* grads) {
+  const size_t dim = dim_;
+  const Optimizer& opt = *optimizer_;
+  float* rows[kGroup];
+  for (size_t i = 0; i < std::min(n, kSlotAhead); ++i) PrefetchSlot(keys[i]);
+  for (size_t first = 0; first < n; first += kGroup) {
+    const size_t count = std::min(kGroup, n - first);
+    bool rejected = false;
+    for (size_t k = 0; k < count; ++k) {
+      const size_t i = first + k;
+      if (i + kSlotAhead < n) PrefetchSlot(keys[i + kSlotAhead]);
+      size_t s = HomeSlot(keys[i]);
+      while (slots_[s].row != nullptr && slots_[s].key != keys[i]) s = (s + 1) & mask_;
+      float* row = slots_[s].row;
+      if (row != nullptr) {
+        SetStamp(row);
+      } else if (Admit(keys[i])) {
+        row = CreateRow(keys[i], s, nullptr);
+        ++counters_.admitted;
+      } else {
+        // The gradient goes to a scratch row, so the group stays one ApplyBatch call.
+        row = scratch_row_.data();
+        rejected = true;
+        ++counters_.rejected_pushes;
+      }
+      rows[k] = row;
+    }
+    opt.ApplyBatch(rows, grads + first * dim, count, static_cast<int>(dim));
+    if (rejected) std::fill(scratch_row_.begin(), scratch_row_.end(), 0.0f);  // keep it finite
+  }
+}
+
+void SparseTable::EraseSlot(size_t i) {
+  float* row = slots_[i].row;
+  std::memcpy(row, &free_rows_, sizeof(float*));
+  free_rows_ = row;
+  // Backward shift: later rows of the probe run move into the hole when their home slot does
+  // not lie after the hole (cyclically), so every remaining key stays reachable from its home.
+  size_t hole = i;
+  for (size_t j = (i + 1) & mask_; slots_[j].row != nullptr; j = (j + 1) & mask_) {
+    const size_t home = HomeSlot(slots_[j].key);
+    if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole].row = nullptr;
+  --size_;
+}
+
 size_t SparseTable::BytesPerRow() const {
-  const size_t row_bytes = row_floats_ * sizeof(float);
+  const size_t row_bytes = stride_ * sizeof(float);
   if (size_ == 0) return row_bytes + sizeof(Slot) * kLoadDen / kLoadNum;
   return row_bytes + (capacity_ * sizeof(Slot) + size_ / 2) / size_;
 }
 
 size_t SparseTable::MemoryBytes() const {
-  return chunks_.size() * (size_t{1} << chunk_shift_) * row_floats_ * sizeof(float) +
+  return chunks_.size() * (size_t{1} << chunk_shift_) * stride_ * sizeof(float) +
          capacity_ * sizeof(Slot) + chunks_.capacity() * sizeof(chunks_[0]);
 }
 

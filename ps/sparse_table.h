@@ -15,7 +15,16 @@
 //  * A new row is created on first touch (pull, push or assign): weights from InitRowWeights
 //    (a function of seed, table id, key and column only, so independent of placement and
 //    insertion order), then Optimizer::InitState.
-// Rows are never erased.
+// Rows are never erased, except in bounded mode.
+//
+// Bounded mode (a BoundedMemoryOptions with enabled(); policy in ps/bounded_memory.h): every
+// row carries one more float after its optimizer state, the step of its last push (the
+// table's step_, set by the server); the server uses PullOrInit (no row is created) and
+// PushOrAdmit (a new key gets a row only when its admission sketch says so). Evict* erase
+// rows: the index uses backward-shift deletion (no tombstones, so probe runs stay as short as
+// if the row had never been there) and a freed row goes on a free list that the next new row
+// reuses, so the arena never grows beyond the most rows held at once. Erasing invalidates row
+// pointers: callers holding them (the server's key-set cache) must drop them.
 //
 // Thread-safety: NOT thread-safe; one owner thread. The server runs one thread per sub-shard
 // and each sub-shard owns its tables exclusively, so no locking is needed. Const methods are
@@ -24,10 +33,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "core/hash.h"
+#include "ps/bounded_memory.h"
+#include "ps/count_min_sketch.h"
 #include "ps/optimizer.h"
 #include "ps/table_config.h"
 
@@ -36,8 +48,10 @@ namespace embark {
 class SparseTable {
  public:
   // `cfg.dim` floats of weights per row, optimizer and init from `cfg`; `seed` is the job seed
-  // fed to InitRowWeights.
-  SparseTable(const TableConfig& cfg, uint64_t seed);
+  // fed to InitRowWeights. `bounded` (may be null) with enabled() turns on bounded mode; the
+  // admission sketch then gets bounded->sketch_bytes / sub_shards bytes.
+  SparseTable(const TableConfig& cfg, uint64_t seed, const BoundedMemoryOptions* bounded = nullptr,
+              int sub_shards = 1);
   ~SparseTable();
   SparseTable(const SparseTable&) = delete;
   SparseTable& operator=(const SparseTable&) = delete;
@@ -73,6 +87,58 @@ class SparseTable {
   // Sizes the index for `rows` rows so that inserting them causes no rehash.
   void Reserve(size_t rows);
 
+  // ---- Bounded mode --------------------------------------------------------------------------
+  struct Counters {
+    uint64_t admitted = 0;         // rows created by pushes (after admission, if any)
+    uint64_t rejected_pushes = 0;  // key pushes dropped because the key was not admitted
+    uint64_t evicted_ttl = 0;
+    uint64_t evicted_memory = 0;
+  };
+  enum class EvictReason { kTtl, kMemory };
+
+  bool bounded() const { return bounded_; }
+  // The table's clock (push requests applied to it by this server); stamps new and pushed rows.
+  void set_step(uint32_t step) { step_ = step; }
+  uint32_t step() const { return step_; }
+
+  // out[i*dim .. (i+1)*dim) = weights of keys[i], or its initial weights if it has no row
+  // (computed, not stored).
+  void PullOrInit(const uint64_t* keys, size_t n, float* out) const;
+  // Applies grads to the rows of keys[i] in order, stamping them with step(); a key without a
+  // row is first offered to admission (each offer counts one push in the sketch): admitted, it
+  // gets a fresh row and its gradient; not admitted, the gradient is dropped.
+  void PushOrAdmit(const uint64_t* keys, size_t n, const float* grads);
+
+  // Steps since the last push of `row` (wraps with the 32-bit clock; ages below 2^31 are exact).
+  uint32_t AgeOf(const float* row) const {
+    uint32_t stamp;
+    std::memcpy(&stamp, row + row_floats_, sizeof(stamp));
+    return step_ - stamp;
+  }
+  // Calls f(age) for every row (the order of ForEach).
+  template <class F>
+  void ForEachAge(F f) const {
+    for (size_t i = 0; i < capacity_; ++i)
+      if (slots_[i].row != nullptr) f(AgeOf(slots_[i].row));
+  }
+  // Erases every row for which evict(age) is true; returns how many. evict is called once per
+  // row in slot order (a row moved across the end of the slot array by a deletion may be asked
+  // twice), so a stateful predicate may stop after a quota.
+  template <class F>
+  size_t EvictWhere(F evict, EvictReason reason);
+  // Erases the rows not pushed for at least `min_age` steps.
+  size_t EvictIdle(uint32_t min_age, EvictReason reason) {
+    return EvictWhere([min_age](uint32_t age) { return age >= min_age; }, reason);
+  }
+
+  const Counters& counters() const { return counters_; }
+  // Bytes of one row in the arena (weights + optimizer state + stamp in bounded mode).
+  size_t RowBytes() const { return stride_ * sizeof(float); }
+  // Rows held x RowBytes() + the index slots: what the budget counts.
+  uint64_t HeldBytes() const { return uint64_t{size_} * RowBytes() + uint64_t{capacity_} * sizeof(Slot); }
+  // Bytes of the admission sketch (0 without admission).
+  size_t SketchBytes() const { return sketch_ ? sketch_->MemoryBytes() : 0; }
+
   // Calls f(uint64_t key, const float* row) once for every row, in unspecified order.
   // The table must not be modified during the walk.
   template <class F>
@@ -91,12 +157,12 @@ class SparseTable {
 
   size_t size() const { return size_; }
   size_t dim() const { return dim_; }
-  size_t row_floats() const { return row_floats_; }
+  size_t row_floats() const { return row_floats_; }  // weights + optimizer state (what checkpoints hold)
   uint32_t table_id() const { return table_id_; }
   const Optimizer& optimizer() const { return *optimizer_; }
 
-  // Bytes per row for reporting: weights + state + index slots at the current load factor
-  // (at the maximum load factor when the table is empty).
+  // Bytes per row for reporting: weights + state (+ stamp) + index slots at the current load
+  // factor (at the maximum load factor when the table is empty).
   size_t BytesPerRow() const;
   // Bytes allocated: row chunks (the last one possibly only partly used; its untouched tail is
   // address space, not resident memory) plus the slot array.
@@ -121,6 +187,11 @@ class SparseTable {
   float* InsertRaw(uint64_t key, size_t empty_slot);
   float* AllocateRow();
   void Rehash(size_t new_capacity);
+  // Bounded mode: removes slot i (backward-shift deletion) and frees its row.
+  void EraseSlot(size_t i);
+  // Bounded mode: counts a push of `key` (no row) and says whether it now gets one.
+  bool Admit(uint64_t key);
+  void SetStamp(float* row) const { std::memcpy(row + row_floats_, &step_, sizeof(step_)); }
   size_t FindEmptySlot(uint64_t key) const;
   void PrefetchSlot(uint64_t key) const;
   // Resolves keys to rows in groups, prefetching slots ahead and the resolved rows, then calls
@@ -136,6 +207,17 @@ class SparseTable {
   const std::unique_ptr<Optimizer> optimizer_;
   const size_t dim_;
   const size_t row_floats_;
+  const bool bounded_;
+  const size_t stride_;  // floats per row in the arena: row_floats_ (+ 1 stamp in bounded mode)
+
+  // Bounded mode.
+  uint32_t step_ = 0;
+  uint32_t min_count_ = 1;
+  double admit_probability_ = 0;
+  std::unique_ptr<CountMinSketch> sketch_;  // null: every push admits
+  float* free_rows_ = nullptr;  // freed rows, linked through their first bytes
+  std::vector<float> scratch_row_;  // receives the gradients of rejected keys
+  Counters counters_;
 
   // Index.
   std::unique_ptr<Slot[], FreeDeleter> slots_;
@@ -148,7 +230,24 @@ class SparseTable {
   // Row arena.
   int chunk_shift_ = 0;  // rows per chunk = 1 << chunk_shift_
   std::vector<std::unique_ptr<float[], FreeDeleter>> chunks_;
+  size_t allocated_ = 0;  // rows ever taken from the chunks (size_ + free rows)
 };
+
+template <class F>
+size_t SparseTable::EvictWhere(F evict, EvictReason reason) {
+  size_t evicted = 0;
+  for (size_t i = 0; i < capacity_;) {
+    const Slot& s = slots_[i];
+    if (s.row != nullptr && evict(AgeOf(s.row))) {
+      EraseSlot(i);  // may move a later row into slot i: look at it again
+      ++evicted;
+      continue;
+    }
+    ++i;
+  }
+  (reason == EvictReason::kTtl ? counters_.evicted_ttl : counters_.evicted_memory) += evicted;
+  return evicted;
+}
 
 inline float* SparseTable::FindOrCreate(uint64_t key) {
   size_t i = HomeSlot(key);

@@ -11,6 +11,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/liveness.h"
@@ -165,6 +166,7 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
   j << "{\"epoch\": " << epoch << ", \"examples\": " << ExamplesSoFar()
     << ", \"seconds\": " << JsonNumber(NowSeconds() - start_) << ", \"train_loss\": " << JsonNumber(TrainLoss(epoch));
   for (const auto& [name, value] : last_metrics_) j << ", \"" << name << "\": " << JsonNumber(value);
+  for (const auto& [name, value] : memory_metrics_) j << ", \"" << name << "\": " << value;
   if (final) {
     j << ", \"max_clock_spread\": " << max_clock_spread_ << ", \"consistency\": \"" << ConsistencyName(opts_.consistency)
       << "\", \"workers\": " << num_workers_ << ", \"bad_lines\": {";
@@ -184,11 +186,14 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   if (e.reported) return;
   e.reported = true;
   if (!opts_.test.empty() && e.eval) last_metrics_ = e.eval->Results();
+  if (opts_.server_memory.enabled()) memory_metrics_ = e.memory;
   e.eval.reset();  // an AUC accumulator holds 16 MiB; an epoch needs it only until it is reported
   const std::string line = MetricsLine(epoch, false);
   std::ostringstream human;
   human << "epoch " << epoch << "/" << opts_.epochs << " done: train loss " << JsonNumber(TrainLoss(epoch));
   for (const auto& [name, value] : last_metrics_) human << ", " << name << " " << JsonNumber(value);
+  if (opts_.server_memory.enabled())
+    human << ", rows_held " << memory_metrics_["rows_held"] << ", rows_evicted " << memory_metrics_["rows_evicted"];
   human << " (" << Hms(NowSeconds() - start_) << " elapsed)";
   std::printf("%s\n", human.str().c_str());
   std::fflush(stdout);
@@ -226,8 +231,46 @@ void TrainApp::StartCheckpoint(SchedulerHandle* s, int epoch) {
   }
 }
 
+void TrainApp::MaybeFinishEpoch(SchedulerHandle* s, int epoch) {
+  EpochState& e = Epoch(epoch);
+  const bool trained = std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; });
+  const bool evaluated = opts_.test.empty() ? trained : e.evals == num_workers_;
+  const bool memory = !opts_.server_memory.enabled() || e.memory_reports == num_servers_;
+  if (evaluated && memory) FinishEpoch(s, epoch);
+}
+
+// "epoch=N key=value ..." from a server: summed over servers, except peak_bytes (the largest
+// server's peak, which is what a per-server budget is about).
+void TrainApp::OnServerMemory(int server, const std::string& payload) {
+  std::istringstream in(payload);
+  std::map<std::string, uint64_t> values;
+  for (std::string word; in >> word;) {
+    const size_t eq = word.find('=');
+    if (eq != std::string::npos) values[word.substr(0, eq)] = std::strtoull(word.c_str() + eq + 1, nullptr, 10);
+  }
+  const int epoch = static_cast<int>(values["epoch"]);
+  if (epoch < 1) {
+    LOG(WARNING) << "ignoring a memory report without an epoch from server " << server << ": " << payload;
+    return;
+  }
+  values.erase("epoch");
+  EpochState& e = Epoch(epoch);
+  for (const auto& [name, value] : values) {
+    uint64_t& slot = e.memory[name];
+    slot = name == "peak_bytes" ? std::max(slot, value) : slot + value;
+  }
+  e.memory["rows_evicted"] = e.memory["rows_evicted_ttl"] + e.memory["rows_evicted_memory"];
+  ++e.memory_reports;
+}
+
 void TrainApp::OnServerMessage(SchedulerHandle* s, int server, const Message& msg) {
   const std::string payload = msg.frames.empty() ? std::string() : msg.FrameString(0);
+  if (msg.header.aux == kServerMemory) {
+    OnServerMemory(server, payload);
+    int epoch = 0;
+    if (std::sscanf(payload.c_str(), "epoch=%d", &epoch) == 1) MaybeFinishEpoch(s, epoch);
+    return;
+  }
   if (msg.header.aux == kServerLoaded) {
     if (payload != "ok") {
       // Offer the checkpoints before the broken one.
@@ -321,7 +364,14 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       if (std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; })) {
         if (d.epoch == 1)
           for (uint64_t x : e.examples) examples_per_epoch_ += x;
-        if (opts_.test.empty()) FinishEpoch(s, d.epoch);
+        if (opts_.server_memory.enabled()) {
+          // The servers' epoch TTL sweep, and their counters for this epoch's metrics line.
+          for (int i = 0; i < num_servers_; ++i) {
+            Status st = s->SendApp(s->table().ServerRank(i), kServerEpochEnd, std::to_string(d.epoch));
+            if (!st.ok()) s->Abort("cannot tell server " + std::to_string(i) + " the epoch ended: " + st.ToString(), kExitAborted);
+          }
+        }
+        MaybeFinishEpoch(s, d.epoch);
       }
       break;
     }
@@ -339,7 +389,8 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       Status st = e.eval->Merge(r.accumulator);
       if (!st.ok()) s->Abort("bad evaluation report from worker " + std::to_string(w) + ": " + st.ToString(), kExitAborted);
       e.predictions[w] = std::move(r.predictions);
-      if (++e.evals == num_workers_) FinishEpoch(s, r.epoch);
+      ++e.evals;
+      MaybeFinishEpoch(s, r.epoch);
       break;
     }
     default:

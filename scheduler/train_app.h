@@ -41,10 +41,16 @@ class TrainApp : public SchedulerApp {
     std::unique_ptr<Evaluation> eval;
     std::vector<std::vector<float>> predictions;  // per worker (final epoch)
     bool reported = false;
+    int memory_reports = 0;                     // servers that sent their bounded-memory counters
+    std::map<std::string, uint64_t> memory;     // those counters, aggregated over servers
   };
   EpochState& Epoch(int epoch);
   void UpdateMinClock(SchedulerHandle* s, int epoch);
   void FinishEpoch(SchedulerHandle* s, int epoch);
+  // FinishEpoch once the epoch's evaluation (or training, without a test set) and, with
+  // bounded memory, every server's counters are in.
+  void MaybeFinishEpoch(SchedulerHandle* s, int epoch);
+  void OnServerMemory(int server, const std::string& payload);
   std::string MetricsLine(int epoch, bool final) const;
   // Checkpoints (see the .cc for the protocol).
   void StartCheckpoint(SchedulerHandle* s, int epoch);
@@ -64,6 +70,7 @@ class TrainApp : public SchedulerApp {
   std::map<int, EpochState> epochs_;
   std::map<std::string, uint64_t> bad_lines_;  // from epoch 1 (every epoch reads the same lines)
   std::map<std::string, double> last_metrics_;
+  std::map<std::string, uint64_t> memory_metrics_;  // bounded memory: the last epoch's counters
   std::ofstream metrics_out_;
   int num_servers_ = 0;
   int first_epoch_ = 1;

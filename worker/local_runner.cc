@@ -12,20 +12,23 @@
 #include "ps/server.h"
 #include "scheduler/train_app.h"
 #include "worker/kv_client.h"
+#include "worker/train_protocol.h"
 #include "worker/trainer.h"
 
 namespace embark {
 
 namespace {
 
-constexpr int kWorkerRank = 2;  // rank 0 scheduler, rank 1 the server, rank 2 the worker
+constexpr int kServerRank = 1;  // rank 0 scheduler, rank 1 the server, rank 2 the worker
+constexpr int kWorkerRank = 2;
 
 // Both ends of the scheduler link in one process: the worker's AppChannel and the app's
 // SchedulerHandle. Messages to the scheduler call the app at once; messages to the worker
-// are queued for WaitApp.
+// are queued for WaitApp; messages to the server (bounded memory's epoch end) are answered by
+// the server at once and the answer is given to the app after its current callback returns.
 class LocalLink : public AppChannel, public SchedulerHandle {
  public:
-  explicit LocalLink(SchedulerApp* app) : app_(app) {
+  LocalLink(SchedulerApp* app, Server* server) : app_(app), server_(server) {
     table_.num_servers = 1;
     table_.num_workers = 1;
     for (int r = 0; r < 3; ++r) {
@@ -47,6 +50,17 @@ class LocalLink : public AppChannel, public SchedulerHandle {
     msg.frames.emplace_back(payload.data(), payload.size());
     msg.peer = kWorkerRank;
     app_->OnApp(this, msg);
+    while (!to_scheduler_from_server_.empty()) {
+      Message reply;
+      reply.header = MakeHeader(MsgType::kApp, kServerRank);
+      reply.header.aux = to_scheduler_from_server_.front().first;
+      reply.header.num_frames = 1;
+      const std::string& text = to_scheduler_from_server_.front().second;
+      reply.frames.emplace_back(text.data(), text.size());
+      reply.peer = kServerRank;
+      to_scheduler_from_server_.pop_front();
+      app_->OnApp(this, reply);
+    }
     app_->OnTick(this);
     return Status::OK();
   }
@@ -62,6 +76,12 @@ class LocalLink : public AppChannel, public SchedulerHandle {
   // SchedulerHandle (app side)
   const ClusterTable& table() const override { return table_; }
   Status SendApp(int rank, uint64_t subtype, const std::string& payload) override {
+    if (rank == kServerRank) {
+      // Runs on the worker's thread inside SendToScheduler, between its requests.
+      if (subtype != kServerEpochEnd) return Status::InvalidArgument("the single-process server only takes epoch ends");
+      to_scheduler_from_server_.emplace_back(kServerMemory, "epoch=" + payload + " " + server_->OnEpochEnd());
+      return Status::OK();
+    }
     std::lock_guard<std::mutex> lock(mu_);
     inbox_[subtype].push_back(payload);
     return Status::OK();
@@ -73,6 +93,8 @@ class LocalLink : public AppChannel, public SchedulerHandle {
 
  private:
   SchedulerApp* const app_;
+  Server* const server_;
+  std::deque<std::pair<uint64_t, std::string>> to_scheduler_from_server_;
   ClusterTable table_;
   std::mutex mu_;
   std::map<uint64_t, std::deque<std::string>> inbox_;
@@ -85,18 +107,21 @@ int RunLocalTrain(const TrainOptions& opts, const Model& model, uint64_t seed) {
   Placement placement(ShardMap::Balanced(1), tables);
   ServerOptions sopts;
   sopts.seed = seed;
+  sopts.memory = opts.server_memory;
   Server server(nullptr, nullptr, placement, 0, sopts);
+  if (opts.server_memory.enabled()) LOG(INFO) << server.MemoryStartReport();
   KVClient kv(nullptr, nullptr, placement, 60);
   kv.AttachLocalServer(&server);
 
   TrainApp app(opts);
-  LocalLink link(&app);
+  LocalLink link(&app, &server);
   app.OnStart(&link);
   WorkerContext ctx{&kv, &link, 0, 1, 1};
   Trainer trainer(opts, model, ctx);
   Status st = trainer.Run();
   if (!st.ok()) DieNow("training failed: " + st.ToString(), st.code() == Status::Code::kTimeout ? kExitAborted : kExitUsage);
   LOG(INFO) << "single-process server: " << server.Report();
+  if (opts.server_memory.enabled()) LOG(INFO) << server.MemoryEndReport();
   return app.OnAllWorkersDone(&link);
 }
 

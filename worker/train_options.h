@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "ps/bounded_memory.h"
 #include "worker/data_reader.h"
 
 namespace embark {
@@ -43,6 +44,7 @@ struct TrainOptions {
   bool ranking = false;          // the model ranks items (Model::IsRanking): ranking evaluation
   int top_k = 10;                // ranking: K of Recall@K, NDCG@K, HitRate@K
   std::string items;             // ranking: optional item catalogue file (libffm, one item a line)
+  BoundedMemoryOptions server_memory;  // admission / TTL / budget on the servers (off by default)
   int slow_worker = -1;          // testing only: this worker sleeps slow_ms per batch
   int slow_ms = 0;
   // The model options the user set, as text (models/model_spec.h); every checkpoint's MANIFEST

@@ -31,6 +31,8 @@ enum TrainMsg : uint64_t {
   kServerSaved = 202,     // server -> scheduler: "ok CHECKSUM" or the error
   kServerLoad = 203,      // scheduler -> servers: restore from these shard paths (one per line)
   kServerLoaded = 204,    // server -> scheduler: "ok" or the error
+  kServerEpochEnd = 205,  // scheduler -> servers (bounded memory): every worker finished training epoch N
+  kServerMemory = 206,    // server -> scheduler: its bounded-memory counters, "key=value ..."
 };
 
 struct ClockReport {
