@@ -22,9 +22,11 @@
 // safe to call concurrently only while no thread calls a non-const method.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/hash.h"
@@ -82,6 +84,25 @@ class SparseTable {
     }
   }
 
+  // Calls f(uint64_t key, const float* row, size_t ordinal) once for every row, in unspecified
+  // order. `ordinal` (< size()) numbers the rows in creation order and never changes (rows
+  // never move), so callers can keep per-row bookkeeping in a plain array -- checkpoint deltas
+  // keep a hash per row this way, off the hot path. Costs a binary search over the row chunks
+  // per row.
+  template <class F>
+  void ForEachWithOrdinal(F f) const {
+    const std::vector<std::pair<uintptr_t, size_t>> chunks = ChunksByAddress();
+    for (size_t i = 0; i < capacity_; ++i) {
+      const float* row = slots_[i].row;
+      if (row == nullptr) continue;
+      const uintptr_t address = reinterpret_cast<uintptr_t>(row);
+      auto it = std::upper_bound(chunks.begin(), chunks.end(), std::make_pair(address, ~size_t{0}));
+      --it;  // the chunk with the greatest start address <= row
+      const size_t within = (address - it->first) / sizeof(float);
+      f(slots_[i].key, row, (it->second << chunk_shift_) + within / row_floats_);
+    }
+  }
+
   // The hash that places `key` in the index (its top bits pick the home slot). Salted, and
   // using HIGH bits, because the key -> shard mapping hashes keys with Mix64 too: all keys of
   // one shard may share low bits of Mix64(key), and reusing those bits here would pile every
@@ -120,6 +141,8 @@ class SparseTable {
   // Inserts `key` (known absent) with an uninitialised row.
   float* InsertRaw(uint64_t key, size_t empty_slot);
   float* AllocateRow();
+  // (start of chunk, chunk index), sorted by address.
+  std::vector<std::pair<uintptr_t, size_t>> ChunksByAddress() const;
   void Rehash(size_t new_capacity);
   size_t FindEmptySlot(uint64_t key) const;
   void PrefetchSlot(uint64_t key) const;
