@@ -3,9 +3,8 @@
 # relaunch with --resume on 2 servers and 3 workers continues inside the cut epoch (the
 # remaining input re-split over the new workers): the metrics file says where it resumed, the
 # examples trained over both runs are exactly epochs x training lines (nothing lost or
-# repeated), and the final test RMSE matches an uninterrupted run within 1 %. Broken
-# checkpoints (a truncated position file, a missing shard, a flipped byte in a delta's base, a
-# checkpoint of another model) are refused naming the file, offering the earlier ones.
+# repeated), and the final test RMSE matches an uninterrupted run within 1 %. (Broken
+# checkpoints: checkpoint_refused.sh.)
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 "$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=30000 --seed=7 >/dev/null || fail "gen failed"
@@ -16,7 +15,7 @@ rmse() { tail -1 "$1" | grep -oE '"test_rmse": [0-9.]+' | grep -oE '[0-9.]+$'; }
 
 "$LOCAL" --servers 1 --workers 2 -- "${common[@]}" --metrics_out="$WORK/full.jsonl" >"$WORK/log" 2>&1 || fail "uninterrupted run exited $?"
 
-"$LOCAL" --servers 1 --workers 2 -- "${common[@]}" "${ck[@]}" --slow_worker=0:5 --heartbeat_timeout=3 \
+"$LOCAL" --servers 1 --workers 2 -- "${common[@]}" "${ck[@]}" --slow_worker=0:10 --heartbeat_timeout=3 \
   --metrics_out="$WORK/cut.jsonl" >"$WORK/log" 2>&1 &
 job=$!
 pid=$(pid_of_rank 3 "$WORK/log") || { kill -9 $job; fail "worker never started"; }
@@ -34,7 +33,6 @@ case "$latest" in epoch-*-step-*) ;; *) fail "the latest complete checkpoint ($l
 grep -q "^position worker-1.position " "$WORK/ck/$latest/MANIFEST" || fail "the MANIFEST of $latest lists no worker positions"
 kept=$(ls "$WORK"/ck/*/MANIFEST | wc -l)
 [ "$kept" -le 4 ] || fail "$kept checkpoints kept with --keep_checkpoints=2 and chains of at most 3"
-cp -r "$WORK/ck" "$WORK/ck.orig"
 
 cp "$WORK/cut.jsonl" "$WORK/resumed.jsonl"
 "$LOCAL" --servers 2 --workers 3 -- "${common[@]}" "${ck[@]}" --resume \
@@ -47,30 +45,5 @@ a=$(rmse "$WORK/full.jsonl"); b=$(rmse "$WORK/resumed.jsonl")
 awk -v a="$a" -v b="$b" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(d < 0.01) }' \
   || fail "resumed RMSE $b differs from the uninterrupted $a by 1 % or more"
 
-# Broken checkpoints are refused, naming the file, and the earlier ones are offered.
-refused() {  # $1 = what must be named
-  rm -rf "$WORK/ck" && cp -r "$WORK/bad" "$WORK/ck"
-  "$LOCAL" --servers 1 --workers 1 -- "${common[@]}" "${ck[@]}" --resume >"$WORK/log" 2>&1 && fail "accepted: $1"
-  grep -q "$1" "$WORK/log" || fail "the refusal does not name $1"
-  grep -q "earlier complete checkpoints: .*epoch-" "$WORK/log" || fail "no earlier checkpoint offered ($1)"
-}
-rm -rf "$WORK/bad" && cp -r "$WORK/ck.orig" "$WORK/bad"
-truncate -s -5 "$WORK/bad/$latest/worker-0.position"
-refused "$latest/worker-0.position: .*truncated\|$latest/worker-0.position: checksum mismatch"
-rm -rf "$WORK/bad" && cp -r "$WORK/ck.orig" "$WORK/bad"
-rm "$WORK/bad/$latest/server-0.shard"
-refused "$latest/server-0.shard is missing"
-base=$(grep '^base ' "$WORK/ck.orig/$latest/MANIFEST" | awk '{print $2}')
-if [ -n "$base" ]; then
-  rm -rf "$WORK/bad" && cp -r "$WORK/ck.orig" "$WORK/bad"
-  printf 'X' | dd of="$WORK/bad/$base/server-0.shard" bs=1 seek=100 conv=notrunc 2>/dev/null
-  refused "$base/server-0.shard: checksum mismatch"
-fi
-"$EMBARK_BIN" gen --kind=clicks --out="$WORK/c" --rows=2000 --seed=3 >/dev/null || fail "gen clicks failed"
-rm -rf "$WORK/bad" && cp -r "$WORK/ck.orig" "$WORK/bad"
-"$LOCAL" --servers 1 --workers 1 -- train --model=lr --format=libsvm --train="$WORK/c.train.libsvm" --epochs=1 \
-  --checkpoint_dir="$WORK/lrck" --checkpoint_every=1epoch >"$WORK/log" 2>&1 || fail "lr run exited $?"
-mv "$WORK/lrck/epoch-1" "$WORK/bad/epoch-9"
-refused "epoch-9/MANIFEST: a checkpoint of model lr, not mf"
 assert_no_orphans
 echo "PASS (uninterrupted $a, resumed $b; resumed from $latest; $examples examples)"
