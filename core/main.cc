@@ -27,6 +27,7 @@
 #include "serving/exporter.h"
 #include "serving/serve_main.h"
 #include "scheduler/train_app.h"
+#include "worker/checkpoint_interval.h"
 #include "worker/local_runner.h"
 #include "worker/trainer.h"
 #include "core/hash.h"
@@ -86,8 +87,9 @@ DEFINE_int32(compute_threads, 1, "train: threads computing each batch on a worke
 DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
 DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ with one shard per server and a MANIFEST)");
-DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit; epochs are supported (e.g. 1epoch, 2epochs)");
+DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit: 1epoch, 2epochs, 5000steps, 30s, 10m, 1h");
 DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
+DEFINE_int32(full_every, 5, "train: every N-th checkpoint is full, the others hold only the rows changed since the previous one (1 = always full)");
 DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
 DEFINE_string(slow_worker, "", "testing only: INDEX:MS makes worker INDEX sleep MS ms per batch");
 DEFINE_int32(top_k, 10, "train: imf/two_tower: K of the ranking metrics (Recall@K, NDCG@K, HitRate@K)");
@@ -156,7 +158,7 @@ const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume",
+    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
     "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "min_count", "admit_probability",
     "ttl", "server_memory", "admission_sketch_kb"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
@@ -240,19 +242,19 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.checkpoint_dir = FLAGS_checkpoint_dir;
   o.keep_checkpoints = FLAGS_keep_checkpoints;
   o.resume = FLAGS_resume;
-  if (!FLAGS_checkpoint_every.empty()) {
-    int n = 0;
-    char unit[16] = {0};
-    if (std::sscanf(FLAGS_checkpoint_every.c_str(), "%d%15s", &n, unit) != 2 || n < 1 ||
-        (std::string(unit) != "epoch" && std::string(unit) != "epochs")) {
-      return Status::InvalidArgument("train: --checkpoint_every=" + FLAGS_checkpoint_every +
-                                     ": use a positive number of epochs such as 1epoch (time and step units are not supported yet)");
-    }
-    o.checkpoint_every_epochs = n;
+  {
+    embark::CheckpointInterval every;
+    EMBARK_RETURN_IF_ERROR(embark::ParseCheckpointInterval(FLAGS_checkpoint_every, &every));
+    if (every.unit == embark::CheckpointInterval::Unit::kEpochs) o.checkpoint_every_epochs = static_cast<int>(every.count);
+    if (every.unit == embark::CheckpointInterval::Unit::kSteps) o.checkpoint_every_steps = every.count;
+    if (every.unit == embark::CheckpointInterval::Unit::kSeconds) o.checkpoint_every_seconds = static_cast<double>(every.count);
   }
-  if ((o.checkpoint_every_epochs > 0 || o.resume) && o.checkpoint_dir.empty())
+  o.full_every = FLAGS_full_every;
+  if (o.full_every < 1) return Status::InvalidArgument("train: --full_every must be at least 1");
+  const bool checkpoints = o.checkpoint_every_epochs > 0 || o.checkpoint_every_steps > 0 || o.checkpoint_every_seconds > 0;
+  if ((checkpoints || o.resume) && o.checkpoint_dir.empty())
     return Status::InvalidArgument("train: --checkpoint_every and --resume need --checkpoint_dir");
-  if (!o.checkpoint_dir.empty() && o.checkpoint_every_epochs == 0 && !o.resume)
+  if (!o.checkpoint_dir.empty() && !checkpoints && !o.resume)
     return Status::InvalidArgument("train: --checkpoint_dir needs --checkpoint_every (or --resume)");
   if (o.keep_checkpoints < 1) return Status::InvalidArgument("train: --keep_checkpoints must be at least 1");
   if (!FLAGS_slow_worker.empty() && std::sscanf(FLAGS_slow_worker.c_str(), "%d:%d", &o.slow_worker, &o.slow_ms) != 2)

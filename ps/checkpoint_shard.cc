@@ -83,7 +83,8 @@ Status WriteShardFile(const std::string& path, const std::vector<std::string>& n
 
 Status ReadShardFile(const std::string& path, const std::vector<std::string>& names,
                      const std::vector<uint32_t>& row_floats,
-                     const std::function<Status(const ShardRow&)>& on_row) {
+                     const std::function<Status(const ShardRow&)>& on_row,
+                     const uint64_t* expected_checksum) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::NotFound("checkpoint shard " + path + " is missing or unreadable");
   std::stringstream ss;
@@ -96,6 +97,9 @@ Status ReadShardFile(const std::string& path, const std::vector<std::string>& na
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
   if (HashBytes(std::string_view(bytes.data(), bytes.size() - 8)) != stored)
     return corrupt("checksum mismatch (truncated or modified file)");
+  if (expected_checksum != nullptr && *expected_checksum != stored)
+    return corrupt("checksum " + std::to_string(stored) + " differs from the MANIFEST's " + std::to_string(*expected_checksum) +
+                   " (a shard of another checkpoint?)");
   Reader in(bytes, bytes.size() - 8);
   in.Take(sizeof(kMagic));
   uint32_t version = 0, tables = 0;

@@ -5,6 +5,12 @@
 // per row u64 key (dense: block index), u32 floats, floats; finally u64 HashBytes of every
 // preceding byte. Written to PATH.tmp and renamed, so a crash leaves no half file under PATH.
 //
+// A delta shard (incremental checkpoint) has the same layout and holds only the rows changed
+// since the previous checkpoint; the MANIFEST says which kind a file is. Hook for row eviction
+// (not built): a delta must then also list the keys deleted since the previous checkpoint
+// (tombstones, e.g. a per-table u64 count and keys after the rows, in a version 2), and loading
+// must erase them, or an evicted row would come back from the base.
+//
 // Loading reads every shard of a checkpoint and keeps the rows this server owns now, so a job
 // can resume on a different number of servers (virtual shards move, keys do not re-hash).
 //
@@ -35,9 +41,11 @@ Status WriteShardFile(const std::string& path, const std::vector<std::string>& n
 
 // Reads PATH, verifies magic, version, checksum and that its tables match `names`/`row_floats`
 // (a checkpoint of another model is refused, naming the file and the table), and calls
-// `on_row` for every row.
+// `on_row` for every row. If `expected_checksum` is non-null the file's checksum must equal it
+// (the one its MANIFEST recorded).
 Status ReadShardFile(const std::string& path, const std::vector<std::string>& names,
                      const std::vector<uint32_t>& row_floats,
-                     const std::function<Status(const ShardRow&)>& on_row);
+                     const std::function<Status(const ShardRow&)>& on_row,
+                     const uint64_t* expected_checksum = nullptr);
 
 }  // namespace embark

@@ -8,7 +8,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
+
+#include "core/hash.h"
 #include <sstream>
 
 namespace embark {
@@ -375,7 +379,28 @@ uint32_t Server::CheckpointRowFloats(uint32_t t) const {
   return width + static_cast<uint32_t>(Optimizer::Create(cfg.optimizer)->StateFloats(static_cast<int>(width)));
 }
 
-Status Server::SaveShard(const std::string& path, uint64_t* checksum) const {
+namespace {
+uint64_t RowHash(uint64_t key, const float* row, size_t floats) {
+  return HashCombine(key, HashBytes(std::string_view(reinterpret_cast<const char*>(row), floats * sizeof(float))));
+}
+}  // namespace
+
+void Server::RecordRowHashes() {
+  for (auto& shard : shards_) {
+    shard.saved_hash.resize(placement_.tables().size());
+    for (size_t t = 0; t < placement_.tables().size(); ++t) {
+      if (!shard.sparse[t]) continue;
+      const SparseTable& table = *shard.sparse[t];
+      std::vector<uint64_t>& hashes = shard.saved_hash[t];
+      hashes.assign(table.ordinal_bound(), 0);
+      table.ForEachWithOrdinal([&](uint64_t key, const float* row, size_t ordinal) {
+        hashes[ordinal] = RowHash(key, row, table.row_floats());
+      });
+    }
+  }
+}
+
+Status Server::SaveShard(const std::string& path, uint64_t* checksum, bool delta) {
   std::vector<std::string> names;
   std::vector<bool> dense;
   std::vector<uint32_t> floats;
@@ -384,24 +409,46 @@ Status Server::SaveShard(const std::string& path, uint64_t* checksum) const {
     dense.push_back(placement_.table(t).dense);
     floats.push_back(CheckpointRowFloats(t));
   }
-  return WriteShardFile(path, names, dense, floats, [&](const std::function<void(const ShardRow&)>& emit) {
+  // New hashes are kept aside and adopted only once the file is written.
+  std::vector<std::vector<std::vector<uint64_t>>> hashes(shards_.size());
+  uint64_t rows_written = 0;
+  Status st = WriteShardFile(path, names, dense, floats, [&](const std::function<void(const ShardRow&)>& emit) {
     for (size_t t = 0; t < placement_.tables().size(); ++t) {
       const uint32_t table = static_cast<uint32_t>(t);
       if (dense[t]) {
         dense_[t]->ForEach([&](const DenseBlock& b, const float* row) {
           emit({table, b.block, row, static_cast<uint32_t>(dense_[t]->RowFloats(b.block))});
+          ++rows_written;
         });
-      } else {
-        for (const auto& shard : shards_) {
-          const uint32_t n = static_cast<uint32_t>(shard.sparse[t]->row_floats());
-          shard.sparse[t]->ForEach([&](uint64_t key, const float* row) { emit({table, key, row, n}); });
-        }
+        continue;
+      }
+      for (size_t s = 0; s < shards_.size(); ++s) {
+        const SparseTable& sparse = *shards_[s].sparse[t];
+        const uint32_t n = static_cast<uint32_t>(sparse.row_floats());
+        const std::vector<uint64_t>* old = shards_[s].saved_hash.size() > t ? &shards_[s].saved_hash[t] : nullptr;
+        hashes[s].resize(placement_.tables().size());
+        std::vector<uint64_t>& now = hashes[s][t];
+        now.assign(sparse.ordinal_bound(), 0);
+        sparse.ForEachWithOrdinal([&](uint64_t key, const float* row, size_t ordinal) {
+          const uint64_t h = RowHash(key, row, n);
+          now[ordinal] = h;
+          // A row created since the last save has no old hash and is always written.
+          const bool changed = !delta || old == nullptr || ordinal >= old->size() || (*old)[ordinal] != h;
+          if (!changed) return;
+          emit({table, key, row, n});
+          ++rows_written;
+        });
       }
     }
   }, checksum);
+  if (!st.ok()) return st;
+  for (size_t s = 0; s < shards_.size(); ++s) shards_[s].saved_hash = std::move(hashes[s]);
+  LOG(INFO) << "server " << server_index_ << " wrote " << (delta ? "delta" : "full") << " checkpoint shard " << path << ": "
+            << rows_written << " rows";
+  return Status::OK();
 }
 
-Status Server::LoadShards(const std::vector<std::string>& paths) {
+Status Server::LoadShards(const std::vector<std::string>& paths, const std::vector<uint64_t>* expected_checksums) {
   std::vector<std::string> names;
   std::vector<uint32_t> floats;
   for (uint32_t t = 0; t < placement_.tables().size(); ++t) {
@@ -410,7 +457,9 @@ Status Server::LoadShards(const std::vector<std::string>& paths) {
   }
   cache_.Clear();  // rows are about to be overwritten
   size_t loaded = 0;
-  for (const std::string& path : paths) {
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& path = paths[i];
+    const uint64_t* expected = expected_checksums != nullptr && i < expected_checksums->size() ? &(*expected_checksums)[i] : nullptr;
     EMBARK_RETURN_IF_ERROR(ReadShardFile(path, names, floats, [&](const ShardRow& r) -> Status {
       if (placement_.ServerOf(r.table, r.key) != server_index_) return Status::OK();  // another server's row now
       ++loaded;
@@ -425,8 +474,10 @@ Status Server::LoadShards(const std::vector<std::string>& paths) {
       const int part = placement_.shards().SubShardOf(r.key, pool_.parts(), r.table);
       shards_[part].sparse[r.table]->AssignRows(&r.key, 1, r.row);
       return Status::OK();
-    }));
+    }, expected));
   }
+  // The next delta is relative to what was just restored.
+  RecordRowHashes();
   LOG(INFO) << "server " << server_index_ << " restored " << loaded << " rows from " << paths.size() << " shard files";
   return Status::OK();
 }
@@ -434,16 +485,32 @@ Status Server::LoadShards(const std::vector<std::string>& paths) {
 void Server::ServeCheckpointRequests() {
   std::string payload;
   if (control_->WaitApp(kServerSave, &payload, 0).ok()) {
+    // "PATH" (a full shard) or "PATH\ndelta".
+    const size_t nl = payload.find('\n');
+    const std::string path = payload.substr(0, nl);
+    const bool delta = nl != std::string::npos && payload.substr(nl + 1) == "delta";
     uint64_t checksum = 0;
-    Status st = SaveShard(payload, &checksum);
+    Status st = SaveShard(path, &checksum, delta);
     (void)control_->SendToScheduler(kServerSaved, st.ok() ? "ok " + std::to_string(checksum) : st.ToString());
   }
   if (control_->WaitApp(kServerLoad, &payload, 0).ok()) {
+    // One shard file per line, in load order, optionally followed by its MANIFEST checksum.
     std::vector<std::string> paths;
+    std::vector<uint64_t> checksums;
+    bool all_checksums = true;
     std::stringstream in(payload);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) paths.push_back(line);
-    Status st = LoadShards(paths);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      const size_t sp = line.rfind(' ');
+      if (sp == std::string::npos) {
+        paths.push_back(line);
+        all_checksums = false;
+      } else {
+        paths.push_back(line.substr(0, sp));
+        checksums.push_back(std::strtoull(line.c_str() + sp + 1, nullptr, 10));
+      }
+    }
+    Status st = LoadShards(paths, all_checksums ? &checksums : nullptr);
     if (st.ok() && bounded()) EnforceMemory(-1);  // restored rows may exceed the budget
     (void)control_->SendToScheduler(kServerLoaded, st.ok() ? "ok" : st.ToString());
   }

@@ -112,6 +112,13 @@ float* SparseTable::AllocateRow() {
   return chunks_[chunk].get() + within * stride_;
 }
 
+std::vector<std::pair<uintptr_t, size_t>> SparseTable::ChunksByAddress() const {
+  std::vector<std::pair<uintptr_t, size_t>> out;
+  for (size_t c = 0; c < chunks_.size(); ++c) out.emplace_back(reinterpret_cast<uintptr_t>(chunks_[c].get()), c);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 size_t SparseTable::FindEmptySlot(uint64_t key) const {
   size_t i = HomeSlot(key);
   while (slots_[i].row != nullptr) i = (i + 1) & mask_;

@@ -31,10 +31,12 @@
 // safe to call concurrently only while no thread calls a non-const method.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/hash.h"
@@ -148,6 +150,25 @@ class SparseTable {
     }
   }
 
+  // Calls f(uint64_t key, const float* row, size_t ordinal) once for every row, in unspecified
+  // order. `ordinal` (< ordinal_bound()) numbers the row's storage slot and never changes while
+  // the row lives (rows never move; an evicted row's slot may be reused by a new key), so callers can keep per-row bookkeeping in a plain array -- checkpoint deltas
+  // keep a hash per row this way, off the hot path. Costs a binary search over the row chunks
+  // per row.
+  template <class F>
+  void ForEachWithOrdinal(F f) const {
+    const std::vector<std::pair<uintptr_t, size_t>> chunks = ChunksByAddress();
+    for (size_t i = 0; i < capacity_; ++i) {
+      const float* row = slots_[i].row;
+      if (row == nullptr) continue;
+      const uintptr_t address = reinterpret_cast<uintptr_t>(row);
+      auto it = std::upper_bound(chunks.begin(), chunks.end(), std::make_pair(address, ~size_t{0}));
+      --it;  // the chunk with the greatest start address <= row
+      const size_t within = (address - it->first) / sizeof(float);
+      f(slots_[i].key, row, (it->second << chunk_shift_) + within / stride_);
+    }
+  }
+
   // The hash that places `key` in the index (its top bits pick the home slot). Salted, and
   // using HIGH bits, because the key -> shard mapping hashes keys with Mix64 too: all keys of
   // one shard may share low bits of Mix64(key), and reusing those bits here would pile every
@@ -156,6 +177,8 @@ class SparseTable {
   static uint64_t SlotHash(uint64_t key) { return Mix64(key ^ kSlotSalt); }
 
   size_t size() const { return size_; }
+  // Upper bound of the ordinals ForEachWithOrdinal reports: rows ever allocated (held + free).
+  size_t ordinal_bound() const { return allocated_; }
   size_t dim() const { return dim_; }
   size_t row_floats() const { return row_floats_; }  // weights + optimizer state (what checkpoints hold)
   uint32_t table_id() const { return table_id_; }
@@ -186,6 +209,8 @@ class SparseTable {
   // Inserts `key` (known absent) with an uninitialised row.
   float* InsertRaw(uint64_t key, size_t empty_slot);
   float* AllocateRow();
+  // (start of chunk, chunk index), sorted by address.
+  std::vector<std::pair<uintptr_t, size_t>> ChunksByAddress() const;
   void Rehash(size_t new_capacity);
   // Bounded mode: removes slot i (backward-shift deletion) and frees its row.
   void EraseSlot(size_t i);

@@ -14,7 +14,9 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/checked_file.h"
 #include "core/liveness.h"
+#include "worker/input_position.h"
 #include "worker/train_protocol.h"
 
 namespace embark {
@@ -38,39 +40,48 @@ std::string Hms(double seconds) {
 
 }  // namespace
 
-TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts) {}
-
-std::string TrainApp::CheckpointDir(int epoch) const {
-  return opts_.checkpoint_dir + "/epoch-" + std::to_string(epoch);
+TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts) {
+  if (!opts_.checkpoint_dir.empty()) store_ = std::make_unique<CheckpointStore>(opts_.checkpoint_dir);
 }
 
-// The newest checkpoint whose MANIFEST exists (the manifest is written last, after every
-// shard, so its presence means the checkpoint is complete). Returns its epoch, or 0.
-int TrainApp::LatestCheckpoint(std::string* dir) const {
-  int best = 0;
-  DIR* d = opendir(opts_.checkpoint_dir.c_str());
-  if (d == nullptr) return 0;
-  while (dirent* e = readdir(d)) {
-    int epoch = 0;
-    if (std::sscanf(e->d_name, "epoch-%d", &epoch) != 1 || epoch <= best) continue;
-    std::ifstream manifest(CheckpointDir(epoch) + "/MANIFEST");
-    std::string word, model;
-    if (manifest >> word >> model && word == "model" && model == opts_.model) best = epoch;
+namespace {
+
+// The scheduler's part of a checkpoint (scheduler.state): progress counters and metrics.
+struct SchedulerState {
+  int32_t epochs_done = 0;
+  int32_t in_epoch = 0;            // the epoch cut, 0 at a boundary
+  uint64_t step = 0;               // global step at the cut
+  uint64_t steps_done = 0;         // global steps of the completed epochs
+  uint64_t examples_before = 0;    // examples of the completed epochs
+  uint64_t epoch_examples = 0;     // cut epoch: examples, loss and highest clock before the cut
+  double epoch_loss = 0;
+  uint64_t epoch_clock = 0;
+  uint64_t examples_per_epoch = 0;
+  int32_t chain_length = 1;
+  std::map<std::string, double> last_metrics;
+  std::map<std::string, uint64_t> bad_lines;
+  template <class A> void serialize(A& ar) {
+    ar(epochs_done, in_epoch, step, steps_done, examples_before, epoch_examples, epoch_loss, epoch_clock,
+       examples_per_epoch, chain_length, last_metrics, bad_lines);
   }
-  closedir(d);
-  if (best > 0) *dir = CheckpointDir(best);
-  return best;
-}
+};
+
+}  // namespace
 
 void TrainApp::OnStart(SchedulerHandle* s) {
   num_workers_ = s->table().num_workers;
   num_servers_ = s->table().num_servers;
   start_ = last_progress_ = NowSeconds();
-  std::string restore_dir;
-  const int restore_epoch = opts_.resume ? LatestCheckpoint(&restore_dir) : 0;
+  last_checkpoint_time_ = start_;
+  next_step_cut_ = opts_.checkpoint_every_steps;
+  std::string restore;
+  if (opts_.resume && store_ != nullptr) {
+    const std::vector<std::string> complete = store_->Complete();
+    if (!complete.empty()) restore = complete.back();
+  }
   if (!opts_.metrics_out.empty()) {
     // A resumed run continues the metrics file of the run it resumes.
-    metrics_out_.open(opts_.metrics_out, restore_epoch > 0 ? std::ios::app : std::ios::trunc);
+    metrics_out_.open(opts_.metrics_out, !restore.empty() ? std::ios::app : std::ios::trunc);
     if (!metrics_out_) s->Abort("cannot write --metrics_out file " + opts_.metrics_out, kExitUsage);
   }
   if (!opts_.predictions_out.empty()) {
@@ -78,30 +89,12 @@ void TrainApp::OnStart(SchedulerHandle* s) {
     std::ofstream p(opts_.predictions_out, std::ios::trunc);
     if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
   }
-  if (opts_.resume && restore_epoch == 0) {
-    LOG(WARNING) << "--resume: no complete checkpoint of model " << opts_.model << " in " << opts_.checkpoint_dir
-                 << "; starting from epoch 1";
+  if (opts_.resume && restore.empty()) {
+    LOG(WARNING) << "--resume: no complete checkpoint in " << opts_.checkpoint_dir << "; starting from epoch 1";
   }
-  if (restore_epoch > 0) {
-    // Every server reads every shard and keeps the rows it owns now: the server count may differ.
-    std::ifstream manifest(restore_dir + "/MANIFEST");
-    std::string line, paths;
-    while (std::getline(manifest, line)) {
-      char file[256];
-      if (std::sscanf(line.c_str(), "shard %255s", file) == 1) paths += restore_dir + "/" + file + "\n";
-    }
-    LOG(INFO) << "resuming from the checkpoint after epoch " << restore_epoch << " in " << restore_dir;
-    first_epoch_ = restore_epoch + 1;
-    restoring_ = num_servers_;
-    for (int i = 0; i < num_servers_; ++i) {
-      Status st = s->SendApp(s->table().ServerRank(i), kServerLoad, paths);
-      if (!st.ok()) s->Abort("cannot ask server " + std::to_string(i) + " to restore: " + st.ToString(), kExitAborted);
-    }
-    if (metrics_out_.is_open()) {
-      metrics_out_ << "{\"resumed_from_epoch\": " << restore_epoch << ", \"checkpoint\": \"" << restore_dir
-                   << "\", \"servers\": " << num_servers_ << ", \"workers\": " << num_workers_ << "}\n";
-      metrics_out_.flush();
-    }
+  if (!restore.empty()) {
+    Status st = Restore(s, restore);
+    if (!st.ok()) s->Abort(Refusal(restore, st.message()), kExitUsage);
   } else {
     Status st = s->BroadcastAppToWorkers(kTrainStart, "1");
     if (!st.ok()) s->Abort("cannot start the workers: " + st.ToString(), kExitAborted);
@@ -143,17 +136,27 @@ void TrainApp::UpdateMinClock(SchedulerHandle* s, int epoch) {
 }
 
 uint64_t TrainApp::ExamplesSoFar() const {
-  uint64_t n = 0;
+  uint64_t n = examples_before_ + resumed_examples_;
   for (const auto& [epoch, e] : epochs_)
     for (uint64_t x : e.examples) n += x;
   return n;
 }
 
+uint64_t TrainApp::MaxClock(int epoch) const {
+  auto it = epochs_.find(epoch);
+  uint64_t max = 0;
+  if (it != epochs_.end())
+    for (uint64_t c : it->second.clock) max = std::max(max, c);
+  return max + (epoch == resumed_epoch_ ? resumed_clock_ : 0);
+}
+
+uint64_t TrainApp::GlobalStep(int epoch) const { return steps_done_ + MaxClock(epoch); }
+
 double TrainApp::TrainLoss(int epoch) const {
   auto it = epochs_.find(epoch);
   if (it == epochs_.end()) return NAN;
-  double loss = 0;
-  uint64_t n = 0;
+  double loss = epoch == resumed_epoch_ ? resumed_loss_ : 0;
+  uint64_t n = epoch == resumed_epoch_ ? resumed_examples_ : 0;
   for (int w = 0; w < num_workers_; ++w) {
     loss += it->second.loss[w];
     n += it->second.examples[w];
@@ -212,21 +215,64 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   if (opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0) StartCheckpoint(s, epoch);
 }
 
-// Checkpoint protocol: after the evaluation of a checkpoint epoch every worker waits (after
-// its barrier) for kTrainCheckpointed, so no push is in flight; the scheduler asks every server
+// Checkpoint protocol. Epoch boundary: after the evaluation of a checkpoint epoch every worker
+// waits (after its barrier) for kTrainCheckpointed, so no push is in flight. Mid-epoch: the
+// workers pause at a cut (MaybeStartCut / CheckCutReady). Then the scheduler asks every server
 // to write its shard (kServerSave), collects their checksums (kServerSaved), writes the
-// MANIFEST last (temp name + rename), removes checkpoints beyond --keep_checkpoints, and
-// releases the workers.
-void TrainApp::StartCheckpoint(SchedulerHandle* s, int epoch) {
-  const std::string dir = CheckpointDir(epoch);
-  if (mkdir(opts_.checkpoint_dir.c_str(), 0755) != 0 && errno != EEXIST)
-    s->Abort("cannot create --checkpoint_dir " + opts_.checkpoint_dir + ": " + std::strerror(errno), kExitUsage);
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    s->Abort("cannot create checkpoint directory " + dir + ": " + std::strerror(errno), kExitUsage);
-  saving_epoch_ = epoch;
+// workers' positions and its own state (checked files), writes the MANIFEST last (temp name +
+// rename), prunes old checkpoints and releases the workers.
+void TrainApp::StartCheckpoint(SchedulerHandle* s, int epoch) { StartSave(s, CheckpointStore::Name(epoch, 0, 0), epoch, 0, steps_done_); }
+
+void TrainApp::MaybeStartCut(SchedulerHandle* s, int epoch) {
+  if (store_ == nullptr || cut_.active || !saving_.empty()) return;
+  if (opts_.checkpoint_every_steps == 0 && opts_.checkpoint_every_seconds <= 0) return;
+  EpochState& e = Epoch(epoch);
+  if (std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; })) return;
+  const bool due = (opts_.checkpoint_every_steps > 0 && GlobalStep(epoch) >= next_step_cut_) ||
+                   (opts_.checkpoint_every_seconds > 0 && NowSeconds() - last_checkpoint_time_ >= opts_.checkpoint_every_seconds);
+  if (!due) return;
+  // Above every clock reported so far: no worker has to go back (a faster one pauses where it is).
+  CutRequest c;
+  c.epoch = epoch;
+  c.clock = *std::max_element(e.clock.begin(), e.clock.end()) + 1;
+  cut_ = Cut();
+  cut_.active = true;
+  cut_.epoch = epoch;
+  cut_.positions.assign(num_workers_, "");
+  Status st = s->BroadcastAppToWorkers(kTrainCut, EncodeMsg(c));
+  if (!st.ok()) s->Abort("cannot ask the workers to pause for a checkpoint: " + st.ToString(), kExitAborted);
+}
+
+void TrainApp::CheckCutReady(SchedulerHandle* s) {
+  if (!cut_.active || !saving_.empty()) return;
+  const EpochState& e = Epoch(cut_.epoch);
+  int paused = 0;
+  for (int w = 0; w < num_workers_; ++w) {
+    if (cut_.positions[w].empty() && !e.done[w]) return;  // still training
+    paused += !cut_.positions[w].empty();
+  }
+  if (paused == 0) {
+    // Every worker finished the epoch before reaching the cut: nobody waits, nothing to write.
+    cut_ = Cut();
+    return;
+  }
+  const uint64_t step = GlobalStep(cut_.epoch);
+  StartSave(s, CheckpointStore::Name(cut_.epoch - 1, cut_.epoch, step), cut_.epoch - 1, cut_.epoch, step);
+}
+
+void TrainApp::StartSave(SchedulerHandle* s, const std::string& name, int epochs_done, int in_epoch, uint64_t step) {
+  Status st = store_->Prepare(name);
+  if (!st.ok()) s->Abort(st.message(), kExitUsage);
+  saving_ = name;
+  saving_epochs_done_ = epochs_done;
+  saving_in_epoch_ = in_epoch;
+  saving_step_ = step;
+  // Every --full_every-th checkpoint is full; the others hold the rows changed since the previous.
+  saving_delta_ = !last_checkpoint_.empty() && chain_length_ < opts_.full_every;
   saved_.assign(num_servers_, "");
   for (int i = 0; i < num_servers_; ++i) {
-    Status st = s->SendApp(s->table().ServerRank(i), kServerSave, dir + "/server-" + std::to_string(i) + ".shard");
+    const std::string path = store_->PathOf(name) + "/server-" + std::to_string(i) + ".shard";
+    st = s->SendApp(s->table().ServerRank(i), kServerSave, saving_delta_ ? path + "\ndelta" : path);
     if (!st.ok()) s->Abort("cannot ask server " + std::to_string(i) + " to checkpoint: " + st.ToString(), kExitAborted);
   }
 }
@@ -263,6 +309,198 @@ void TrainApp::OnServerMemory(int server, const std::string& payload) {
   ++e.memory_reports;
 }
 
+std::string TrainApp::SchedulerStateBytes(int epochs_done, int in_epoch, uint64_t step) const {
+  SchedulerState st;
+  st.in_epoch = in_epoch;
+  st.epochs_done = epochs_done;
+  st.step = step;
+  st.steps_done = steps_done_;
+  st.examples_per_epoch = examples_per_epoch_;
+  st.chain_length = saving_delta_ ? chain_length_ + 1 : 1;
+  st.last_metrics = last_metrics_;
+  st.bad_lines = bad_lines_;
+  const uint64_t total = ExamplesSoFar();
+  if (in_epoch > 0) {
+    auto it = epochs_.find(in_epoch);
+    st.epoch_examples = in_epoch == resumed_epoch_ ? resumed_examples_ : 0;
+    st.epoch_loss = in_epoch == resumed_epoch_ ? resumed_loss_ : 0;
+    if (it != epochs_.end()) {
+      for (int w = 0; w < num_workers_; ++w) {
+        st.epoch_examples += it->second.examples[w];
+        st.epoch_loss += it->second.loss[w];
+      }
+    }
+    st.epoch_clock = MaxClock(in_epoch);
+  }
+  st.examples_before = total - st.epoch_examples;
+  return EncodeMsg(st);
+}
+
+void TrainApp::FinishSave(SchedulerHandle* s) {
+  const std::string dir = store_->PathOf(saving_);
+  Manifest m;
+  m.model = opts_.model;
+  m.in_epoch = saving_in_epoch_;
+  m.epochs_done = saving_epochs_done_;
+  m.step = saving_step_;
+  m.delta = saving_delta_;
+  m.base = saving_delta_ ? last_checkpoint_ : "";
+  m.servers = num_servers_;
+  m.workers = num_workers_;
+  m.format = DataFormatName(opts_.format);
+  for (const auto& [name, value] : opts_.model_options) m.options.emplace_back(name, value);
+  m.metrics.emplace_back("train_loss", JsonNumber(TrainLoss(saving_epochs_done_ > 0 ? saving_epochs_done_ : 1)));
+  for (const auto& [name, value] : last_metrics_) m.metrics.emplace_back(name, JsonNumber(value));
+  for (int i = 0; i < num_servers_; ++i)
+    m.files.push_back({"shard", "server-" + std::to_string(i) + ".shard", std::strtoull(saved_[i].c_str(), nullptr, 10)});
+  if (saving_in_epoch_ > 0) {
+    for (int w = 0; w < num_workers_; ++w) {
+      std::string bytes = cut_.positions[w];
+      if (bytes.empty()) {
+        // This worker had finished its share of the epoch: nothing of it remains.
+        InputPosition done;
+        done.epoch = cut_.epoch;
+        done.epoch_done = true;
+        done.clock = Epoch(cut_.epoch).clock[w];
+        bytes = EncodePosition(done);
+      }
+      const std::string name = "worker-" + std::to_string(w) + ".position";
+      uint64_t sum = 0;
+      Status st = WriteCheckedFile(dir + "/" + name, bytes, &sum);
+      if (!st.ok()) s->Abort(st.message(), kExitAborted);
+      m.files.push_back({"position", name, sum});
+    }
+  }
+  {
+    uint64_t sum = 0;
+    Status st = WriteCheckedFile(dir + "/scheduler.state", SchedulerStateBytes(saving_epochs_done_, saving_in_epoch_, saving_step_), &sum);
+    if (!st.ok()) s->Abort(st.message(), kExitAborted);
+    m.files.push_back({"state", "scheduler.state", sum});
+  }
+  Status st = store_->WriteManifest(saving_, m);
+  if (!st.ok()) s->Abort(st.message(), kExitAborted);
+  if (saving_in_epoch_ == 0) {
+    LOG(INFO) << "checkpoint after epoch " << saving_epochs_done_ << " written to " << dir << (saving_delta_ ? " (delta of " + last_checkpoint_ + ")" : " (full)");
+  } else {
+    LOG(INFO) << "checkpoint in epoch " << saving_in_epoch_ << " at step " << saving_step_ << " written to " << dir
+              << (saving_delta_ ? " (delta of " + last_checkpoint_ + ")" : " (full)");
+  }
+  chain_length_ = saving_delta_ ? chain_length_ + 1 : 1;
+  last_checkpoint_ = saving_;
+  last_checkpoint_time_ = NowSeconds();
+  if (opts_.checkpoint_every_steps > 0) next_step_cut_ = saving_step_ + opts_.checkpoint_every_steps;
+  store_->Prune(opts_.keep_checkpoints);
+  const std::string name = saving_;
+  saving_.clear();
+  if (saving_in_epoch_ == 0) {
+    st = s->BroadcastAppToWorkers(kTrainCheckpointed, name);
+    if (!st.ok()) s->Abort("cannot release the workers after the checkpoint: " + st.ToString(), kExitAborted);
+    return;
+  }
+  for (int w = 0; w < num_workers_; ++w) {
+    if (cut_.positions[w].empty()) continue;
+    st = s->SendApp(s->table().WorkerRank(w), kTrainCutDone, name);
+    if (!st.ok()) s->Abort("cannot release worker " + std::to_string(w) + " after the checkpoint: " + st.ToString(), kExitAborted);
+  }
+  cut_ = Cut();
+}
+
+std::string TrainApp::Refusal(const std::string& name, const std::string& why) const {
+  std::string earlier;
+  const std::vector<std::string> complete = store_->Complete();
+  for (auto it = complete.rbegin(); it != complete.rend(); ++it) {
+    if (*it == name) continue;
+    uint64_t a[3], b[3];
+    if (!CheckpointStore::OrderKey(*it, a) || !CheckpointStore::OrderKey(name, b) ||
+        !std::lexicographical_compare(a, a + 3, b, b + 3))
+      continue;
+    earlier += (earlier.empty() ? "" : ", ") + store_->PathOf(*it);
+  }
+  return "cannot resume from the checkpoint " + store_->PathOf(name) + ": " + why +
+         (earlier.empty() ? std::string("; no earlier complete checkpoint")
+                          : "; earlier complete checkpoints: " + earlier + " (move the broken one away to resume from them)");
+}
+
+Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
+  std::vector<std::string> chain;
+  std::vector<Manifest> manifests;
+  EMBARK_RETURN_IF_ERROR(store_->Chain(name, &chain, &manifests));
+  for (size_t i = 0; i < chain.size(); ++i) {
+    if (manifests[i].model != opts_.model)
+      return Status::InvalidArgument(store_->PathOf(chain[i]) + "/MANIFEST: a checkpoint of model " + manifests[i].model +
+                                     ", not " + opts_.model);
+  }
+  const Manifest& m = manifests.back();
+  const std::string dir = store_->PathOf(name);
+  // The scheduler's own state.
+  const std::vector<ManifestFile> state_files = m.FilesOf("state");
+  if (state_files.size() != 1) return Status::Corruption(dir + "/MANIFEST: no scheduler.state listed");
+  std::string bytes;
+  EMBARK_RETURN_IF_ERROR(ReadCheckedFile(dir + "/" + state_files[0].name, &bytes, &state_files[0].checksum));
+  SchedulerState st;
+  if (!DecodeMsg(bytes, &st)) return Status::Corruption(dir + "/" + state_files[0].name + ": undecodable scheduler state");
+  // The workers' positions (mid-epoch cuts), re-split over this run's workers.
+  resume_inputs_.clear();
+  if (m.in_epoch > 0) {
+    std::vector<RemainingInput> remaining;
+    for (const ManifestFile& f : m.FilesOf("position")) {
+      EMBARK_RETURN_IF_ERROR(ReadCheckedFile(dir + "/" + f.name, &bytes, &f.checksum));
+      InputPosition pos;
+      EMBARK_RETURN_IF_ERROR(DecodePosition(bytes, dir + "/" + f.name, &pos));
+      if (pos.epoch != m.in_epoch)
+        return Status::Corruption(dir + "/" + f.name + ": a position in epoch " + std::to_string(pos.epoch) + ", the MANIFEST says " +
+                                  std::to_string(m.in_epoch));
+      if (!pos.epoch_done) remaining.push_back(std::move(pos.input));
+    }
+    if (static_cast<int>(m.FilesOf("position").size()) != m.workers)
+      return Status::Corruption(dir + "/MANIFEST: " + std::to_string(m.FilesOf("position").size()) + " worker positions for " +
+                                std::to_string(m.workers) + " workers");
+    std::vector<RemainingInput> shares;
+    EMBARK_RETURN_IF_ERROR(ResplitRemaining(remaining, num_workers_, &shares));
+    for (const RemainingInput& r : shares) resume_inputs_.push_back(EncodeMsg(r));
+  }
+  // Every server reads every shard of every checkpoint of the chain, base first, and keeps the
+  // rows it owns now: the server count may differ.
+  std::string paths;
+  for (size_t i = 0; i < chain.size(); ++i)
+    for (const ManifestFile& f : manifests[i].FilesOf("shard"))
+      paths += store_->PathOf(chain[i]) + "/" + f.name + " " + std::to_string(f.checksum) + "\n";
+  restored_ = name;
+  last_checkpoint_ = name;
+  chain_length_ = static_cast<int>(chain.size());
+  steps_done_ = st.steps_done;
+  examples_before_ = st.examples_before;
+  examples_per_epoch_ = st.examples_per_epoch;
+  last_metrics_ = st.last_metrics;
+  bad_lines_ = st.bad_lines;
+  if (opts_.checkpoint_every_steps > 0) next_step_cut_ = m.step + opts_.checkpoint_every_steps;
+  if (m.in_epoch > 0) {
+    first_epoch_ = m.in_epoch;
+    resumed_epoch_ = m.in_epoch;
+    resumed_examples_ = st.epoch_examples;
+    resumed_loss_ = st.epoch_loss;
+    resumed_clock_ = st.epoch_clock;
+  } else {
+    first_epoch_ = m.epochs_done + 1;
+  }
+  examples_at_start_ = ExamplesSoFar();
+  LOG(INFO) << "resuming from the checkpoint " << dir << " (" << (m.in_epoch > 0 ? "inside epoch " + std::to_string(m.in_epoch) : "after epoch " + std::to_string(m.epochs_done))
+            << ", step " << m.step << ", a chain of " << chain.size() << ") on " << num_servers_ << " servers and " << num_workers_ << " workers";
+  restoring_ = num_servers_;
+  for (int i = 0; i < num_servers_; ++i) {
+    Status sent = s->SendApp(s->table().ServerRank(i), kServerLoad, paths);
+    if (!sent.ok()) s->Abort("cannot ask server " + std::to_string(i) + " to restore: " + sent.ToString(), kExitAborted);
+  }
+  if (metrics_out_.is_open()) {
+    metrics_out_ << "{\"resumed_from_epoch\": " << m.epochs_done << ", \"resumed_from\": {\"epoch\": "
+                 << (m.in_epoch > 0 ? m.in_epoch : m.epochs_done) << ", \"step\": " << m.step << ", \"mid_epoch\": "
+                 << (m.in_epoch > 0 ? "true" : "false") << ", \"examples\": " << examples_at_start_ << "}, \"checkpoint\": \"" << dir
+                 << "\", \"servers\": " << num_servers_ << ", \"workers\": " << num_workers_ << "}\n";
+    metrics_out_.flush();
+  }
+  return Status::OK();
+}
+
 void TrainApp::OnServerMessage(SchedulerHandle* s, int server, const Message& msg) {
   const std::string payload = msg.frames.empty() ? std::string() : msg.FrameString(0);
   if (msg.header.aux == kServerMemory) {
@@ -272,60 +510,22 @@ void TrainApp::OnServerMessage(SchedulerHandle* s, int server, const Message& ms
     return;
   }
   if (msg.header.aux == kServerLoaded) {
-    if (payload != "ok") {
-      // Offer the checkpoints before the broken one.
-      std::string earlier;
-      for (int e = first_epoch_ - 2; e > 0; --e) {
-        std::ifstream m(CheckpointDir(e) + "/MANIFEST");
-        if (m) earlier += (earlier.empty() ? "" : ", ") + CheckpointDir(e);
-      }
-      s->Abort("server " + std::to_string(server) + " could not restore the checkpoint " + CheckpointDir(first_epoch_ - 1) +
-                   ": " + payload +
-                   (earlier.empty() ? std::string("; no earlier complete checkpoint")
-                                    : "; earlier complete checkpoints: " + earlier + " (move the broken one away to resume from them)"),
-               kExitUsage);
-    }
+    if (payload != "ok") s->Abort(Refusal(restored_, "server " + std::to_string(server) + " could not load it: " + payload), kExitUsage);
     if (--restoring_ == 0) {
+      for (int w = 0; w < static_cast<int>(resume_inputs_.size()); ++w) {
+        Status st = s->SendApp(s->table().WorkerRank(w), kTrainResumeInput, resume_inputs_[w]);
+        if (!st.ok()) s->Abort("cannot send worker " + std::to_string(w) + " its input: " + st.ToString(), kExitAborted);
+      }
+      resume_inputs_.clear();
       Status st = s->BroadcastAppToWorkers(kTrainStart, std::to_string(first_epoch_));
       if (!st.ok()) s->Abort("cannot start the workers: " + st.ToString(), kExitAborted);
     }
-  } else if (msg.header.aux == kServerSaved && saving_epoch_ > 0) {
+  } else if (msg.header.aux == kServerSaved && !saving_.empty()) {
     if (payload.rfind("ok ", 0) != 0) s->Abort("server " + std::to_string(server) + " could not write its checkpoint shard: " + payload, kExitAborted);
     saved_[server] = payload.substr(3);
     for (const std::string& c : saved_)
       if (c.empty()) return;
-    const std::string dir = CheckpointDir(saving_epoch_);
-    {
-      std::ofstream m(dir + "/MANIFEST.tmp", std::ios::trunc);
-      m << "model " << opts_.model << "\nepoch " << saving_epoch_ << "\nservers " << num_servers_ << "\n";
-      for (int i = 0; i < num_servers_; ++i) m << "shard server-" << i << ".shard " << saved_[i] << "\n";
-      // How to rebuild the model and how good it was (read by `embark export`).
-      m << "format " << DataFormatName(opts_.format) << "\n";
-      for (const auto& [name, value] : opts_.model_options) m << "option " << name << " " << value << "\n";
-      m << "metric train_loss " << JsonNumber(TrainLoss(saving_epoch_)) << "\n";
-      for (const auto& [name, value] : last_metrics_) m << "metric " << name << " " << JsonNumber(value) << "\n";
-      if (!m) s->Abort("cannot write " + dir + "/MANIFEST.tmp", kExitAborted);
-    }
-    if (std::rename((dir + "/MANIFEST.tmp").c_str(), (dir + "/MANIFEST").c_str()) != 0)
-      s->Abort("cannot rename " + dir + "/MANIFEST.tmp", kExitAborted);
-    LOG(INFO) << "checkpoint after epoch " << saving_epoch_ << " written to " << dir;
-    // Keep the newest --keep_checkpoints complete checkpoints.
-    const int oldest_kept = saving_epoch_ - (opts_.keep_checkpoints - 1) * opts_.checkpoint_every_epochs;
-    for (int e = oldest_kept - opts_.checkpoint_every_epochs; e > 0; e -= opts_.checkpoint_every_epochs) {
-      const std::string old = CheckpointDir(e);
-      std::ifstream manifest(old + "/MANIFEST");
-      if (!manifest) break;  // already removed, and so are the older ones
-      std::string line;
-      char file[256];
-      while (std::getline(manifest, line))
-        if (std::sscanf(line.c_str(), "shard %255s", file) == 1) std::remove((old + "/" + file).c_str());
-      std::remove((old + "/MANIFEST").c_str());  // the manifest goes last but one: never a manifest without shards
-      rmdir(old.c_str());
-    }
-    const int epoch = saving_epoch_;
-    saving_epoch_ = 0;
-    Status st = s->BroadcastAppToWorkers(kTrainCheckpointed, std::to_string(epoch));
-    if (!st.ok()) s->Abort("cannot release the workers after the checkpoint: " + st.ToString(), kExitAborted);
+    FinishSave(s);
   }
 }
 
@@ -348,6 +548,22 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       e.loss[w] = r.loss_sum;
       current_epoch_ = std::max(current_epoch_, static_cast<int>(r.epoch));
       UpdateMinClock(s, r.epoch);
+      MaybeStartCut(s, r.epoch);
+      break;
+    }
+    case kTrainPaused: {
+      InputPosition pos;
+      Status st = DecodePosition(payload, "the position of worker " + std::to_string(w), &pos);
+      if (!st.ok()) s->Abort(st.message(), kExitAborted);
+      if (!cut_.active || pos.epoch != cut_.epoch) {
+        s->Abort("worker " + std::to_string(w) + " paused in epoch " + std::to_string(pos.epoch) + " without a cut request", kExitAborted);
+      }
+      EpochState& e = Epoch(pos.epoch);
+      e.clock[w] = pos.clock;
+      e.examples[w] = pos.examples;
+      e.loss[w] = pos.loss_sum;
+      cut_.positions[w] = payload;
+      CheckCutReady(s);
       break;
     }
     case kTrainEpochDone: {
@@ -362,8 +578,11 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
         for (const auto& [reason, count] : d.bad_lines) bad_lines_[reason] += count;
       UpdateMinClock(s, d.epoch);
       if (std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; })) {
-        if (d.epoch == 1)
+        if (d.epoch == 1) {
+          examples_per_epoch_ = d.epoch == resumed_epoch_ ? resumed_examples_ : 0;
           for (uint64_t x : e.examples) examples_per_epoch_ += x;
+        }
+        steps_done_ = GlobalStep(d.epoch);
         if (opts_.server_memory.enabled()) {
           // The servers' epoch TTL sweep, and their counters for this epoch's metrics line.
           for (int i = 0; i < num_servers_; ++i) {
@@ -373,6 +592,7 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
         }
         MaybeFinishEpoch(s, d.epoch);
       }
+      if (cut_.active && cut_.epoch == d.epoch) CheckCutReady(s);
       break;
     }
     case kTrainEval: {
@@ -403,7 +623,7 @@ void TrainApp::OnTick(SchedulerHandle* s) {
   if (now - last_progress_ < opts_.progress_every_s) return;
   const double elapsed = now - start_;
   const uint64_t done = ExamplesSoFar();
-  const double rate = elapsed > 0 ? done / elapsed : 0;
+  const double rate = elapsed > 0 ? (done - examples_at_start_) / elapsed : 0;
   std::string eta = "after epoch 1";
   if (examples_per_epoch_ > 0 && rate > 0) {
     const double total = static_cast<double>(examples_per_epoch_) * opts_.epochs;

@@ -6,6 +6,13 @@
 // JSON object per evaluation to --metrics_out (and a last one with "final": true), and prints
 // a summary at the end.
 //
+// Checkpoints (scheduler/checkpoint_store.h for the layout): at an epoch boundary, or mid-epoch
+// at a cut (train_protocol.h) every --checkpoint_every steps or seconds. Once every worker is
+// paused or done, every server writes its shard (full, or a delta every time but each
+// --full_every-th), the scheduler writes the workers' positions and its own state, then the
+// MANIFEST, prunes old checkpoints and releases the workers. --resume restores the newest
+// complete checkpoint and its delta chain on any number of servers and workers.
+//
 // Thread-safety: callbacks run on the scheduler's thread only.
 #pragma once
 
@@ -15,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/checkpoint_store.h"
 #include "scheduler/scheduler.h"
 #include "worker/evaluation.h"
 #include "worker/train_options.h"
@@ -54,11 +62,23 @@ class TrainApp : public SchedulerApp {
   std::string MetricsLine(int epoch, bool final) const;
   // Checkpoints (see the .cc for the protocol).
   void StartCheckpoint(SchedulerHandle* s, int epoch);
+  void MaybeStartCut(SchedulerHandle* s, int epoch);
+  void CheckCutReady(SchedulerHandle* s);
+  // Asks every server to write its shard of checkpoint `name` (in_epoch: 0 or the epoch cut).
+  void StartSave(SchedulerHandle* s, const std::string& name, int epochs_done, int in_epoch, uint64_t step);
+  void FinishSave(SchedulerHandle* s);
   void OnServerMessage(SchedulerHandle* s, int server, const Message& msg);
-  int LatestCheckpoint(std::string* dir) const;
-  std::string CheckpointDir(int epoch) const;
+  // Validates checkpoint `name` and its chain, restores the scheduler's state from it and asks
+  // the servers to load it.
+  Status Restore(SchedulerHandle* s, const std::string& name);
+  // "cannot resume from ...: why; earlier complete checkpoints: ..." for a refused checkpoint.
+  std::string Refusal(const std::string& name, const std::string& why) const;
+  std::string SchedulerStateBytes(int epochs_done, int in_epoch, uint64_t step) const;
   uint64_t ExamplesSoFar() const;
   double TrainLoss(int epoch) const;
+  uint64_t MaxClock(int epoch) const;
+  // Global steps (train_protocol.h) once epoch `epoch` reached its highest clock so far.
+  uint64_t GlobalStep(int epoch) const;
 
   const TrainOptions opts_;
   int num_workers_ = 0;
@@ -75,8 +95,35 @@ class TrainApp : public SchedulerApp {
   int num_servers_ = 0;
   int first_epoch_ = 1;
   int restoring_ = 0;            // servers still loading a checkpoint
-  int saving_epoch_ = 0;         // checkpoint being written, 0 = none
+  std::vector<std::string> resume_inputs_;  // per worker: its share of a cut epoch's remainder
+  std::unique_ptr<CheckpointStore> store_;  // null without --checkpoint_dir
+  std::string restored_;         // name of the checkpoint restored, for messages
+  // The checkpoint being written ("" = none): its name, kind, the epoch it cut (0 = boundary).
+  std::string saving_;
+  bool saving_delta_ = false;
+  int saving_epochs_done_ = 0;
+  int saving_in_epoch_ = 0;
+  uint64_t saving_step_ = 0;
   std::vector<std::string> saved_;  // per server: "ok CHECKSUM" of the checkpoint being written
+  std::string last_checkpoint_;     // newest checkpoint written or restored: the next delta's base
+  int chain_length_ = 0;            // checkpoints in its chain (1 = it is full)
+  double last_checkpoint_time_ = 0;
+  uint64_t next_step_cut_ = 0;
+  // A mid-epoch cut in progress.
+  struct Cut {
+    bool active = false;
+    int epoch = 0;
+    std::vector<std::string> positions;  // per worker: EncodePosition bytes once paused
+  };
+  Cut cut_;
+  // Progress before this run (restored from a checkpoint).
+  uint64_t steps_done_ = 0;         // global steps of the completed epochs
+  uint64_t examples_before_ = 0;    // examples of the epochs completed before the restore
+  int resumed_epoch_ = 0;           // the cut epoch this run resumed inside (0 = none)
+  uint64_t resumed_examples_ = 0;   // its examples, loss and highest clock before the cut
+  double resumed_loss_ = 0;
+  uint64_t resumed_clock_ = 0;
+  uint64_t examples_at_start_ = 0;  // ExamplesSoFar() when this run started (for examples/s)
   std::string last_line_;
 };
 

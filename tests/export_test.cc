@@ -17,6 +17,7 @@
 #include "models/model_factory.h"
 #include "models/model_spec.h"
 #include "ps/checkpoint_shard.h"
+#include "scheduler/checkpoint_store.h"
 #include "ps/optimizer.h"
 #include "serving/bundle.h"
 #include "serving/crc32.h"
@@ -181,7 +182,11 @@ void WriteMfCheckpoint(const std::string& dir, const FakeMf& m, int epoch = 1) {
     floats.push_back(2 * (t.dense ? 1 : t.dim));  // AdaGrad keeps one state float per weight
     ASSERT_EQ(Optimizer::Create(t.optimizer)->StateFloats(static_cast<int>(t.dense ? 1 : t.dim)), t.dense ? 1 : 3);
   }
-  std::string manifest = "model mf\nepoch " + std::to_string(epoch) + "\nservers 2\n";
+  Manifest manifest;  // the scheduler's MANIFEST (scheduler/checkpoint_store.h)
+  manifest.model = "mf";
+  manifest.epochs_done = epoch;
+  manifest.servers = 2;
+  manifest.workers = 1;
   for (int s = 0; s < 2; ++s) {
     const std::string file = "server-" + std::to_string(s) + ".shard";
     uint64_t checksum = 0;
@@ -196,10 +201,12 @@ void WriteMfCheckpoint(const std::string& dir, const FakeMf& m, int epoch = 1) {
                     emit({2, 0, g, 2});
                   }
                 }, &checksum).ok());
-    manifest += "shard " + file + " " + std::to_string(checksum) + "\n";
+    manifest.files.push_back({"shard", file, checksum});
   }
-  manifest += "format ratings\noption dim 2\nmetric train_loss 0.5\nmetric test_rmse 0.91\n";
-  Spit(dir + "/MANIFEST", manifest);
+  manifest.format = "ratings";
+  manifest.options = {{"dim", "2"}};
+  manifest.metrics = {{"train_loss", "0.5"}, {"test_rmse", "0.91"}};
+  Spit(dir + "/MANIFEST", FormatManifest(manifest));
 }
 
 FakeMf SampleMf() {

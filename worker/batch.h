@@ -21,6 +21,10 @@ struct Batch {
   std::vector<uint64_t> keys;      // one per feature occurrence
   std::vector<float> values;       // one per feature occurrence
   std::vector<uint16_t> fields;    // one per feature occurrence
+  // One per example when the DataReader filled the batch (else empty): where the example's
+  // line starts, as a byte offset into the reader's files taken as one stream. Checkpoints
+  // record the lines read but not yet trained with these.
+  std::vector<uint64_t> origins;
 
   size_t size() const { return labels.size(); }
   size_t num_features() const { return keys.size(); }
@@ -32,6 +36,7 @@ struct Batch {
     keys.clear();
     values.clear();
     fields.clear();
+    origins.clear();
   }
   // Appends one feature to the example being built; call EndExample() after its last feature.
   void AddFeature(uint64_t key, float value, uint16_t field) {

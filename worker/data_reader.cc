@@ -1,6 +1,8 @@
 #include "worker/data_reader.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -70,6 +72,14 @@ Status DataReader::Open() {
     return Status::InvalidArgument("'" + options_.files + "': every input file is empty");
   }
   ranges_ = SplitForWorker(sizes, options_.num_workers, options_.worker_index);
+  sizes_.clear();
+  file_starts_.clear();
+  uint64_t at = 0;
+  for (const auto& [path, size] : sizes) {
+    sizes_.push_back(size);
+    file_starts_.push_back(at);
+    at += size;
+  }
   opened_ = true;
   return Status::OK();
 }
@@ -85,9 +95,33 @@ void DataReader::StopThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-Status DataReader::StartEpoch(int epoch) {
+Status DataReader::StartEpoch(int epoch, const RemainingInput* resume) {
   if (!opened_) return Status::InvalidArgument("DataReader::StartEpoch called before Open");
   StopThread();
+  if (resume != nullptr) {
+    if (resume->files != files_) {
+      return Status::InvalidArgument("the checkpoint's training files (" + std::to_string(resume->files.size()) +
+                                     ") are not --train's (" + std::to_string(files_.size()) + "): resume with the same --train");
+    }
+    for (size_t f = 0; f < files_.size(); ++f) {
+      if (resume->sizes[f] != sizes_[f]) {
+        return Status::InvalidArgument(files_[f] + " has " + std::to_string(sizes_[f]) + " bytes but had " +
+                                       std::to_string(resume->sizes[f]) + " at the checkpoint: the input changed");
+      }
+    }
+    epoch_ranges_ = resume->FileRanges();
+    epoch_range_file_.clear();
+    for (const auto& r : resume->ranges) epoch_range_file_.push_back(r.file);
+    epoch_pending_ = resume->pending;
+  } else {
+    epoch_ranges_ = ranges_;
+    epoch_range_file_.clear();
+    for (const FileRange& r : ranges_) {
+      epoch_range_file_.push_back(static_cast<uint32_t>(
+          std::lower_bound(files_.begin(), files_.end(), r.path) - files_.begin()));
+    }
+    epoch_pending_.clear();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     while (!ready_.empty()) {
@@ -98,15 +132,71 @@ Status DataReader::StartEpoch(int epoch) {
     producer_done_ = false;
     producer_status_ = Status::OK();
     counts_.fill(0);
+    pause_requested_ = false;
+    paused_ = false;
   }
+  pause_flag_.store(false, std::memory_order_relaxed);
   stop_flag_.store(false, std::memory_order_relaxed);
   examples_read_.store(0, std::memory_order_relaxed);
   epoch_started_ = true;
-  // Deterministic per (seed, epoch, worker): reruns shuffle identically, workers differ.
-  const uint64_t shuffle_seed =
+  // Deterministic per (seed, epoch, worker): reruns shuffle identically, workers differ. A
+  // resumed epoch gets a seed of its own (its input is a different set of lines).
+  uint64_t shuffle_seed =
       HashCombine(HashCombine(options_.seed, static_cast<uint64_t>(epoch)),
                   static_cast<uint64_t>(options_.worker_index));
+  if (resume != nullptr) shuffle_seed = HashCombine(shuffle_seed, 0x726573756d6564ULL);
   thread_ = std::thread(&DataReader::Run, this, shuffle_seed);
+  return Status::OK();
+}
+
+RemainingInput DataReader::Describe(const std::vector<FileRange>& ranges, size_t next_pending) const {
+  RemainingInput r;
+  r.files = files_;
+  r.sizes = sizes_;
+  for (const FileRange& fr : ranges) {
+    const uint32_t f = static_cast<uint32_t>(std::lower_bound(files_.begin(), files_.end(), fr.path) - files_.begin());
+    if (fr.begin < fr.end) r.ranges.push_back({f, fr.begin, fr.end});
+  }
+  r.pending.assign(epoch_pending_.begin() + static_cast<std::ptrdiff_t>(next_pending), epoch_pending_.end());
+  return r;
+}
+
+bool DataReader::MaybePause(const LineSource* source, size_t next_pending, const ShuffleBuffer& shuffler,
+                            const Batch& current) {
+  if (!pause_flag_.load(std::memory_order_relaxed)) return true;
+  RemainingInput state = Describe(source != nullptr ? source->Remaining() : epoch_ranges_, next_pending);
+  shuffler.HeldOrigins(&state.pending);
+  state.pending.insert(state.pending.end(), current.origins.begin(), current.origins.end());
+  std::unique_lock<std::mutex> lock(mu_);
+  paused_state_ = std::move(state);
+  paused_ = true;
+  not_empty_.notify_all();
+  not_full_.wait(lock, [&] { return stop_ || !pause_requested_; });
+  paused_ = false;
+  return !stop_;
+}
+
+Status DataReader::Snapshot(RemainingInput* out, int timeout_ms) {
+  if (!epoch_started_) return Status::InvalidArgument("DataReader::Snapshot called before StartEpoch");
+  std::unique_lock<std::mutex> lock(mu_);
+  pause_requested_ = true;
+  pause_flag_.store(true, std::memory_order_relaxed);
+  not_full_.notify_all();
+  const bool ok = not_empty_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return paused_ || producer_done_; });
+  if (ok) {
+    if (paused_) {
+      *out = paused_state_;
+    } else {
+      *out = Describe({}, epoch_pending_.size());
+    }
+    for (const Batch& b : ready_) out->pending.insert(out->pending.end(), b.origins.begin(), b.origins.end());
+    std::sort(out->pending.begin(), out->pending.end());
+  }
+  pause_requested_ = false;
+  pause_flag_.store(false, std::memory_order_relaxed);
+  lock.unlock();
+  not_full_.notify_all();
+  if (!ok) return Status::Timeout("the data reader did not pause within " + std::to_string(timeout_ms) + " ms for a checkpoint");
   return Status::OK();
 }
 
@@ -128,7 +218,8 @@ void DataReader::Run(uint64_t shuffle_seed) {
 bool DataReader::Push(Batch* batch) {
   const size_t depth = options_.prefetch == 0 ? 1 : options_.prefetch;
   std::unique_lock<std::mutex> lock(mu_);
-  not_full_.wait(lock, [&] { return stop_ || ready_.size() < depth; });
+  // A pending Snapshot() lets the batch in beyond the depth, so the reader reaches its pause.
+  not_full_.wait(lock, [&] { return stop_ || ready_.size() < depth || pause_requested_; });
   if (stop_) return false;
   ready_.push_back(std::move(*batch));
   if (!free_.empty()) {
@@ -142,16 +233,65 @@ bool DataReader::Push(Batch* batch) {
 }
 
 Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
-  LineSource source(ranges_, options_.read_buffer_bytes);
+  LineSource source(epoch_ranges_, options_.read_buffer_bytes);
   std::unique_ptr<LineParser> parser = LineParser::Create(options_.format, options_.parser);
   const bool shuffle = options_.shuffle_buffer > 0;
   ShuffleBuffer shuffler(options_.shuffle_buffer, shuffle_seed);
   Batch current;
   Batch one;  // with shuffling, each line is parsed here first, then offered to the shuffler
-  size_t range_of_last_line = static_cast<size_t>(-1);
 
+  // Parses one line into the stream; `where` names it for an error message (called only then).
+  auto take = [&](std::string_view line, bool first_line_of_file, uint64_t origin, auto&& where) -> Status {
+    BadLineReason reason = BadLineReason::kWrongFieldCount;
+    Batch* target = shuffle ? &one : &current;
+    LineParser::Outcome outcome = parser->Parse(line, first_line_of_file, target, &reason);
+    if (outcome == LineParser::Outcome::kBad) {
+      if (options_.bad_lines == BadLinePolicy::kFail) {
+        return Status::Corruption(where() + ": " + BadLineReasonName(reason) + ": " + Excerpt(line));
+      }
+      ++(*counts)[static_cast<int>(reason)];
+      return Status::OK();
+    }
+    if (outcome == LineParser::Outcome::kBlank) return Status::OK();
+    if (outcome == LineParser::Outcome::kSkipped) {  // a csv schema's policy, not an error
+      ++(*counts)[static_cast<int>(reason)];
+      return Status::OK();
+    }
+    target->origins.push_back(origin);
+    if (shuffle) {
+      shuffler.Add(one, 0, &current);
+      one.Clear();
+    }
+    if (current.size() >= options_.batch_size && !Push(&current)) return Status::Aborted("reader stopped");
+    return Status::OK();
+  };
+
+  // A resumed epoch first reads the lines that were read but not trained before the cut.
+  std::unique_ptr<OffsetLineReader> by_offset;
+  size_t file = 0;
+  for (size_t i = 0; i < epoch_pending_.size(); ++i) {
+    if (stop_flag_.load(std::memory_order_relaxed)) return Status::Aborted("reader stopped");
+    if (!MaybePause(nullptr, i, shuffler, current)) return Status::Aborted("reader stopped");
+    const uint64_t origin = epoch_pending_[i];
+    const size_t f = static_cast<size_t>(std::upper_bound(file_starts_.begin(), file_starts_.end(), origin) - file_starts_.begin()) - 1;
+    if (!by_offset || f != file) {
+      by_offset = std::make_unique<OffsetLineReader>(files_[f]);
+      file = f;
+      parser->StartFile();
+    }
+    const uint64_t offset = origin - file_starts_[f];
+    std::string_view line;
+    EMBARK_RETURN_IF_ERROR(by_offset->LineAt(offset, &line));
+    EMBARK_RETURN_IF_ERROR(take(line, offset == 0, origin, [&] {
+      return files_[f] + ":" + std::to_string(by_offset->LineNumberAt(offset));
+    }));
+  }
+  by_offset.reset();
+
+  size_t range_of_last_line = static_cast<size_t>(-1);
   for (;;) {
     if (stop_flag_.load(std::memory_order_relaxed)) return Status::Aborted("reader stopped");
+    if (!MaybePause(&source, epoch_pending_.size(), shuffler, current)) return Status::Aborted("reader stopped");
     std::string_view line;
     bool has_line = false;
     EMBARK_RETURN_IF_ERROR(source.Next(&line, &has_line));
@@ -160,32 +300,14 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
       range_of_last_line = source.range_index();
       parser->StartFile();
     }
-    BadLineReason reason = BadLineReason::kWrongFieldCount;
-    Batch* target = shuffle ? &one : &current;
-    LineParser::Outcome outcome =
-        parser->Parse(line, source.IsFirstLineOfFile(), target, &reason);
-    if (outcome == LineParser::Outcome::kBad) {
-      if (options_.bad_lines == BadLinePolicy::kFail) {
-        return Status::Corruption(source.path() + ":" + std::to_string(source.LineNumber()) +
-                                  ": " + BadLineReasonName(reason) + ": " + Excerpt(line));
-      }
-      ++(*counts)[static_cast<int>(reason)];
-      continue;
-    }
-    if (outcome == LineParser::Outcome::kBlank) continue;
-    if (outcome == LineParser::Outcome::kSkipped) {  // a csv schema's policy, not an error
-      ++(*counts)[static_cast<int>(reason)];
-      continue;
-    }
-    if (shuffle) {
-      shuffler.Add(one, 0, &current);
-      one.Clear();
-    }
-    if (current.size() >= options_.batch_size && !Push(&current)) {
-      return Status::Aborted("reader stopped");
-    }
+    const uint64_t origin = file_starts_[epoch_range_file_[source.range_index()]] + source.line_offset();
+    EMBARK_RETURN_IF_ERROR(take(line, source.IsFirstLineOfFile(), origin, [&] {
+      return source.path() + ":" + std::to_string(source.LineNumber());
+    }));
   }
-  while (shuffler.PopRandom(&current)) {
+  for (;;) {
+    if (!MaybePause(&source, epoch_pending_.size(), shuffler, current)) return Status::Aborted("reader stopped");
+    if (!shuffler.PopRandom(&current)) break;
     if (current.size() >= options_.batch_size && !Push(&current)) {
       return Status::Aborted("reader stopped");
     }

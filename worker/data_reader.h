@@ -21,7 +21,15 @@
 // space; StartEpoch() and the destructor stop and join it, even mid-epoch. Next() waits for
 // at most options.next_timeout_ms when set (Status::Timeout), in case a file system stalls.
 //
-// Thread-safety: Open/StartEpoch/Next/destruction are called from one consumer thread;
+// Positions (checkpoints): every example carries Batch::origins (where its line starts).
+// Snapshot() pauses the reader thread at a line boundary and returns what of the epoch is not
+// yet handed out -- the unread byte ranges and the lines held by the shuffle buffer, the batch
+// being filled and the queued batches (input_position.h) -- then lets it continue.
+// StartEpoch(epoch, &remaining) reads such a remainder instead of this worker's ranges: its
+// pending lines first (by offset), then its ranges, through a shuffle buffer seeded for the
+// resumed epoch.
+//
+// Thread-safety: Open/StartEpoch/Next/Snapshot/destruction are called from one consumer thread;
 // bad_line_counts() and examples_read() may be called from any thread.
 #pragma once
 
@@ -39,10 +47,13 @@
 
 #include "core/status.h"
 #include "worker/batch.h"
+#include "worker/input_position.h"
 #include "worker/input_split.h"
 #include "worker/line_parser.h"
 
 namespace embark {
+
+class ShuffleBuffer;
 
 enum class BadLinePolicy { kFail, kSkip };
 // "fail" / "skip" -> BadLinePolicy.
@@ -73,8 +84,14 @@ class DataReader {
   // Validates options, expands and sizes the input files, computes this worker's ranges.
   Status Open();
 
-  // Stops any epoch in progress (discarding its queued batches) and starts reading `epoch`.
-  Status StartEpoch(int epoch);
+  // Stops any epoch in progress (discarding its queued batches) and starts reading `epoch`:
+  // this worker's ranges, or `resume` (the remainder of an interrupted epoch; its files and
+  // sizes must be this reader's, else an error names the file that changed).
+  Status StartEpoch(int epoch, const RemainingInput* resume = nullptr);
+
+  // The part of the current epoch not handed out by Next() yet (see above). Waits at most
+  // `timeout_ms` for the reader thread to pause.
+  Status Snapshot(RemainingInput* out, int timeout_ms = 60000);
 
   // Replaces *out with the next batch (its previous buffers are recycled) and sets
   // *end_of_epoch = false; at the end of the epoch clears *out and sets *end_of_epoch = true
@@ -96,6 +113,11 @@ class DataReader {
 
   void StopThread();
   void Run(uint64_t shuffle_seed);
+  // Reader thread: if Snapshot() asked, publishes the state and waits until released. False
+  // if the reader was stopped meanwhile. `source` is null while pending lines are read.
+  bool MaybePause(const LineSource* source, size_t next_pending, const ShuffleBuffer& shuffler,
+                  const Batch& current);
+  RemainingInput Describe(const std::vector<FileRange>& ranges, size_t next_pending) const;
   Status ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts);
   // Queues *batch for the consumer and replaces it with a recycled empty batch. False if the
   // reader was asked to stop while waiting for space.
@@ -107,6 +129,14 @@ class DataReader {
   std::vector<std::string> files_;
   std::vector<FileRange> ranges_;
   uint64_t empty_files_ = 0;
+  std::vector<uint64_t> sizes_;         // per file
+  std::vector<uint64_t> file_starts_;   // per file: offset of its first byte in the file stream
+  // The current epoch's input: this worker's ranges, or a resumed remainder.
+  std::vector<FileRange> epoch_ranges_;
+  std::vector<uint32_t> epoch_range_file_;  // per epoch range: index into files_
+  std::vector<uint64_t> epoch_pending_;     // resumed lines to read first, ascending
+
+  std::atomic<bool> pause_flag_{false};  // read per line by the reader thread
 
   std::thread thread_;
   std::atomic<bool> stop_flag_{false};  // read per line by the reader thread
@@ -121,6 +151,9 @@ class DataReader {
   bool producer_done_ = false;         // guarded by mu_
   Status producer_status_;             // guarded by mu_
   ReasonCounts counts_{};              // guarded by mu_
+  bool pause_requested_ = false;       // guarded by mu_
+  bool paused_ = false;                // guarded by mu_
+  RemainingInput paused_state_;        // guarded by mu_; valid while paused_
 };
 
 // Reads this worker's whole share (options.worker_index of options.num_workers) once -- e.g. a

@@ -265,6 +265,7 @@ Status LineSource::Next(std::string_view* line, bool* has_line) {
       const char* start = buf_.get() + head_;
       if (len > 0 && start[len - 1] == '\r') --len;
       *line = std::string_view(start, len);
+      line_offset_ = buf_offset_ + head_;
       head_ = nl != nullptr ? line_end + 1 : line_end;
       ++lines_in_range_;
       *has_line = true;
@@ -306,6 +307,85 @@ uint64_t LineSource::LineNumber() {
     }
   }
   return static_cast<uint64_t>(prefix_newlines_) + lines_in_range_;
+}
+
+std::vector<FileRange> LineSource::Remaining() const {
+  std::vector<FileRange> out;
+  size_t i = range_index_;
+  if (range_open_) {
+    const uint64_t next = buf_offset_ + head_;
+    if (next < range_end_ && !(eof_ && head_ == tail_)) out.push_back(FileRange{ranges_[i].path, next, range_end_});
+    ++i;
+  }
+  for (; i < ranges_.size(); ++i) out.push_back(ranges_[i]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OffsetLineReader
+
+OffsetLineReader::OffsetLineReader(std::string path) : path_(std::move(path)) {}
+
+OffsetLineReader::~OffsetLineReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status OffsetLineReader::Load(uint64_t offset, size_t bytes) {
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return Status::IoError(path_ + ": cannot open: " + ErrnoText(errno));
+  }
+  window_.resize(bytes);
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = ::pread(fd_, &window_[got], bytes - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(path_ + ": read failed: " + ErrnoText(errno));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  window_.resize(got);
+  window_begin_ = offset;
+  window_reaches_eof_ = got < bytes;
+  return Status::OK();
+}
+
+Status OffsetLineReader::LineAt(uint64_t offset, std::string_view* line) {
+  // 16 KiB windows: pending lines are usually sparse, so a larger window mostly reads bytes
+  // nobody needs.
+  size_t want = size_t{16} << 10;
+  for (;;) {
+    if (offset >= window_begin_ && offset < window_begin_ + window_.size()) {
+      const size_t at = static_cast<size_t>(offset - window_begin_);
+      const size_t nl = window_.find('\n', at);
+      if (nl != std::string::npos || window_reaches_eof_) {
+        size_t end = nl == std::string::npos ? window_.size() : nl;
+        if (end > at && window_[end - 1] == '\r') --end;
+        *line = std::string_view(window_.data() + at, end - at);
+        return Status::OK();
+      }
+      // The line runs past the window: read again from its start, larger if needed.
+      if (at == 0) want = std::max(want, window_.size() * 2);
+    }
+    EMBARK_RETURN_IF_ERROR(Load(offset, want));
+    if (window_.empty())
+      return Status::InvalidArgument(path_ + ": no line starts at byte " + std::to_string(offset) + " (past the end)");
+  }
+}
+
+uint64_t OffsetLineReader::LineNumberAt(uint64_t offset) {
+  uint64_t lines = 1;
+  if (fd_ < 0) return 0;
+  std::string chunk(size_t{1} << 16, '\0');
+  for (uint64_t at = 0; at < offset;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), offset - at));
+    ssize_t n = ::pread(fd_, &chunk[0], want, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    lines += static_cast<uint64_t>(std::count(chunk.begin(), chunk.begin() + n, '\n'));
+    at += static_cast<uint64_t>(n);
+  }
+  return lines;
 }
 
 }  // namespace embark

@@ -75,6 +75,13 @@ class LineSource {
   bool IsFirstLineOfFile() const { return range_begin_ == 0 && lines_in_range_ == 1; }
   // True 1-based line number in its file. May read the file's prefix once per range.
   uint64_t LineNumber();
+  // Byte offset in its file where the last returned line starts.
+  uint64_t line_offset() const { return line_offset_; }
+
+  // What is not read yet, in reading order: the rest of the current range from the next
+  // unread line on (a line start, so the ownership rule still holds), then the ranges not
+  // opened yet. Valid between calls to Next().
+  std::vector<FileRange> Remaining() const;
 
  private:
   Status OpenRange();
@@ -99,9 +106,37 @@ class LineSource {
   uint64_t buf_offset_ = 0;  // file offset of buf_[0]
   bool eof_ = false;
 
+  uint64_t line_offset_ = 0;           // file offset of the last returned line
   uint64_t lines_in_range_ = 0;        // lines returned from the current range
   uint64_t first_line_offset_ = 0;     // file offset of the range's first owned line
   int64_t prefix_newlines_ = -1;       // newlines before first_line_offset_; -1 = not counted
+};
+
+// Reads single lines of one file by the byte offset where they start (the lines a checkpoint
+// recorded as read but not trained). Offsets given in ascending order are served from one
+// sliding window, so many nearby lines cost few reads.
+class OffsetLineReader {
+ public:
+  explicit OffsetLineReader(std::string path);
+  ~OffsetLineReader();
+  OffsetLineReader(const OffsetLineReader&) = delete;
+  OffsetLineReader& operator=(const OffsetLineReader&) = delete;
+
+  // *line = the line starting at `offset`, without '\n' or a trailing '\r'; valid until the next
+  // call. An offset at or past the end of the file is an error naming the file.
+  Status LineAt(uint64_t offset, std::string_view* line);
+  // True 1-based line number of the line starting at `offset` (reads the prefix; for errors).
+  uint64_t LineNumberAt(uint64_t offset);
+  const std::string& path() const { return path_; }
+
+ private:
+  Status Load(uint64_t offset, size_t bytes);
+
+  const std::string path_;
+  int fd_ = -1;
+  std::string window_;        // bytes [window_begin_, window_begin_ + window_.size()) of the file
+  uint64_t window_begin_ = 0;
+  bool window_reaches_eof_ = false;
 };
 
 }  // namespace embark

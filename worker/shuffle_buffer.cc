@@ -26,6 +26,8 @@ void ShuffleBuffer::Store(const Batch& src, size_t e, Slot* slot) {
   const uint32_t b = src.offsets[e];
   const uint32_t end = src.offsets[e + 1];
   slot->label = src.labels[e];
+  slot->has_origin = src.origins.size() == src.labels.size();
+  slot->origin = slot->has_origin ? src.origins[e] : 0;
   slot->keys.assign(src.keys.begin() + b, src.keys.begin() + end);
   slot->values.assign(src.values.begin() + b, src.values.begin() + end);
   slot->fields.assign(src.fields.begin() + b, src.fields.begin() + end);
@@ -35,7 +37,12 @@ void ShuffleBuffer::Emit(const Slot& slot, Batch* out) {
   out->keys.insert(out->keys.end(), slot.keys.begin(), slot.keys.end());
   out->values.insert(out->values.end(), slot.values.begin(), slot.values.end());
   out->fields.insert(out->fields.end(), slot.fields.begin(), slot.fields.end());
+  if (slot.has_origin) out->origins.push_back(slot.origin);
   out->EndExample(slot.label);
+}
+
+void ShuffleBuffer::HeldOrigins(std::vector<uint64_t>* out) const {
+  for (size_t i = 0; i < size_; ++i) out->push_back(slots_[i].origin);
 }
 
 bool ShuffleBuffer::Add(const Batch& src, size_t e, Batch* out) {
@@ -45,6 +52,7 @@ bool ShuffleBuffer::Add(const Batch& src, size_t e, Batch* out) {
     out->keys.insert(out->keys.end(), src.keys.begin() + b, src.keys.begin() + end);
     out->values.insert(out->values.end(), src.values.begin() + b, src.values.begin() + end);
     out->fields.insert(out->fields.end(), src.fields.begin() + b, src.fields.begin() + end);
+    if (src.origins.size() == src.labels.size()) out->origins.push_back(src.origins[e]);
     out->EndExample(src.labels[e]);
     return true;
   }

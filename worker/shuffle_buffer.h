@@ -31,6 +31,9 @@ class ShuffleBuffer {
   // Drops the held examples (keeping slot memory) and restarts the random sequence.
   void Reset(uint64_t seed);
 
+  // Appends the Batch::origins of the held examples to *out (for checkpoints).
+  void HeldOrigins(std::vector<uint64_t>* out) const;
+
   size_t capacity() const { return capacity_; }
   size_t size() const { return size_; }
 
@@ -44,6 +47,8 @@ class ShuffleBuffer {
  private:
   struct Slot {
     float label = 0.0f;
+    bool has_origin = false;  // the source batch carried Batch::origins
+    uint64_t origin = 0;
     std::vector<uint64_t> keys;
     std::vector<float> values;
     std::vector<uint16_t> fields;

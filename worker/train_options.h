@@ -39,6 +39,9 @@ struct TrainOptions {
   double clock_timeout_s = 600;  // longest wait for slower workers before giving up
   std::string checkpoint_dir;    // empty: no checkpoints
   int checkpoint_every_epochs = 0;  // 0: none
+  uint64_t checkpoint_every_steps = 0;    // mid-epoch cuts every N steps (batch clocks); 0: none
+  double checkpoint_every_seconds = 0;    // mid-epoch cuts every N seconds; 0: none
+  int full_every = 5;            // every N-th checkpoint is full, the others deltas (1: always full)
   int keep_checkpoints = 3;
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
   bool ranking = false;          // the model ranks items (Model::IsRanking): ranking evaluation

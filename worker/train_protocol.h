@@ -6,6 +6,16 @@
 // min_clock is the smallest clock of the workers still in the epoch (BSP: staleness 0; ASP:
 // no wait). A worker that ran out of data for the epoch leaves the minimum.
 //
+// Steps: a step is one batch clock. The job's global step count is the sum, over the epochs
+// trained so far, of the highest clock any worker reached in them (so with balanced workers,
+// the number of batches each worker trained since the start).
+//
+// Mid-epoch checkpoints (--checkpoint_every in steps or time): the scheduler sends kTrainCut
+// with a clock C above every clock it has seen (the highest + 1), so no worker has to go
+// back. Each worker, after finishing a batch with clock >= C (its pushes acknowledged), sends
+// kTrainPaused with its InputPosition and waits for kTrainCutDone; a worker that finishes its
+// share of the epoch first just reports kTrainEpochDone (nothing of it remains).
+//
 // Thread-safety: plain values.
 #pragma once
 
@@ -27,9 +37,15 @@ enum TrainMsg : uint64_t {
   kTrainEval = 104,       // worker -> scheduler: EvalReport
   kTrainStart = 105,      // scheduler -> workers: first epoch to train (after a restore), as text
   kTrainCheckpointed = 106,  // scheduler -> workers: the checkpoint after epoch N is complete
-  kServerSave = 201,      // scheduler -> servers: write your shard to this path
+  kTrainCut = 107,        // scheduler -> workers: CutRequest
+  kTrainPaused = 108,     // worker -> scheduler: EncodePosition(InputPosition) at the cut
+  kTrainCutDone = 109,    // scheduler -> paused workers: the mid-epoch checkpoint is written; go on
+  kTrainResumeInput = 110,  // scheduler -> worker, before kTrainStart: the RemainingInput of the
+                            // interrupted epoch it is to train (a resume from a mid-epoch cut)
+  kServerSave = 201,      // scheduler -> servers: write your shard to this path ("PATH" or "PATH\ndelta")
   kServerSaved = 202,     // server -> scheduler: "ok CHECKSUM" or the error
-  kServerLoad = 203,      // scheduler -> servers: restore from these shard paths (one per line)
+  kServerLoad = 203,      // scheduler -> servers: restore from these shard files, in order, one
+                          // "PATH CHECKSUM" per line (a delta chain: base first)
   kServerLoaded = 204,    // server -> scheduler: "ok" or the error
   kServerEpochEnd = 205,  // scheduler -> servers (bounded memory): every worker finished training epoch N
   kServerMemory = 206,    // server -> scheduler: its bounded-memory counters, "key=value ..."
@@ -41,6 +57,12 @@ struct ClockReport {
   uint64_t examples = 0;     // examples trained in this epoch so far
   double loss_sum = 0;       // training loss summed over those examples
   template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum); }
+};
+
+struct CutRequest {
+  int32_t epoch = 0;
+  uint64_t clock = 0;      // pause after the first batch boundary with clock >= this
+  template <class A> void serialize(A& ar) { ar(epoch, clock); }
 };
 
 struct MinClock {

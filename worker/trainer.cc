@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "worker/evaluation.h"
+#include "worker/input_position.h"
 #include "worker/train_protocol.h"
 
 namespace embark {
@@ -167,9 +168,11 @@ Status Trainer::WaitPushes(Slot* slot) {
   return first;
 }
 
-Status Trainer::WaitForClock(int epoch, uint64_t clock) {
+Status Trainer::WaitForClock(int epoch, uint64_t clock, const std::function<Status()>& while_waiting) {
   const int64_t bound = EffectiveStaleness(opts_);
   if (opts_.consistency == Consistency::kAsp) return Status::OK();
+  // A cut request must be noticed while blocked here (the worker we wait for may be paused).
+  const double round_s = while_waiting ? 0.1 : 1.0;
   if (min_clock_epoch_ != epoch) {
     min_clock_epoch_ = epoch;
     min_clock_ = 0;
@@ -177,7 +180,8 @@ Status Trainer::WaitForClock(int epoch, uint64_t clock) {
   const double deadline = NowSeconds() + opts_.clock_timeout_s;
   while (static_cast<int64_t>(clock) - static_cast<int64_t>(min_clock_) > bound) {
     std::string payload;
-    Status st = ctx_.control->WaitApp(kTrainMinClock, &payload, 1.0);
+    if (while_waiting) EMBARK_RETURN_IF_ERROR(while_waiting());
+    Status st = ctx_.control->WaitApp(kTrainMinClock, &payload, round_s);
     if (st.ok()) {
       MinClock m;
       if (!DecodeMsg(payload, &m)) return Status::Corruption("undecodable clock message from the scheduler");
@@ -207,7 +211,34 @@ Status Trainer::Load(DataReader* reader, Slot* slot, bool* end) {
   return PreparePulls(slot->batch, slot);
 }
 
-Status Trainer::TrainEpoch(int epoch) {
+Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held) {
+  std::string payload;
+  while (ctx_.control->WaitApp(kTrainCut, &payload, 0).ok()) {
+    CutRequest c;
+    if (!DecodeMsg(payload, &c)) return Status::Corruption("undecodable cut request from the scheduler");
+    if (c.epoch != epoch) continue;  // meant for an epoch this worker already finished
+    cut_pending_ = true;
+    cut_clock_ = c.clock;
+  }
+  if (!cut_pending_ || clock < cut_clock_) return Status::OK();
+  cut_pending_ = false;
+  InputPosition pos;
+  pos.epoch = epoch;
+  pos.clock = clock;
+  pos.examples = examples;
+  pos.loss_sum = loss_sum;
+  EMBARK_RETURN_IF_ERROR(reader_->Snapshot(&pos.input));
+  if (held != nullptr) {
+    pos.input.pending.insert(pos.input.pending.end(), held->origins.begin(), held->origins.end());
+    std::sort(pos.input.pending.begin(), pos.input.pending.end());
+  }
+  EMBARK_RETURN_IF_ERROR(ctx_.control->SendToScheduler(kTrainPaused, EncodePosition(pos)));
+  // Nobody pushes until the servers have written their shards: the cut is consistent.
+  std::string done;
+  return WaitFor(kTrainCutDone, "the mid-epoch checkpoint to be written", &done);
+}
+
+Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   DataReaderOptions ropts;
   ropts.format = opts_.format;
   ropts.files = opts_.train;
@@ -223,8 +254,10 @@ Status Trainer::TrainEpoch(int epoch) {
     EMBARK_RETURN_IF_ERROR(reader_->Open());
   }
   DataReader* reader = reader_.get();
-  EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch));
+  EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
   const bool prefetch_pulls = EffectiveStaleness(opts_) >= 1;
+  const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
+  cut_pending_ = false;
   uint64_t clock = 0, examples = 0;
   double loss_sum = 0;
   bool end = false;
@@ -238,7 +271,9 @@ Status Trainer::TrainEpoch(int epoch) {
     bool next_loaded = false, next_end = false;
     if (prefetch_pulls) {
       // SSP/ASP: the next batch's rows travel while this one computes.
-      EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock + 1));
+      std::function<Status()> pause_holding_cur;
+      if (cuts) pause_holding_cur = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, &cur->batch); };
+      EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock + 1, pause_holding_cur));
       EMBARK_RETURN_IF_ERROR(Load(reader, next, &next_end));
       next_loaded = true;
     }
@@ -251,8 +286,11 @@ Status Trainer::TrainEpoch(int epoch) {
     examples += cur->batch.size();
     loss_sum += loss.loss;
     EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
+    if (cuts) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, next_loaded && !next_end ? &next->batch : nullptr));
     if (!next_loaded) {
-      EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock));
+      std::function<Status()> pause_holding_nothing;
+      if (cuts) pause_holding_nothing = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
+      EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock, pause_holding_nothing));
       EMBARK_RETURN_IF_ERROR(Load(reader, next, &next_end));
     }
     end = next_end;
@@ -367,8 +405,16 @@ Status Trainer::Run() {
   std::string start;
   EMBARK_RETURN_IF_ERROR(WaitFor(kTrainStart, "the scheduler to start training", &start));
   const int first_epoch = std::atoi(start.c_str());
+  // A resume from a mid-epoch cut: the scheduler sent this worker's share of the interrupted
+  // epoch's remainder just before kTrainStart (so it is already queued).
+  std::unique_ptr<RemainingInput> resume;
+  std::string payload;
+  if (ctx_.control->WaitApp(kTrainResumeInput, &payload, 0).ok()) {
+    resume = std::make_unique<RemainingInput>();
+    if (!DecodeMsg(payload, resume.get())) return Status::Corruption("undecodable resume input from the scheduler");
+  }
   for (int epoch = first_epoch; epoch <= opts_.epochs; ++epoch) {
-    EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch));
+    EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch, epoch == first_epoch ? resume.get() : nullptr));
     // Everyone's updates of this epoch are in before anyone evaluates; nobody starts the next
     // epoch before everyone evaluated (so evaluation never sees a later epoch's updates).
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));

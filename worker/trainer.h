@@ -12,9 +12,15 @@
 // (Model::IsRanking) are evaluated by a RankingEvaluator on this worker's share of the test
 // users instead.
 //
+// Mid-epoch checkpoints (train_protocol.h): after a batch, and while waiting for slower
+// workers, the trainer looks for the scheduler's cut request; at the cut it records its input
+// position (the reader's snapshot plus a batch it holds but has not trained) and waits until
+// the checkpoint is written. A resumed run trains the interrupted epoch's remainder it is given.
+//
 // Thread-safety: Run() is called once, from the worker's main thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -50,7 +56,12 @@ class Trainer {
     std::vector<int> push_ts;
   };
 
-  Status TrainEpoch(int epoch);
+  // `resume`: the remainder of an interrupted epoch to train instead of this worker's share.
+  Status TrainEpoch(int epoch, const RemainingInput* resume);
+  // Mid-epoch checkpoints: takes the scheduler's cut requests for `epoch` (non-blocking), and
+  // if one is due after `clock` finished batches, records the position and waits for the
+  // checkpoint. `held` is a batch taken from the reader but not trained (or null).
+  Status PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held);
   Status LoadTest();
   // Waits for an application message from the scheduler, bounded by --clock_timeout.
   Status WaitFor(uint64_t subtype, const char* what, std::string* payload);
@@ -65,7 +76,8 @@ class Trainer {
   void UngroupDense(Slot* slot);
   LossSum Compute(Slot* slot);
   Status PushGradients(Slot* slot);
-  Status WaitForClock(int epoch, uint64_t clock);
+  // `while_waiting` (optional) runs every wait round (at most ~0.1 s apart).
+  Status WaitForClock(int epoch, uint64_t clock, const std::function<Status()>& while_waiting = nullptr);
   Status ReportClock(int epoch, uint64_t clock, uint64_t examples, double loss_sum);
 
   const TrainOptions opts_;
@@ -80,6 +92,8 @@ class Trainer {
   uint64_t min_clock_ = 0;
   int min_clock_epoch_ = -1;
   std::unique_ptr<DataReader> reader_;
+  bool cut_pending_ = false;     // a cut request for the current epoch not served yet
+  uint64_t cut_clock_ = 0;
   std::vector<Batch> test_batches_;
   std::unique_ptr<RankingEvaluator> ranking_;  // ranking models: replaces test_batches_
   bool test_loaded_ = false;

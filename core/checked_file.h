@@ -1,0 +1,26 @@
+// Checked files: small files (checkpoint positions, the scheduler's state) written atomically
+// with a checksum, so a crash or a flipped byte is always detected when they are read back.
+//
+// Layout: the payload bytes, then "EMBKSUM1", then u64 HashBytes(payload) little-endian.
+// WriteCheckedFile writes PATH.tmp and renames it to PATH, so PATH is either the previous
+// complete file or the new complete one, never half a file.
+//
+// Thread-safety: free functions without shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace embark {
+
+// Writes `payload` with its checksum to `path` atomically; *checksum (may be null) receives it.
+Status WriteCheckedFile(const std::string& path, const std::string& payload, uint64_t* checksum);
+
+// Reads `path`, verifies the footer and returns the payload. Errors name the file: missing,
+// truncated, or "checksum mismatch (truncated or modified file)". If `expected` is non-null,
+// the file's checksum must also equal *expected (the one a MANIFEST recorded).
+Status ReadCheckedFile(const std::string& path, std::string* payload, const uint64_t* expected = nullptr);
+
+}  // namespace embark

@@ -1,0 +1,201 @@
+#include "scheduler/checkpoint_store.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/hash.h"
+
+namespace embark {
+
+std::vector<ManifestFile> Manifest::FilesOf(const std::string& role) const {
+  std::vector<ManifestFile> out;
+  for (const ManifestFile& f : files)
+    if (f.role == role) out.push_back(f);
+  return out;
+}
+
+std::string FormatManifest(const Manifest& m) {
+  std::ostringstream o;
+  o << "model " << m.model << "\nepoch " << m.epochs_done << "\n";
+  if (m.in_epoch > 0) o << "in_epoch " << m.in_epoch << "\n";
+  o << "step " << m.step << "\nkind " << (m.delta ? "delta" : "full") << "\n";
+  if (m.delta) o << "base " << m.base << "\n";
+  o << "servers " << m.servers << "\nworkers " << m.workers << "\n";
+  if (!m.format.empty()) o << "format " << m.format << "\n";
+  for (const auto& [name, value] : m.options) o << "option " << name << " " << value << "\n";
+  for (const auto& [name, value] : m.metrics) o << "metric " << name << " " << value << "\n";
+  for (const ManifestFile& f : m.files) o << f.role << " " << f.name << " " << f.checksum << "\n";
+  std::string text = o.str();
+  return text + "checksum " + std::to_string(HashBytes(text)) + "\n";
+}
+
+Status ParseManifest(const std::string& path, const std::string& text, Manifest* m) {
+  *m = Manifest();
+  const size_t last = text.rfind("checksum ");
+  if (last == std::string::npos || (last > 0 && text[last - 1] != '\n'))
+    return Status::Corruption(path + ": truncated (no checksum line)");
+  if (std::strtoull(text.c_str() + last + 9, nullptr, 10) != HashBytes(std::string_view(text.data(), last)))
+    return Status::Corruption(path + ": checksum mismatch (truncated or modified file)");
+  std::istringstream in(text.substr(0, last));
+  std::string line, kind;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    std::istringstream l(line);
+    std::string key;
+    l >> key;
+    bool ok = true;
+    if (key == "model") ok = static_cast<bool>(l >> m->model);
+    else if (key == "epoch") ok = static_cast<bool>(l >> m->epochs_done);
+    else if (key == "in_epoch") ok = static_cast<bool>(l >> m->in_epoch);
+    else if (key == "step") ok = static_cast<bool>(l >> m->step);
+    else if (key == "kind") ok = static_cast<bool>(l >> kind) && (kind == "full" || kind == "delta");
+    else if (key == "base") ok = static_cast<bool>(l >> m->base);
+    else if (key == "servers") ok = static_cast<bool>(l >> m->servers);
+    else if (key == "workers") ok = static_cast<bool>(l >> m->workers);
+    else if (key == "format") ok = static_cast<bool>(l >> m->format);
+    else if (key == "option" || key == "metric") {
+      std::string name, value;
+      ok = static_cast<bool>(l >> name >> value);
+      (key == "option" ? m->options : m->metrics).emplace_back(name, value);
+    }
+    else if (key == "shard" || key == "position" || key == "state") {
+      ManifestFile f;
+      f.role = key;
+      ok = static_cast<bool>(l >> f.name >> f.checksum) && f.name.find('/') == std::string::npos;
+      m->files.push_back(f);
+    } else {
+      ok = false;
+    }
+    if (!ok) return Status::Corruption(path + ":" + std::to_string(n) + ": malformed line '" + line + "'");
+  }
+  m->delta = kind == "delta";
+  if (m->model.empty() || kind.empty() || m->servers < 1 || static_cast<int>(m->FilesOf("shard").size()) != m->servers)
+    return Status::Corruption(path + ": incomplete manifest (model, kind or one shard per server missing)");
+  if (m->delta && m->base.empty()) return Status::Corruption(path + ": a delta checkpoint without a base");
+  return Status::OK();
+}
+
+std::string CheckpointStore::Name(int epochs_done, int in_epoch, uint64_t step) {
+  if (in_epoch == 0) return "epoch-" + std::to_string(epochs_done);
+  return "epoch-" + std::to_string(in_epoch) + "-step-" + std::to_string(step);
+}
+
+bool CheckpointStore::OrderKey(const std::string& name, uint64_t key[3]) {
+  unsigned long long e = 0, s = 0;
+  int used = 0;
+  if (std::sscanf(name.c_str(), "epoch-%llu-step-%llu%n", &e, &s, &used) == 2 && used == static_cast<int>(name.size())) {
+    key[0] = e, key[1] = 0, key[2] = s;  // inside epoch e: before the end of epoch e
+    return true;
+  }
+  if (std::sscanf(name.c_str(), "epoch-%llu%n", &e, &used) == 1 && used == static_cast<int>(name.size())) {
+    key[0] = e, key[1] = 1, key[2] = 0;
+    return true;
+  }
+  return false;
+}
+
+Status CheckpointStore::Prepare(const std::string& name) const {
+  if (mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::IoError("cannot create --checkpoint_dir " + dir_ + ": " + std::strerror(errno));
+  const std::string path = PathOf(name);
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::IoError("cannot create checkpoint directory " + path + ": " + std::strerror(errno));
+  std::remove((path + "/MANIFEST").c_str());
+  return Status::OK();
+}
+
+Status CheckpointStore::WriteManifest(const std::string& name, const Manifest& m) const {
+  const std::string path = PathOf(name) + "/MANIFEST";
+  {
+    std::ofstream f(path + ".tmp", std::ios::trunc);
+    f << FormatManifest(m);
+    f.flush();
+    if (!f) return Status::IoError("cannot write " + path + ".tmp");
+  }
+  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
+    return Status::IoError("cannot rename " + path + ".tmp: " + std::strerror(errno));
+  return Status::OK();
+}
+
+Status CheckpointStore::ReadManifest(const std::string& name, Manifest* m) const {
+  const std::string path = PathOf(name) + "/MANIFEST";
+  std::ifstream f(path);
+  if (!f) return Status::NotFound(path + ": missing (checkpoint " + name + " is incomplete or was removed)");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ParseManifest(path, ss.str(), m);
+}
+
+std::vector<std::string> CheckpointStore::Complete() const {
+  std::vector<std::pair<std::vector<uint64_t>, std::string>> found;
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) return {};
+  while (dirent* e = readdir(d)) {
+    uint64_t key[3];
+    if (!OrderKey(e->d_name, key)) continue;
+    struct stat st;
+    if (stat((PathOf(e->d_name) + "/MANIFEST").c_str(), &st) != 0) continue;
+    found.push_back({{key[0], key[1], key[2]}, e->d_name});
+  }
+  closedir(d);
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+Status CheckpointStore::Chain(const std::string& name, std::vector<std::string>* names, std::vector<Manifest>* manifests) const {
+  names->clear();
+  manifests->clear();
+  std::string at = name;
+  for (;;) {
+    if (names->size() > 100000) return Status::Corruption(PathOf(name) + "/MANIFEST: its delta chain loops");
+    Manifest m;
+    Status st = ReadManifest(at, &m);
+    if (!st.ok()) {
+      if (at == name) return st;
+      return Status::Corruption(st.message() + "; checkpoint " + name + " is a delta that needs it");
+    }
+    names->insert(names->begin(), at);
+    const bool delta = m.delta;
+    const std::string base = m.base;
+    manifests->insert(manifests->begin(), std::move(m));
+    if (!delta) return Status::OK();
+    at = base;
+  }
+}
+
+void CheckpointStore::Prune(int keep) const {
+  const std::vector<std::string> complete = Complete();
+  if (static_cast<int>(complete.size()) <= keep) return;
+  std::set<std::string> needed;
+  for (size_t i = complete.size() - static_cast<size_t>(keep); i < complete.size(); ++i) {
+    std::vector<std::string> names;
+    std::vector<Manifest> manifests;
+    needed.insert(complete[i]);
+    if (Chain(complete[i], &names, &manifests).ok()) needed.insert(names.begin(), names.end());
+  }
+  for (const std::string& name : complete) {
+    if (needed.count(name)) continue;
+    Manifest m;
+    const bool readable = ReadManifest(name, &m).ok();
+    const std::string path = PathOf(name);
+    std::remove((path + "/MANIFEST").c_str());
+    if (readable)
+      for (const ManifestFile& f : m.files) std::remove((path + "/" + f.name).c_str());
+    rmdir(path.c_str());
+  }
+}
+
+}  // namespace embark
