@@ -19,6 +19,7 @@
 #include <map>
 #include <set>
 
+#include "bench/ctr_baseline.h"
 #include "bench/kv_bench.h"
 #include "bench/mf_sgd_baseline.h"
 #include "bench/serve_bench.h"
@@ -172,6 +173,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"prepare", {"schema", "input", "items", "item_schema", "users", "user_schema", "out", "test_fraction",
                  "min_user_interactions", "bad_lines"}},
     {"train-local", kTrainFlags},
+    {"ctr-baseline", kTrainFlags},
     {"train", kTrainFlags},
 };
 
@@ -526,6 +528,7 @@ const char kUsage[] =
     "  bench     push/pull throughput benchmark (ps-lite workload)\n"
     "  kvcheck   self-verifying cluster check (pull = push, exact concurrent updates)\n"
     "  mf-sgd-baseline  LIBMF-style single-process SGD (the throughput baseline of bench/)\n"
+    "  ctr-baseline  tight single-process FM/FFM trainer, same flags as train (the baseline of bench/ctr_bench.sh)\n"
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks|implicit --out=PREFIX --rows=N\n"
     "  train     train a model: --model=mf|lr|fm|ffm|deepfm|imf|two_tower --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
@@ -624,6 +627,17 @@ int main(int argc, char** argv) {
     if (IsSet("l2")) o.reg = static_cast<float>(FLAGS_l2);
     o.seed = FLAGS_seed;
     return embark::RunMfSgdBaseline(o);
+  }
+  if (command == "ctr-baseline") {
+    embark::JobSpec unused;
+    embark::TrainOptions topts;
+    std::shared_ptr<const embark::Model> model;
+    embark::Status st = MakeTrainJob(&unused, &topts, &model);
+    if (!st.ok()) {
+      std::fprintf(stderr, "embark: %s\n", st.message().c_str());
+      return embark::kExitUsage;
+    }
+    return embark::RunCtrBaseline(topts, *model, FLAGS_seed);
   }
   if (command == "train-local") {
     embark::JobSpec unused;

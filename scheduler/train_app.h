@@ -51,6 +51,7 @@ class TrainApp : public SchedulerApp {
     bool reported = false;
     int memory_reports = 0;                     // servers that sent their bounded-memory counters
     std::map<std::string, uint64_t> memory;     // those counters, aggregated over servers
+    double train_seconds = 0;         // the slowest worker's training time of the epoch
   };
   EpochState& Epoch(int epoch);
   void UpdateMinClock(SchedulerHandle* s, int epoch);

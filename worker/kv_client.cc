@@ -9,11 +9,25 @@
 #include <cstring>
 #include <numeric>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace embark {
 
 namespace {
 void NoFree(void*, void*) {}  // zero-copy frames point into memory the caller keeps alive
+
+// Prepare's working arrays, one set per thread, kept between calls so that preparing a batch
+// allocates nothing once they have grown to the batch size.
+struct PrepareScratch {
+  std::vector<uint64_t> slot_key;                  // open-addressing set of the distinct keys
+  std::vector<uint32_t> slot_id;                   // 1 + the key's first-seen index; 0 = empty
+  std::vector<uint32_t> id_of_input;               // input position -> first-seen index
+  std::vector<std::pair<uint64_t, uint32_t>> uniq; // (key, first-seen index), sorted by key
+  std::vector<uint16_t> server_of;                 // per sorted distinct key
+  std::vector<uint32_t> cursor;                    // per server: next grouped position
+  std::vector<uint32_t> grouped_of_id;             // first-seen index -> grouped position
+};
 }  // namespace
 
 KVClient::KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
@@ -54,41 +68,56 @@ void KVClient::Prepare(uint32_t table, const uint64_t* keys, size_t n, PreparedK
     std::iota(out->index_of_input.begin(), out->index_of_input.end(), 0u);
     return;
   }
-  // 1. Sort and deduplicate. Input that is already sorted and unique (common: the bench and
-  //    readers that emit sorted batches) skips the sort.
-  std::vector<uint64_t> uniq(keys, keys + n);
-  const bool sorted_unique = sorted_unique_input;
-  if (!sorted_unique) {
-    std::sort(uniq.begin(), uniq.end());
-    uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
+  // 1. Deduplicate with an open-addressing set (keys in first-seen order), then sort only the
+  //    distinct keys: a CTR batch repeats its few low-cardinality features in every example,
+  //    so this sorts a fraction of the input and maps each input key back with one probe
+  //    instead of a binary search. The scratch is per thread and reused across batches.
+  thread_local PrepareScratch scratch;
+  PrepareScratch& sc = scratch;
+  int bits = 4;
+  while ((size_t{1} << bits) < 2 * n) ++bits;
+  const size_t mask = (size_t{1} << bits) - 1;
+  sc.slot_id.assign(mask + 1, 0);
+  sc.slot_key.resize(mask + 1);
+  sc.uniq.clear();
+  sc.id_of_input.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t key = keys[i];
+    size_t h = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> (64 - bits));
+    while (sc.slot_id[h] != 0 && sc.slot_key[h] != key) h = (h + 1) & mask;
+    if (sc.slot_id[h] == 0) {
+      sc.slot_key[h] = key;
+      sc.slot_id[h] = static_cast<uint32_t>(sc.uniq.size()) + 1;
+      sc.uniq.emplace_back(key, static_cast<uint32_t>(sc.uniq.size()));
+    }
+    sc.id_of_input[i] = sc.slot_id[h] - 1;
   }
+  // Sorted unique input is already in order (first-seen order is input order).
+  if (!sorted_unique_input) std::sort(sc.uniq.begin(), sc.uniq.end());
   // 2. Group by server with a stable counting sort (each group stays sorted).
-  std::vector<uint16_t> server_of(uniq.size());
+  const size_t u = sc.uniq.size();
+  sc.server_of.resize(u);
   out->server_begin.assign(servers + 1, 0);
-  for (size_t i = 0; i < uniq.size(); ++i) {
-    const int server = placement_.ServerOf(table, uniq[i]);
+  for (size_t i = 0; i < u; ++i) {
+    const int server = placement_.ServerOf(table, sc.uniq[i].first);
     // Only a dense table has keys without a server: block indices past its last block.
-    CHECK_GE(server, 0) << "key " << uniq[i] << " is not a block of dense table "
+    CHECK_GE(server, 0) << "key " << sc.uniq[i].first << " is not a block of dense table "
                         << placement_.table(table).name << " (" << placement_.NumDenseBlocks(table) << " blocks)";
-    server_of[i] = static_cast<uint16_t>(server);
-    ++out->server_begin[server_of[i] + 1];
+    sc.server_of[i] = static_cast<uint16_t>(server);
+    ++out->server_begin[sc.server_of[i] + 1];
   }
   for (int s = 0; s < servers; ++s) out->server_begin[s + 1] += out->server_begin[s];
-  std::vector<uint32_t> cursor(out->server_begin.begin(), out->server_begin.end() - 1);
-  std::vector<uint32_t> grouped_of_sorted(uniq.size());
-  out->keys.resize(uniq.size());
-  for (size_t i = 0; i < uniq.size(); ++i) {
-    const uint32_t dst = cursor[server_of[i]]++;
-    out->keys[dst] = uniq[i];
-    grouped_of_sorted[i] = dst;
+  sc.cursor.assign(out->server_begin.begin(), out->server_begin.end() - 1);
+  sc.grouped_of_id.resize(u);
+  out->keys.resize(u);
+  for (size_t i = 0; i < u; ++i) {
+    const uint32_t dst = sc.cursor[sc.server_of[i]]++;
+    out->keys[dst] = sc.uniq[i].first;
+    sc.grouped_of_id[sc.uniq[i].second] = dst;
   }
-  // 3. Map every input position to its unique key's grouped index (binary search in the
-  //    sorted unique keys: log2 of the batch's distinct keys per input key).
+  // 3. Every input position to its key's grouped index.
   out->index_of_input.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t s = sorted_unique ? i : std::lower_bound(uniq.begin(), uniq.end(), keys[i]) - uniq.begin();
-    out->index_of_input[i] = grouped_of_sorted[s];
-  }
+  for (size_t i = 0; i < n; ++i) out->index_of_input[i] = sc.grouped_of_id[sc.id_of_input[i]];
 }
 
 void KVClient::SumDuplicates(const PreparedKeys& keys, const float* input_rows, uint32_t width,

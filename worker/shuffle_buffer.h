@@ -45,18 +45,27 @@ class ShuffleBuffer {
   bool PopRandom(Batch* out);
 
  private:
+  // One feature of a held example. An example's features live in one array of these (not
+  // in three parallel arrays): emitting a random slot then touches one cold allocation, not
+  // three, which is most of what the shuffle costs once the buffer outgrows the cache.
+  struct Feature {
+    uint64_t key;
+    float value;
+    uint16_t field;
+  };
   struct Slot {
     float label = 0.0f;
     bool has_origin = false;  // the source batch carried Batch::origins
     uint64_t origin = 0;
-    std::vector<uint64_t> keys;
-    std::vector<float> values;
-    std::vector<uint16_t> fields;
+    std::vector<Feature> features;
   };
 
   // Uniform in [0, n), n > 0, from a counter-based generator (splitmix64), so the sequence is
   // the same on every platform and standard library.
   size_t Uniform(size_t n);
+  // The value Uniform(n) will return `ahead` calls from now (1 = the next call), without
+  // drawing it.
+  size_t Peek(int ahead, size_t n) const;
   static void Store(const Batch& src, size_t e, Slot* slot);
   static void Emit(const Slot& slot, Batch* out);
 

@@ -77,7 +77,8 @@ struct EpochDone {
   uint64_t examples = 0;
   double loss_sum = 0;
   std::map<std::string, uint64_t> bad_lines;  // reason name -> lines skipped
-  template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum, bad_lines); }
+  double seconds = 0;  // the worker's wall time training this epoch (no evaluation, no test loading)
+  template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum, bad_lines, seconds); }
 };
 
 struct EvalReport {

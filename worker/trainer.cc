@@ -249,6 +249,7 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   ropts.seed = opts_.seed;
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;
+  const double epoch_start = NowSeconds();
   if (!reader_) {
     reader_ = std::make_unique<DataReader>(ropts);
     EMBARK_RETURN_IF_ERROR(reader_->Open());
@@ -300,6 +301,7 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   done.clock = clock;
   done.examples = examples;
   done.loss_sum = loss_sum;
+  done.seconds = NowSeconds() - epoch_start;
   for (const auto& [reason, count] : reader->bad_line_counts()) done.bad_lines[BadLineReasonName(reason)] = count;
   return ctx_.control->SendToScheduler(kTrainEpochDone, EncodeMsg(done));
 }
