@@ -9,6 +9,11 @@
 // request gets a kError reply naming the problem and a log line naming the sender; nothing is
 // applied from it (no partial updates).
 //
+// Shared memory: a same-host worker may offer a segment (kShmOffer); the server maps it and
+// from then on reads that worker's requests in place from the slot the header names and writes
+// pull results straight into the slot's output area. A slot outside the segment or of the
+// wrong size is a bad request like any other (kError naming the worker), never a crash.
+//
 // Thread-safety: Run() is the process's receiving thread; the object is not shared otherwise.
 #pragma once
 
@@ -20,6 +25,7 @@
 #include "core/cluster.h"
 #include "core/control_plane.h"
 #include "core/fork_join.h"
+#include "core/shm_segment.h"
 #include "core/transport.h"
 #include "ps/dense_block.h"
 #include "ps/key_set_cache.h"
@@ -39,6 +45,7 @@ struct ServerStats {
   uint64_t keys = 0;
   uint64_t rejected = 0;
   uint64_t cache_hits = 0;
+  uint64_t shm_requests = 0;  // requests whose arrays came through shared memory
 };
 
 class Server {
@@ -76,6 +83,11 @@ class Server {
   // Serves checkpoint requests the scheduler queued on the control plane.
   void ServeCheckpointRequests();
   void Execute(const Message& request, KeySetCache::Entry* cached, bool hit, float* pull_out);
+  // Maps the segment a worker offers; the reply says whether it worked.
+  Status AttachSharedMemory(const Message& offer);
+  // Checks a shared-memory request's slot and makes `view` a copy of it whose frames point
+  // into the slot (no bytes copied); *out is the slot's output area (pulls).
+  Status ViewSharedMemory(const Message& request, Message* view, float** out, uint64_t* out_offset) const;
 
   Transport* const transport_;
   ControlPlane* const control_;
@@ -88,6 +100,7 @@ class Server {
   std::vector<std::vector<uint32_t>> positions_;  // per sub-shard scratch: key positions
   KeySetCache cache_;
   ServerStats stats_;
+  std::vector<std::unique_ptr<ShmSegment>> peer_shm_;  // per worker rank: its offered segment
 };
 
 }  // namespace embark
