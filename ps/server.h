@@ -12,7 +12,9 @@
 // Shared memory: a same-host worker may offer a segment (kShmOffer); the server maps it and
 // from then on reads that worker's requests in place from the slot the header names and writes
 // pull results straight into the slot's output area. A slot outside the segment or of the
-// wrong size is a bad request like any other (kError naming the worker), never a crash.
+// wrong size is a bad request like any other (kError naming the worker), never a crash. The
+// worker must not write a slot between sending the request and receiving the reply (KVClient
+// never does); one that did could only spoil its own job's rows, as bad gradients could.
 //
 // Thread-safety: Run() is the process's receiving thread; the object is not shared otherwise.
 #pragma once
