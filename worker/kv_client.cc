@@ -62,7 +62,8 @@ void KVClient::OnShmAccept(const Message& msg) {
   }
   if (msg.header.status == 0) {
     shm_[server]->Accept();
-    VLOG(1) << "shared memory with " << DescribeServer(server) << ": " << (shm_[server]->capacity() >> 20) << " MiB";
+    LOG(INFO) << "requests to " << DescribeServer(server) << " go through a " << (shm_[server]->capacity() >> 20)
+              << " MiB shared-memory ring";
   } else {
     shm_[server]->Refuse();
     LOG(WARNING) << DescribeServer(server) << " refused shared memory, using TCP: "
