@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Runs the push/pull benchmark over ps-lite's matrix (peers.md): 1+1 and 2+2 servers+workers,
 # 1 and 64 floats per key, 1e4 and 1e5 keys per request, and writes
-#   OUT/kv_bench.json   one JSON array with every phase of every configuration
-#   OUT/kv_bench.md     a markdown table with ps-lite's published figures beside ours
-# Usage: bench/kv_bench.sh [OUT_DIR] [SECONDS_PER_PHASE]
+#   OUT/kv_bench.json   one JSON array with every phase of every run (with its "shm" mode and "run")
+#   OUT/kv_bench.md     a markdown table of medians over the runs, ps-lite's published figures
+#                       beside ours, and the machine's load average when each cell started
+# Usage: bench/kv_bench.sh [OUT_DIR] [SECONDS_PER_PHASE] [RUNS] [SHM_MODES]
+#   RUNS       runs per cell and mode (default 1); the table shows medians
+#   SHM_MODES  comma-separated --shm values (default "on"); "off,on" alternates them run by run
+#              in one invocation, so both see the same machine conditions
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/build/bench}"
 secs="${2:-2}"
+runs="${3:-1}"
+IFS=, read -r -a modes <<< "${4:-on}"
 mkdir -p "$out"
 # ps-lite's figures from ../shared/docs/peers.md (Mkeys/s): push pull push+pull fused
 declare -A pslite=(
@@ -17,25 +23,34 @@ declare -A pslite=(
   [2+2/64/10000]="4.56 4.02 2.04 2.28"   [2+2/64/100000]="4.60 3.66 2.03 2.61")
 echo "[" > "$out/kv_bench.json"
 {
-  echo "| S+W | floats/key | keys/request | push | pull | push+pull | fused | ps-lite push+pull | ratio |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| S+W | floats/key | keys/request | shm | push | pull | push+pull | fused | ps-lite push+pull | ratio | load |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$out/kv_bench.md"
+get() { grep "\"phase\": \"$1\"" "$2" | grep -oE '"keys_per_sec": [0-9]+' | grep -oE '[0-9]+$'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1e6 }'; }
 first=1
 for sw in 1+1 2+2; do
   s=${sw%+*}; w=${sw#*+}
   for L in 1 64; do
     for B in 10000 100000; do
-      json="$out/kv_${sw}_${L}_${B}.json"
-      "$root/launch/local.sh" --servers "$s" --workers "$w" -- bench --val_len="$L" --batch_keys="$B" \
-        --seconds="$secs" --json_out="$json" > "$out/kv_${sw}_${L}_${B}.log" 2>&1
-      [ $first = 1 ] || sed -i '$ s/}$/},/' "$out/kv_bench.json"
-      first=0
-      sed '1d;$d' "$json" >> "$out/kv_bench.json"
-      get() { grep "\"phase\": \"$1\"" "$json" | grep -oE '"keys_per_sec": [0-9]+' | grep -oE '[0-9]+$'; }
-      m() { awk -v k="$(get "$1")" 'BEGIN { printf "%.2f", k / 1e6 }'; }
+      load=$(cut -d' ' -f1 /proc/loadavg)
+      for r in $(seq 1 "$runs"); do
+        for mode in "${modes[@]}"; do
+          json="$out/kv_${sw}_${L}_${B}_${mode}_${r}.json"
+          "$root/launch/local.sh" --servers "$s" --workers "$w" -- bench --val_len="$L" --batch_keys="$B" \
+            --seconds="$secs" --shm="$mode" --json_out="$json" > "${json%.json}.log" 2>&1
+          [ $first = 1 ] || sed -i '$ s/}$/},/' "$out/kv_bench.json"
+          first=0
+          sed '1d;$d' "$json" | sed "s/}\(,\?\)\$/, \"shm\": \"$mode\", \"run\": $r}\1/" >> "$out/kv_bench.json"
+        done
+      done
       ref=(${pslite[$sw/$L/$B]})
-      ratio=$(awk -v a="$(get push+pull)" -v b="${ref[2]}" 'BEGIN { printf "%.2fx", a / 1e6 / b }')
-      echo "| $sw | $L | $B | $(m push) | $(m pull) | $(m push+pull) | $(m fused) | ${ref[2]} | $ratio |" >> "$out/kv_bench.md"
+      for mode in "${modes[@]}"; do
+        m() { for r in $(seq 1 "$runs"); do get "$1" "$out/kv_${sw}_${L}_${B}_${mode}_${r}.json"; done | median; }
+        pp=$(m push+pull)
+        ratio=$(awk -v a="$pp" -v b="${ref[2]}" 'BEGIN { printf "%.2fx", a / b }')
+        echo "| $sw | $L | $B | $mode | $(m push) | $(m pull) | $pp | $(m fused) | ${ref[2]} | $ratio | $load |" >> "$out/kv_bench.md"
+      done
     done
   done
 done

@@ -1,6 +1,7 @@
 #include "core/bootstrap.h"
 
 #include "core/app_channel.h"
+#include "core/shm_segment.h"
 
 #include <arpa/inet.h>
 #include <mpi.h>
@@ -210,6 +211,7 @@ Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* tr
   me.endpoint = endpoint;
   me.host = HostName();
   me.pid = static_cast<int>(getpid());
+  me.boot_id = ReadBootId();
   me.config_hash = opts.config_hash;
 
   std::string scheduler_endpoint = endpoint;

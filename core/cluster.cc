@@ -15,6 +15,10 @@ const char* RoleName(Role role) {
   return "unknown";
 }
 
+bool SameHost(const NodeInfo& a, const NodeInfo& b) {
+  return !a.boot_id.empty() && a.boot_id == b.boot_id && a.host == b.host;
+}
+
 Role RoleOfRank(int rank, int num_servers, int* role_index) {
   Role role;
   int index;

@@ -30,11 +30,12 @@ struct NodeInfo {
   std::string host;
   int pid = 0;
   uint64_t config_hash = 0; // hash of the job flags: every rank must run the same job
+  std::string boot_id;      // the kernel's boot id: with `host`, tells ranks sharing memory
 
   template <class Archive>
   void serialize(Archive& ar) {
     uint8_t r = static_cast<uint8_t>(role);
-    ar(rank, r, role_index, endpoint, host, pid, config_hash);
+    ar(rank, r, role_index, endpoint, host, pid, config_hash, boot_id);
     role = static_cast<Role>(r);
   }
 };
@@ -55,6 +56,9 @@ struct ClusterTable {
   std::string Describe(int rank) const;
 };
 
+// True if two ranks run on the same machine (same host name and boot id), so they can share
+// memory. False when either boot id is unknown.
+bool SameHost(const NodeInfo& a, const NodeInfo& b);
 // The role and role index of `rank` in a job of `size` ranks with `num_servers` servers.
 Role RoleOfRank(int rank, int num_servers, int* role_index = nullptr);
 // Checks that `size` ranks can hold a scheduler, num_servers servers and at least one worker.

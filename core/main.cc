@@ -43,6 +43,8 @@ DEFINE_int32(num_servers, 1, "number of server ranks (ranks 1..num_servers); the
 DEFINE_int32(server_threads, 1, "threads per server, each owning a sub-shard of the rows");
 DEFINE_uint64(server_key_cache, 64, "key sets per server whose row lookups are reused when the same keys come again (0 = off)");
 DEFINE_uint64(max_message_kb, 1024, "a worker's request to one server larger than this many KiB is sent as several messages of about this size, so transfer and server work overlap (0 = always one message per server per request)");
+DEFINE_string(shm, "on", "on: a worker sends request arrays to servers on its own host through shared memory (a segment of --shm_mb per server, slots in a ring); off: always through ZeroMQ frames");
+DEFINE_uint64(shm_mb, 64, "size in MiB of each worker's shared-memory segment per same-host server (requests that do not fit go as frames)");
 DEFINE_uint32(num_vshards, 4096, "virtual shards keys are hashed to (a power of two; fixed for a job's life)");
 DEFINE_uint64(seed, 1, "job seed: row initialisation, data shuffling");
 DEFINE_string(bind_ip, "", "IPv4 address to bind and advertise (default: the address the host name resolves to)");
@@ -153,7 +155,7 @@ namespace {
 // Flags each command accepts besides the cluster flags; any other flag set on the command line
 // is an error, so a typo or a flag meant for another command never passes silently.
 const std::set<std::string> kClusterFlags = {
-    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
+    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
@@ -585,6 +587,8 @@ int main(int argc, char** argv) {
   ropts.server_threads = FLAGS_server_threads;
   ropts.server_key_cache = FLAGS_server_key_cache;
   ropts.max_message_bytes = FLAGS_max_message_kb * 1024;
+  ropts.shm = FLAGS_shm == "on";
+  ropts.shm_bytes = FLAGS_shm_mb << 20;
   ropts.num_vshards = FLAGS_num_vshards;
   ropts.seed = FLAGS_seed;
   ropts.bind_ip = FLAGS_bind_ip;
@@ -596,6 +600,14 @@ int main(int argc, char** argv) {
   ropts.fault = FLAGS_fault;
   if (FLAGS_server_threads < 1 || FLAGS_server_threads > 64) {
     std::fprintf(stderr, "--server_threads must be in [1, 64], got %d\n", FLAGS_server_threads);
+    return embark::kExitUsage;
+  }
+  if (FLAGS_shm != "on" && FLAGS_shm != "off") {
+    std::fprintf(stderr, "--shm must be on or off, got '%s'\n", FLAGS_shm.c_str());
+    return embark::kExitUsage;
+  }
+  if (FLAGS_shm_mb < 1 || FLAGS_shm_mb > (1 << 20)) {
+    std::fprintf(stderr, "--shm_mb must be in [1, 1048576], got %llu\n", static_cast<unsigned long long>(FLAGS_shm_mb));
     return embark::kExitUsage;
   }
   if (FLAGS_heartbeat_interval <= 0 || FLAGS_heartbeat_timeout <= 2 * FLAGS_heartbeat_interval) {

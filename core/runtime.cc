@@ -55,6 +55,7 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
     return kExitOk;
   }
   KVClient kv(transport, &control, placement, opts.liveness.request_timeout_s, opts.max_message_bytes);
+  if (opts.shm) kv.EnableSharedMemory(opts.shm_bytes);
   kv.Start();
   WorkerContext ctx{&kv, &control, me.role_index, table.num_workers, table.num_servers};
   st = job.worker_main(ctx);

@@ -46,6 +46,10 @@ struct RuntimeOptions {
   int server_threads = 1;
   size_t server_key_cache = 64;
   size_t max_message_bytes = 1 << 20;  // KV client: split larger per-server requests (0 = never)
+  // Workers share memory with servers on their host (see worker/shm_channel.h): one segment
+  // of shm_bytes per such server.
+  bool shm = true;
+  uint64_t shm_bytes = 64 << 20;
   uint32_t num_vshards = 4096;
   uint64_t seed = 1;
   std::string bind_ip;

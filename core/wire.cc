@@ -12,6 +12,8 @@ const char* MsgTypeName(MsgType t) {
     case MsgType::kPushAck: return "push-ack";
     case MsgType::kPushPull: return "push-pull";
     case MsgType::kError: return "error";
+    case MsgType::kShmOffer: return "shm-offer";
+    case MsgType::kShmAccept: return "shm-accept";
     case MsgType::kRegister: return "register";
     case MsgType::kNodeTable: return "node-table";
     case MsgType::kHeartbeat: return "heartbeat";
@@ -28,7 +30,8 @@ const char* MsgTypeName(MsgType t) {
 static bool KnownType(uint16_t t) {
   switch (static_cast<MsgType>(t)) {
     case MsgType::kPull: case MsgType::kPullReply: case MsgType::kPush: case MsgType::kPushAck:
-    case MsgType::kPushPull: case MsgType::kError: case MsgType::kRegister:
+    case MsgType::kPushPull: case MsgType::kError: case MsgType::kShmOffer: case MsgType::kShmAccept:
+    case MsgType::kRegister:
     case MsgType::kNodeTable: case MsgType::kHeartbeat: case MsgType::kAbort:
     case MsgType::kShutdown: case MsgType::kDone: case MsgType::kBarrier:
     case MsgType::kBarrierRelease: case MsgType::kApp:

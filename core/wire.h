@@ -2,7 +2,7 @@
 //
 // A message is a ZeroMQ multipart message:
 //
-//   frame 0      MsgHeader, exactly 48 bytes, little-endian (layout below)
+//   frame 0      MsgHeader, exactly 64 bytes, little-endian (layout below)
 //   frame 1..n   raw little-endian arrays, no per-element encoding:
 //                  keys   uint64[num_keys]
 //                  values float32[num_keys * val_len]   (row-major, one row per key)
@@ -14,6 +14,11 @@
 //
 // Requests carry a request_id chosen by the client; the reply echoes it. An error reply has
 // type kError, the failing request's id and table, and one frame with a UTF-8 reason.
+//
+// Shared memory (version 2): a data request whose shm_bytes is non-zero has no frames; its
+// arrays lie in the sender's shared-memory segment at shm_offset (layout: core/shm_slot.h), and
+// the server answers a pull there too (the pull-reply's shm_offset/shm_bytes name the values).
+// Only same-host peers use it, after the kShmOffer / kShmAccept handshake.
 //
 // Bump kWireVersion whenever the header layout or a message's frames change: a peer speaking
 // another version gets an error reply naming both versions instead of misreading arrays.
@@ -33,7 +38,7 @@
 namespace embark {
 
 constexpr uint32_t kWireMagic = 0x4b424d45;  // "EMBK" read as little-endian bytes
-constexpr uint16_t kWireVersion = 1;
+constexpr uint16_t kWireVersion = 2;  // 2: 64-byte header with shm_offset/shm_bytes
 // Upper bounds that turn an absurd header into an error before anything is allocated.
 constexpr uint32_t kMaxKeysPerMessage = 1u << 26;   // 64 Mi keys
 constexpr uint32_t kMaxValLen = 1u << 20;           // floats per row
@@ -50,6 +55,11 @@ enum class MsgType : uint16_t {
   kPushAck = 4,
   kPushPull = 5,      // fused: push then return the new rows. frames: keys, values -> kPullReply
   kError = 6,         // frames: reason (UTF-8)
+  // Shared-memory handshake (worker -> same-host server): frame = segment name, aux = its
+  // token, shm_bytes = its size. The server maps it and answers kShmAccept (status 0) or
+  // kShmAccept with an error status and a reason frame; the worker then unlinks the name.
+  kShmOffer = 10,
+  kShmAccept = 11,
   // control plane (any rank <-> scheduler)
   kRegister = 20,     // rank -> scheduler: payload = NodeInfo (Cereal)
   kNodeTable = 21,    // scheduler -> all: payload = ClusterTable (Cereal)
@@ -77,9 +87,11 @@ struct MsgHeader {
   uint32_t num_frames = 0;    // frames after the header
   uint32_t status = 0;        // 0 = OK in replies
   uint64_t aux = 0;           // type-specific (barrier number, clock, app subtype, exit code)
+  uint64_t shm_offset = 0;    // data plane: slot offset in the worker's shared-memory segment
+  uint64_t shm_bytes = 0;     // its length; 0 = the arrays travel as frames
 };
 #pragma pack(pop)
-static_assert(sizeof(MsgHeader) == 48, "MsgHeader must stay 48 bytes: it is the wire format");
+static_assert(sizeof(MsgHeader) == 64, "MsgHeader must stay 64 bytes: it is the wire format");
 
 // One decoded message: the header plus its array frames, still in ZeroMQ's buffers (no copy).
 struct Message {

@@ -1,5 +1,6 @@
 #include "ps/server.h"
 
+#include "core/shm_slot.h"
 #include "ps/checkpoint_shard.h"
 #include "ps/row_eviction.h"
 #include "worker/train_protocol.h"
@@ -212,9 +213,88 @@ void Server::Execute(const Message& request, KeySetCache::Entry* cached, bool hi
   });
 }
 
-Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq::message_t>* frames) {
+namespace {
+void NoFree(void*, void*) {}  // frames viewing a peer's shared-memory slot own nothing
+}  // namespace
+
+Status Server::AttachSharedMemory(const Message& offer) {
+  const int peer = offer.peer;
+  if (peer < 0 || offer.frames.size() != 1) return Status::InvalidArgument("malformed shm-offer");
+  const std::string name = offer.FrameString(0);
+  // Only names of embark's own form: a peer must not make the server open arbitrary objects.
+  if (!IsShmSegmentName(name)) return Status::InvalidArgument("shm-offer names '" + name.substr(0, 80) + "', not an embark segment");
+  std::unique_ptr<ShmSegment> segment;
+  EMBARK_RETURN_IF_ERROR(ShmSegment::Open(name, offer.header.shm_bytes, offer.header.aux, &segment));
+  if (static_cast<int>(peer_shm_.size()) <= peer) peer_shm_.resize(peer + 1);
+  peer_shm_[peer] = std::move(segment);
+  return Status::OK();
+}
+
+Status Server::ViewSharedMemory(const Message& request, Message* view, float** out, uint64_t* out_offset) const {
+  const MsgHeader& h = request.header;
+  const int peer = request.peer;
+  const ShmSlotLayout layout = ShmSlotLayout::For(request.type(), h.num_keys, h.val_len);
+  if (!layout.valid) return Status::InvalidArgument(std::string(MsgTypeName(request.type())) + " messages cannot use shared memory");
+  const ShmSegment* segment = peer >= 0 && peer < static_cast<int>(peer_shm_.size()) ? peer_shm_[peer].get() : nullptr;
+  if (segment == nullptr)
+    return Status::InvalidArgument("rank " + std::to_string(peer) + " named a shared-memory slot but offered no segment");
+  if (!request.frames.empty() || h.num_frames != 0)
+    return Status::InvalidArgument("a shared-memory request carries " + std::to_string(request.frames.size()) + " frames, expected none");
+  if (h.shm_bytes != layout.bytes) {
+    std::ostringstream m;
+    m << "shared-memory slot of " << h.shm_bytes << " bytes from rank " << peer << ", but " << h.num_keys
+      << " keys of " << h.val_len << " floats need " << layout.bytes;
+    return Status::InvalidArgument(m.str());
+  }
+  const uint64_t capacity = segment->payload_bytes();
+  if (h.shm_offset % SlotRing::kAlign != 0 || h.shm_offset > capacity || h.shm_bytes > capacity - h.shm_offset) {
+    std::ostringstream m;
+    m << "shared-memory slot [" << h.shm_offset << ", +" << h.shm_bytes << ") from rank " << peer
+      << " is not a 64-byte-aligned range inside its " << capacity << "-byte segment";
+    return Status::InvalidArgument(m.str());
+  }
+  uint8_t* slot = segment->payload() + h.shm_offset;
+  view->header = h;
+  view->peer = peer;
+  view->frames.clear();
+  view->frames.emplace_back(slot + layout.keys, size_t{h.num_keys} * 8, NoFree, nullptr);
+  if (layout.has_values) view->frames.emplace_back(slot + layout.values, size_t{h.num_keys} * h.val_len * 4, NoFree, nullptr);
+  view->header.num_frames = static_cast<uint32_t>(view->frames.size());
+  *out = layout.has_out ? reinterpret_cast<float*>(slot + layout.out) : nullptr;
+  *out_offset = h.shm_offset + layout.out;
+  return Status::OK();
+}
+
+Status Server::Handle(const Message& incoming, MsgHeader* reply, std::vector<zmq::message_t>* frames) {
   frames->clear();
+  auto reject = [&](const Status& st) {
+    ++stats_.rejected;
+    *reply = MakeHeader(MsgType::kError, 0, incoming.header.request_id);
+    reply->table = incoming.header.table;
+    reply->status = static_cast<uint32_t>(st.code());
+    frames->emplace_back(st.message().data(), st.message().size());
+    return st;
+  };
+  if (incoming.type() == MsgType::kShmOffer) {
+    Status st = AttachSharedMemory(incoming);
+    *reply = MakeHeader(MsgType::kShmAccept, 0, incoming.header.request_id);
+    reply->status = static_cast<uint32_t>(st.code());
+    if (!st.ok()) frames->emplace_back(st.message().data(), st.message().size());
+    return st;
+  }
   ++stats_.requests;
+  // A shared-memory request is served through a view whose frames point into the slot, so
+  // validation and the optimizer read the worker's arrays in place.
+  Message shm_view;
+  float* shm_out = nullptr;
+  uint64_t shm_out_offset = 0;
+  const bool shm = incoming.header.shm_bytes != 0;
+  if (shm) {
+    Status st = ViewSharedMemory(incoming, &shm_view, &shm_out, &shm_out_offset);
+    if (!st.ok()) return reject(st);
+    ++stats_.shm_requests;
+  }
+  const Message& request = shm ? shm_view : incoming;
   const MsgHeader& h = request.header;
   // Key sets are cached for sparse tables only (dense requests are a handful of blocks).
   const bool cacheable = cache_.enabled() && !bounded() && h.aux != 0 && placement_.HasTable(h.table) &&
@@ -223,14 +303,7 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   KeySetCache::Entry* cached = cacheable ? cache_.Find(request.peer, h.table, h.aux, request.keys(0), h.num_keys) : nullptr;
   const bool hit = cached != nullptr;
   Status st = Validate(request, hit);
-  if (!st.ok()) {
-    ++stats_.rejected;
-    *reply = MakeHeader(MsgType::kError, 0, request.header.request_id);
-    reply->table = request.header.table;
-    reply->status = static_cast<uint32_t>(st.code());
-    frames->emplace_back(st.message().data(), st.message().size());
-    return st;
-  }
+  if (!st.ok()) return reject(st);
   stats_.keys += h.num_keys;
   if (hit) ++stats_.cache_hits;
   if (cacheable && !hit) cached = cache_.Insert(request.peer, h.table, h.aux, request.keys(0), h.num_keys);
@@ -244,7 +317,12 @@ Status Server::Handle(const Message& request, MsgHeader* reply, std::vector<zmq:
   reply->table = h.table;
   reply->num_keys = h.num_keys;
   reply->val_len = h.val_len;
-  if (pull) {
+  if (pull && shm) {
+    // The rows go straight into the slot's output area; the reply only says where.
+    reply->shm_offset = shm_out_offset;
+    reply->shm_bytes = uint64_t{h.num_keys} * h.val_len * sizeof(float);
+    Execute(request, cached, hit, shm_out);
+  } else if (pull) {
     // The reply buffer is allocated by ZeroMQ and filled in place: no copy before sending.
     frames->emplace_back(size_t{h.num_keys} * h.val_len * sizeof(float));
     Execute(request, cached, hit, frames->back().data<float>());
@@ -580,7 +658,8 @@ Status Server::Run() {
   for (const auto& store : dense_)
     if (store) bytes += store->MemoryBytes();
   LOG(INFO) << "server " << server_index_ << " done: " << bytes / (1 << 20) << " MiB of tables, " << stats_.requests << " requests, " << stats_.keys
-            << " keys, " << stats_.rejected << " rejected, " << stats_.cache_hits << " key-set cache hits; " << Report();
+            << " keys, " << stats_.rejected << " rejected, " << stats_.cache_hits << " key-set cache hits, "
+            << stats_.shm_requests << " through shared memory; " << Report();
   if (bounded()) LOG(INFO) << MemoryEndReport();
   control_->AckShutdown();
   return Status::OK();

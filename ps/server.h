@@ -14,6 +14,12 @@
 // request advances its table's step and may trigger a TTL or budget sweep, and the scheduler's
 // kServerEpochEnd runs the per-epoch TTL sweep and returns the counters (kServerMemory). The
 // key-set cache is off then, since rows come and go.
+// Shared memory: a same-host worker may offer a segment (kShmOffer); the server maps it and
+// from then on reads that worker's requests in place from the slot the header names and writes
+// pull results straight into the slot's output area. A slot outside the segment or of the
+// wrong size is a bad request like any other (kError naming the worker), never a crash. The
+// worker must not write a slot between sending the request and receiving the reply (KVClient
+// never does); one that did could only spoil its own job's rows, as bad gradients could.
 //
 // Thread-safety: Run() is the process's receiving thread; the object is not shared otherwise.
 #pragma once
@@ -26,6 +32,7 @@
 #include "core/cluster.h"
 #include "core/control_plane.h"
 #include "core/fork_join.h"
+#include "core/shm_segment.h"
 #include "core/transport.h"
 #include "ps/bounded_memory.h"
 #include "ps/dense_block.h"
@@ -58,6 +65,7 @@ struct ServerStats {
   uint64_t keys = 0;
   uint64_t rejected = 0;
   uint64_t cache_hits = 0;
+  uint64_t shm_requests = 0;  // requests whose arrays came through shared memory
 };
 
 class Server {
@@ -120,6 +128,11 @@ class Server {
   void EnforceMemory(int t);
   uint64_t SubShardHeldBytes(int part) const;
   bool bounded() const { return opts_.memory.enabled(); }
+  // Maps the segment a worker offers; the reply says whether it worked.
+  Status AttachSharedMemory(const Message& offer);
+  // Checks a shared-memory request's slot and makes `view` a copy of it whose frames point
+  // into the slot (no bytes copied); *out is the slot's output area (pulls).
+  Status ViewSharedMemory(const Message& request, Message* view, float** out, uint64_t* out_offset) const;
 
   Transport* const transport_;
   ControlPlane* const control_;
@@ -138,6 +151,7 @@ class Server {
   uint64_t fixed_bytes_ = 0;        // dense blocks + admission sketches
   uint64_t sub_shard_budget_ = 0;   // (budget - fixed) / sub-shards; 0 = none
   uint64_t peak_bytes_ = 0;
+  std::vector<std::unique_ptr<ShmSegment>> peer_shm_;  // per worker rank: its offered segment
 };
 
 }  // namespace embark

@@ -341,7 +341,7 @@ TEST(TransportTest, GarbageFrameIsABadMessageFromThatPeer) {
   ASSERT_EQ(r.event, Event::kBadMessage) << EventName(r.event);
   EXPECT_EQ(r.peer, 5);
   EXPECT_EQ(r.status.code(), Status::Code::kCorruption);
-  EXPECT_CONTAINS(r.status.message(), "header frame is 5 bytes, expected 48");
+  EXPECT_CONTAINS(r.status.message(), "header frame is 5 bytes, expected 64");
 }
 
 TEST(TransportTest, SpoofedSenderIsRejected) {

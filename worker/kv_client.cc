@@ -3,7 +3,10 @@
 #include <glog/logging.h>
 
 #include "core/hash.h"
+#include "core/shm_slot.h"
 #include "ps/server.h"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -39,6 +42,48 @@ KVClient::KVClient(Transport* transport, ControlPlane* control, const Placement&
       max_message_bytes_(max_message_bytes) {}
 
 KVClient::~KVClient() { Stop(); }
+
+void KVClient::EnableSharedMemory(uint64_t segment_bytes) {
+  const ClusterTable& table = control_->table();
+  const int me = transport_->rank();
+  const int removed = RemoveStaleShmSegments();
+  if (removed > 0) LOG(INFO) << "removed " << removed << " shared-memory segments left by processes that died";
+  shm_.resize(placement_.num_servers());
+  for (int s = 0; s < placement_.num_servers(); ++s) {
+    const int rank = table.ServerRank(s);
+    if (!SameHost(table.nodes[me], table.nodes[rank])) continue;
+    std::unique_ptr<ShmChannel> channel;
+    Status st = ShmChannel::Create(ShmSegmentName(static_cast<int>(getpid()), me, rank), segment_bytes, &channel);
+    if (st.ok()) {
+      MsgHeader offer = MakeHeader(MsgType::kShmOffer, me);
+      offer.aux = channel->segment().token();
+      offer.shm_bytes = channel->segment().total_bytes();
+      st = transport_->SendString(rank, offer, channel->segment().name());
+    }
+    if (!st.ok()) {
+      LOG(WARNING) << "no shared memory with " << DescribeServer(s) << ", using TCP: " << st.ToString();
+      continue;  // the channel's destructor removes the segment
+    }
+    shm_[s] = std::move(channel);
+  }
+}
+
+void KVClient::OnShmAccept(const Message& msg) {
+  const int server = msg.peer - 1;
+  if (server < 0 || server >= static_cast<int>(shm_.size()) || shm_[server] == nullptr) {
+    LOG(WARNING) << "unexpected shm-accept from rank " << msg.peer;
+    return;
+  }
+  if (msg.header.status == 0) {
+    shm_[server]->Accept();
+    LOG(INFO) << "requests to " << DescribeServer(server) << " go through a " << (shm_[server]->capacity() >> 20)
+              << " MiB shared-memory ring";
+  } else {
+    shm_[server]->Refuse();
+    LOG(WARNING) << DescribeServer(server) << " refused shared memory, using TCP: "
+                 << (msg.frames.empty() ? std::string("no reason given") : msg.FrameString(0));
+  }
+}
 
 void KVClient::Start() { receiver_ = std::thread([this] { ReceiveLoop(); }); }
 
@@ -148,6 +193,12 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     }
   }
   CHECK_LT(chunks.size(), kMaxChunks) << "request of " << keys.size() << " keys is too large";
+  // Chunks to a same-host server go through its shared-memory ring when there is room.
+  for (Chunk& chunk : chunks) {
+    ShmChannel* channel = chunk.server < static_cast<int>(shm_.size()) ? shm_[chunk.server].get() : nullptr;
+    if (channel == nullptr || !channel->ready()) continue;
+    if (!channel->Reserve(ShmSlotLayout::For(type, chunk.count, width).bytes, &chunk.slot)) chunk.slot = kNoSlot;
+  }
   int ts;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -157,6 +208,7 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     p.keys = &keys;
     p.width = width;
     p.what = MsgTypeName(type);
+    p.type = type;
     p.chunks = chunks;
     p.remaining = static_cast<int>(chunks.size());
   }
@@ -169,8 +221,18 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     h.val_len = width;
     h.aux = Mix64(keys.id + c) | 1;  // each chunk is its own key set for the server's cache
     std::vector<zmq::message_t> frames;
-    frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + chunk.begin), size_t{chunk.count} * 8, NoFree, nullptr);
-    if (with_values) {
+    if (chunk.slot != kNoSlot) {
+      // One copy into the slot replaces the two copies through the kernel's loopback TCP.
+      const ShmSlotLayout layout = ShmSlotLayout::For(type, chunk.count, width);
+      uint8_t* slot = shm_[chunk.server]->at(chunk.slot);
+      std::memcpy(slot + layout.keys, keys.keys.data() + chunk.begin, size_t{chunk.count} * 8);
+      if (with_values) std::memcpy(slot + layout.values, vals + size_t{chunk.begin} * width, size_t{chunk.count} * width * 4);
+      h.shm_offset = chunk.slot;
+      h.shm_bytes = layout.bytes;
+    } else {
+      frames.emplace_back(const_cast<uint64_t*>(keys.keys.data() + chunk.begin), size_t{chunk.count} * 8, NoFree, nullptr);
+    }
+    if (with_values && chunk.slot == kNoSlot) {
       frames.emplace_back(const_cast<float*>(vals + size_t{chunk.begin} * width), size_t{chunk.count} * width * 4,
                           NoFree, nullptr);
     }
@@ -193,6 +255,8 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
       if (p.error.ok()) p.error = st;
       if (!p.chunks[c].done) {
         p.chunks[c].done = true;
+        // The message never left (only a first frame can time out), so the server never saw the slot.
+        if (chunk.slot != kNoSlot) shm_[chunk.server]->Release(chunk.slot);
         if (--p.remaining == 0) cv_.notify_all();
       }
     }
@@ -247,6 +311,8 @@ void KVClient::OnReply(const Message& msg) {
   // The reply is copied into the caller's buffer outside the lock (the chunk's rows belong to
   // this reply alone); only the bookkeeping is locked.
   float* dst = nullptr;
+  const float* src = nullptr;
+  size_t bytes = 0;
   Status error;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -263,21 +329,38 @@ void KVClient::OnReply(const Message& msg) {
       error = Status::Aborted(DescribeServer(server) + " rejected the " + p.what + " request: " +
                               (msg.frames.empty() ? std::string() : msg.FrameString(0)));
     } else if (msg.type() == MsgType::kPullReply) {
-      Status st = ValidateDataMessage(msg, p.width);
-      if (st.ok() && msg.header.num_keys != chunk.count)
-        st = Status::Corruption("reply has " + std::to_string(msg.header.num_keys) + " rows, expected " + std::to_string(chunk.count));
+      Status st;
+      bytes = size_t{chunk.count} * p.width * 4;
+      if (chunk.slot != kNoSlot) {
+        // The rows are in this chunk's own slot; the reply must name exactly its output area.
+        const uint64_t expected = chunk.slot + ShmSlotLayout::For(p.type, chunk.count, p.width).out;
+        if (msg.header.shm_offset != expected || msg.header.shm_bytes != bytes ||
+            !msg.frames.empty() || msg.header.num_keys != chunk.count || msg.header.val_len != p.width) {
+          st = Status::Corruption("reply names shared memory at " + std::to_string(msg.header.shm_offset) + " (" +
+                                  std::to_string(msg.header.shm_bytes) + " bytes), not this request's slot");
+        } else {
+          src = reinterpret_cast<const float*>(shm_[server]->at(msg.header.shm_offset));
+        }
+      } else {
+        st = ValidateDataMessage(msg, p.width);
+        if (st.ok() && msg.header.num_keys != chunk.count)
+          st = Status::Corruption("reply has " + std::to_string(msg.header.num_keys) + " rows, expected " + std::to_string(chunk.count));
+        if (st.ok()) src = msg.values(0);
+      }
       if (!st.ok()) error = Status::Corruption("bad reply from " + DescribeServer(server) + ": " + st.message());
       else if (p.out != nullptr) dst = p.out + size_t{chunk.begin} * p.width;
     }
     if (dst != nullptr) ++p.copying;
   }
-  if (dst != nullptr) std::memcpy(dst, msg.values(0), msg.frames[0].size());
+  if (dst != nullptr) std::memcpy(dst, src, bytes);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = pending_.find(ts);
   if (it == pending_.end()) return;
   Pending& p = it->second;
   if (dst != nullptr) --p.copying;
   if (!error.ok() && p.error.ok()) p.error = error;
+  // Any reply (rows, ack or error) means the server is done with the slot.
+  if (p.chunks[c].slot != kNoSlot) shm_[server]->Release(p.chunks[c].slot);
   p.chunks[c].done = true;
   --p.remaining;
   cv_.notify_all();
@@ -303,6 +386,8 @@ void KVClient::ReceiveLoop() {
         if (control_->Handle(msg)) break;
         if (msg.type() == MsgType::kPullReply || msg.type() == MsgType::kPushAck || msg.type() == MsgType::kError) {
           OnReply(msg);
+        } else if (msg.type() == MsgType::kShmAccept) {
+          OnShmAccept(msg);
         } else {
           LOG(WARNING) << "worker ignores a " << MsgTypeName(msg.type()) << " message from " << control_->table().Describe(msg.peer);
         }

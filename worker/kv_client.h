@@ -15,8 +15,13 @@
 // `out` from the receiving thread, so `out` must not be read before Wait(ts) returns.
 // Several requests may be in flight at once, from any number of threads.
 //
+// Shared memory: after EnableSharedMemory, requests to a server on the same host carry their
+// keys and values in a segment shared with that server (worker/shm_channel.h) and the header
+// names the slot; the server writes pulled rows into the slot. A request falls back to frames
+// whenever the ring has no room, so the choice never changes results or blocks.
+//
 // Thread-safety: Prepare/Pull/Push/PushPull/Wait may be called from any thread. Start/Stop
-// from the owner. The client runs the process's receiving thread, which also feeds control
+// and EnableSharedMemory from the owner. The client runs the process's receiving thread, which also feeds control
 // messages (heartbeats, barriers, shutdown) to the ControlPlane.
 #pragma once
 
@@ -31,6 +36,7 @@
 #include "core/control_plane.h"
 #include "core/transport.h"
 #include "ps/placement.h"
+#include "worker/shm_channel.h"
 
 namespace embark {
 
@@ -58,6 +64,10 @@ class KVClient {
   // instead of going over the network (same validation, same optimizer code). Call before
   // any request; Start() is then not needed.
   void AttachLocalServer(class Server* server) { local_server_ = server; }
+
+  // Before Start(): creates a segment of segment_bytes for every server on this host and offers
+  // it; requests use it once the server accepts. Servers elsewhere keep using frames.
+  void EnableSharedMemory(uint64_t segment_bytes);
 
   void Start();  // starts the receiving thread
   void Stop();   // joins it
@@ -90,11 +100,13 @@ class KVClient {
   // max_message_bytes set, large slices are cut into chunks of about that size so the server
   // works on one chunk while the next is on the wire, and the worker copies one reply while
   // the next arrives.
+  static constexpr uint64_t kNoSlot = ~uint64_t{0};
   struct Chunk {
     int server = 0;
     uint32_t begin = 0;  // first key (index into PreparedKeys::keys)
     uint32_t count = 0;
     bool done = false;
+    uint64_t slot = kNoSlot;  // offset of its shared-memory slot, kNoSlot if it travels as frames
   };
   struct Pending {
     int remaining = 0;
@@ -105,11 +117,13 @@ class KVClient {
     int copying = 0;  // replies being copied into `out` outside the lock
     Status error;
     const char* what = "";
+    MsgType type = MsgType::kPull;
   };
   static constexpr uint32_t kMaxChunks = 1 << 16;  // request_id = ts * kMaxChunks + chunk
   int Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out);
   void ReceiveLoop();
   void OnReply(const Message& msg);
+  void OnShmAccept(const Message& msg);
   std::string DescribeServer(int server) const;
 
   Transport* const transport_;
@@ -123,6 +137,7 @@ class KVClient {
   int next_ts_ = 1;
   std::unordered_map<int, Pending> pending_;
   class Server* local_server_ = nullptr;
+  std::vector<std::unique_ptr<ShmChannel>> shm_;  // per server index; null: frames only
   std::thread receiver_;
   std::atomic<bool> stop_{false};
 };

@@ -1,6 +1,7 @@
 # A worker killed, a server killed, and a hung (stopped) worker each make the whole job exit
 # non-zero within the heartbeat timeout, with a message naming the lost rank and its role;
 # no process is left behind.
+# --shm is on by default, so the workers hold shared-memory slots of the server when it is killed.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 run_and_break() {  # $1 = rank to break, $2 = signal, $3 = expected text
