@@ -307,7 +307,8 @@ Status RunExport(const ExportOptions& opts, ExportReport* report) {
     metrics += (i ? ", " : "") + JsonQuote(c.metrics[i].first) + ": " + JsonNumber(c.metrics[i].second);
   spec.metrics_json = metrics + "}";
   spec.source_json = "{\"checkpoint\": " + JsonQuote(c.dir) + ", \"epoch\": " + std::to_string(c.epoch) +
-                     ", \"servers\": " + std::to_string(c.servers) + ", \"manifest_hash\": \"" + Hex16(c.manifest_hash) + "\"}";
+                     ", \"servers\": " + std::to_string(c.servers) + ", \"manifest_hash\": \"" + Hex16(c.manifest_hash) + "\"" +
+                     (c.seed.has_value() ? ", \"seed\": " + std::to_string(*c.seed) : std::string()) + "}";
 
   IdMap ids;
   if (!opts.ids_from.empty()) {
