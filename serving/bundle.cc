@@ -277,7 +277,11 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
   }
   // Extra arrays as NAME.npy; table files are NAME.keys.npy etc., so names cannot collide.
   std::string arrays_json;
-  for (const BundleArrayData& a : spec.arrays) {
+  std::vector<const BundleArrayData*> arrays;  // in name order, so the bundle id does not depend on the order given
+  for (const BundleArrayData& a : spec.arrays) arrays.push_back(&a);
+  std::sort(arrays.begin(), arrays.end(), [](const BundleArrayData* x, const BundleArrayData* y) { return x->name < y->name; });
+  for (const BundleArrayData* ap : arrays) {
+    const BundleArrayData& a = *ap;
     const std::string file = a.name + ".npy";
     EMBARK_RETURN_IF_ERROR(WriteNpyData(tmp, file, a.descr.c_str(), {a.length}, a.bytes.data(), a.bytes.size(), &files));
     arrays_json += std::string(arrays_json.empty() ? "" : ",\n") + "    " + JsonQuote(a.name) + ": {\"file\": " + JsonQuote(file) +
@@ -682,7 +686,15 @@ Status ApplyDelta(const Bundle& base, const Bundle& delta, const std::string& ou
   spec.features_json = MetadataText(delta.manifest()["features"]);
   spec.metrics_json = MetadataText(delta.manifest()["training_metrics"]);
   spec.source_json = MetadataText(delta.manifest()["source"]);
-  for (const BundleArray& a : delta.arrays()) {
+  // Arrays: the delta's replace the base's of the same name; the base's others are kept (a
+  // delta exported without --seen_from keeps the seen items being served).
+  std::vector<BundleArray> arrays = delta.arrays();
+  for (const BundleArray& a : base.arrays()) {
+    bool replaced = false;
+    for (const BundleArray& d : delta.arrays()) replaced = replaced || d.name == a.name;
+    if (!replaced) arrays.push_back(a);
+  }
+  for (const BundleArray& a : arrays) {
     BundleArrayData out;
     out.name = a.name;
     out.descr = a.descr;

@@ -72,8 +72,9 @@ struct BundleTableData {
 };
 
 // One extra array to write (NAME.npy): a flat vector of uint64, uint16 or float32 elements.
-// Arrays are not diffed: a delta bundle carries its arrays whole, and base + delta takes the
-// delta's.
+// Arrays are not diffed: a delta bundle carries the arrays it was given whole; base + delta
+// takes the delta's arrays and keeps the base's arrays of other names. WriteBundle writes them
+// in name order.
 struct BundleArrayData {
   std::string name;   // file-name safe: [A-Za-z0-9_-]+
   std::string descr;  // "<u8", "<u2" or "<f4"
