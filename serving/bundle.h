@@ -12,7 +12,7 @@
 //   DIR/TABLE.deleted.npy    delta bundles only: keys removed since the base bundle
 //   DIR/NAME.npy             optional one-dimensional arrays besides the tables (the manifest's
 //                            "arrays"): serving data such as the items each user has seen and
-//                            the item catalogue (serving/serving_extras.h)
+//                            the item catalogue (serving/topk_data.h)
 //
 // Writing: fill a BundleSpec (tables with sorted keys and float32 rows) and call WriteBundle,
 // which converts to the chosen dtype, checksums every file and publishes the directory with a
