@@ -113,7 +113,7 @@ DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: 
 DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
 // --users/--items are strings because prepare reads them as file names; gen parses a count.
 DEFINE_string(users, "", "gen: number of users (default by kind); prepare: user side-feature CSV");
-DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train)");
+DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train); export: the same catalogue, for /topk");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file; prepare: each user's latest share of interactions");
 
 // prepare (no cluster: a plain process)
@@ -130,6 +130,7 @@ DEFINE_string(ids_from, "", "export: training files to re-read for the raw id of
 DEFINE_string(user_profiles, "", "export: write the user vectors to this .npy file (keys and ids beside it)");
 DEFINE_uint32(pca_dim, 0, "export: project the user profiles to this many dimensions by PCA");
 DEFINE_int32(profile_field, -1, "export: user profiles only of keys of this field (needs --ids_from)");
+DEFINE_string(seen_from, "", "export: interaction files (with --format) whose items /topk leaves out for their users");
 
 // serve (no cluster: a plain process)
 DEFINE_string(bundle, "", "serve: the bundle directory to serve (see embark export)");
@@ -171,7 +172,8 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
     {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval"}},
     {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
-    {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field"}},
+    {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field",
+                "seen_from", "items"}},
     {"prepare", {"schema", "input", "items", "item_schema", "users", "user_schema", "out", "test_fraction",
                  "min_user_interactions", "bad_lines"}},
     {"train-local", kTrainFlags},
@@ -444,12 +446,15 @@ int RunExportCommand() {
   o.out = FLAGS_out;
   o.base = FLAGS_base;
   o.ids_from = FLAGS_ids_from;
+  o.seen_from = FLAGS_seen_from;
+  o.items = FLAGS_items;
   o.format = FLAGS_format;
   o.user_profiles = FLAGS_user_profiles;
   o.pca_dim = FLAGS_pca_dim;
   o.profile_field = FLAGS_profile_field;
   embark::Status st = embark::ParseBundleDtype(FLAGS_dtype, &o.dtype);
-  if (st.ok() && !FLAGS_format.empty() && FLAGS_ids_from.empty()) st = embark::Status::InvalidArgument("--format applies to --ids_from");
+  if (st.ok() && !FLAGS_format.empty() && FLAGS_ids_from.empty() && FLAGS_seen_from.empty())
+    st = embark::Status::InvalidArgument("--format applies to --ids_from and --seen_from");
   if (st.ok() && IsSet("pca_dim") && FLAGS_pca_dim == 0) st = embark::Status::InvalidArgument("--pca_dim must be at least 1");
   embark::ExportReport r;
   if (st.ok()) st = embark::RunExport(o, &r);
@@ -465,6 +470,8 @@ int RunExportCommand() {
     if (!o.ids_from.empty()) std::printf(", %" PRIu64 " with raw ids", t.with_ids);
     std::printf("\n");
   }
+  if (!o.seen_from.empty()) std::printf("seen items: %" PRIu64 " (user, item) pairs of %" PRIu64 " users\n", r.seen_pairs, r.seen_users);
+  if (r.catalogue_items > 0) std::printf("item catalogue: %" PRIu64 " items with their item-side features\n", r.catalogue_items);
   if (!o.user_profiles.empty()) {
     std::printf("user profiles: %" PRIu64 " x %u to %s", r.profile_rows, r.profile_dim, o.user_profiles.c_str());
     if (o.pca_dim > 0) std::printf(" (PCA, explained variance ratio %.4f)", r.explained_variance_ratio);
@@ -536,7 +543,7 @@ const char kUsage[] =
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "  serve-bench  latency of a running serve: --port --requests_from=RATINGS [--concurrency=1,4,16]\n"
     "  serve     HTTP/JSON scoring and top-K over a bundle (no MPI): --bundle=DIR [--port --index=exact|hnsw --watch]\n"
-    "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --user_profiles --pca_dim]\n"
+    "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --seen_from --items --user_profiles --pca_dim]\n"
     "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"
     "            [--items=CSV --item_schema=S] [--users=CSV --user_schema=S] [--test_fraction --min_user_interactions]\n"
     "run 'embark <command> --help' for the flags.";

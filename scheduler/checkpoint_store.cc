@@ -32,6 +32,7 @@ std::string FormatManifest(const Manifest& m) {
   if (m.delta) o << "base " << m.base << "\n";
   o << "servers " << m.servers << "\nworkers " << m.workers << "\n";
   if (!m.format.empty()) o << "format " << m.format << "\n";
+  if (m.seed.has_value()) o << "seed " << *m.seed << "\n";
   for (const auto& [name, value] : m.options) o << "option " << name << " " << value << "\n";
   for (const auto& [name, value] : m.metrics) o << "metric " << name << " " << value << "\n";
   for (const ManifestFile& f : m.files) o << f.role << " " << f.name << " " << f.checksum << "\n";
@@ -64,6 +65,11 @@ Status ParseManifest(const std::string& path, const std::string& text, Manifest*
     else if (key == "servers") ok = static_cast<bool>(l >> m->servers);
     else if (key == "workers") ok = static_cast<bool>(l >> m->workers);
     else if (key == "format") ok = static_cast<bool>(l >> m->format);
+    else if (key == "seed") {
+      uint64_t seed = 0;
+      ok = static_cast<bool>(l >> seed);
+      m->seed = seed;
+    }
     else if (key == "option" || key == "metric") {
       std::string name, value;
       ok = static_cast<bool>(l >> name >> value);

@@ -11,7 +11,9 @@
 // MANIFEST (text, one "key value" per line): model, epoch (epochs completed at the cut),
 // in_epoch (mid-epoch cuts: the epoch cut), step, kind (full | delta), base (delta: the previous
 // checkpoint of its chain), servers, workers, then one line per file "ROLE NAME CHECKSUM" (ROLE
-// = shard | position | state), and finally "checksum C" over all the preceding bytes.
+// = shard | position | state), and finally "checksum C" over all the preceding bytes. Optional
+// lines: format, seed (the job's --seed, for rows a reader must initialise as the servers did),
+// option NAME VALUE, metric NAME VALUE.
 // A delta checkpoint holds only the rows changed since its base; restoring it means loading
 // the full checkpoint at the start of its chain, then every delta in order.
 //
@@ -19,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +49,7 @@ struct Manifest {
   // How to rebuild the model and how good it was, for `embark export` (serving/checkpoint_reader.h):
   // the data format, every model option the user set (models/model_spec.h), the last metrics.
   std::string format;
+  std::optional<uint64_t> seed;  // the job's --seed; unset in MANIFESTs written before seed lines
   std::vector<std::pair<std::string, std::string>> options;
   std::vector<std::pair<std::string, std::string>> metrics;
 

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iomanip>
 #include <sstream>
 
 #include "core/checked_file.h"
@@ -210,6 +211,7 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   }
   if (epoch == opts_.epochs && !opts_.predictions_out.empty() && !opts_.test.empty()) {
     std::ofstream p(opts_.predictions_out, std::ios::trunc);
+    p << std::setprecision(9);  // float round-trips: serving checks its scores against these
     for (const auto& part : e.predictions)
       for (float v : part) p << v << "\n";
     if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
@@ -352,6 +354,7 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   m.servers = num_servers_;
   m.workers = num_workers_;
   m.format = DataFormatName(opts_.format);
+  m.seed = opts_.seed;
   for (const auto& [name, value] : opts_.model_options) m.options.emplace_back(name, value);
   m.metrics.emplace_back("train_loss", JsonNumber(TrainLoss(saving_epochs_done_ > 0 ? saving_epochs_done_ : 1)));
   for (const auto& [name, value] : last_metrics_) m.metrics.emplace_back(name, JsonNumber(value));

@@ -106,7 +106,25 @@ std::string ComputeBundleId(const std::string& base_id, const std::vector<FileRe
   return Hex16(HashBytes(text));
 }
 
+// Bytes per element of an extra array's dtype, 0 for a dtype arrays may not use.
+size_t ArrayElementBytes(const std::string& descr) {
+  if (descr == "<u8") return 8;
+  if (descr == "<u2") return 2;
+  if (descr == "<f4") return 4;
+  return 0;
+}
+
 Status CheckSpec(const BundleSpec& spec) {
+  std::vector<std::string> array_names;
+  for (const BundleArrayData& a : spec.arrays) {
+    auto bad = [&](const std::string& why) { return Status::InvalidArgument("bundle array '" + a.name + "': " + why); };
+    if (!IsFileNameSafe(a.name)) return bad("names may use only letters, digits, '_' and '-'");
+    if (std::find(array_names.begin(), array_names.end(), a.name) != array_names.end()) return bad("appears twice");
+    array_names.push_back(a.name);
+    const size_t size = ArrayElementBytes(a.descr);
+    if (size == 0) return bad("dtype '" + a.descr + "' is not <u8, <u2 or <f4");
+    if (a.bytes.size() != a.length * size) return bad(std::to_string(a.bytes.size()) + " bytes for " + std::to_string(a.length) + " elements");
+  }
   std::vector<std::string> seen;
   for (const BundleTableData& t : spec.tables) {
     auto bad = [&](const std::string& why) { return Status::InvalidArgument("bundle table '" + t.name + "': " + why); };
@@ -257,6 +275,18 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
     }
     tables_json += (tables_json.empty() ? "" : ",\n") + entry + "}";
   }
+  // Extra arrays as NAME.npy; table files are NAME.keys.npy etc., so names cannot collide.
+  std::string arrays_json;
+  std::vector<const BundleArrayData*> arrays;  // in name order, so the bundle id does not depend on the order given
+  for (const BundleArrayData& a : spec.arrays) arrays.push_back(&a);
+  std::sort(arrays.begin(), arrays.end(), [](const BundleArrayData* x, const BundleArrayData* y) { return x->name < y->name; });
+  for (const BundleArrayData* ap : arrays) {
+    const BundleArrayData& a = *ap;
+    const std::string file = a.name + ".npy";
+    EMBARK_RETURN_IF_ERROR(WriteNpyData(tmp, file, a.descr.c_str(), {a.length}, a.bytes.data(), a.bytes.size(), &files));
+    arrays_json += std::string(arrays_json.empty() ? "" : ",\n") + "    " + JsonQuote(a.name) + ": {\"file\": " + JsonQuote(file) +
+                   ", \"dtype\": " + JsonQuote(a.descr) + ", \"length\": " + std::to_string(a.length) + "}";
+  }
   const std::string id = ComputeBundleId(spec.base_id, files);
   auto object = [](const std::string& text) { return text.empty() ? std::string("{}") : text; };
   std::string m = "{\n";
@@ -272,6 +302,7 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
   m += "  \"training_metrics\": " + object(spec.metrics_json) + ",\n";
   m += "  \"source\": " + object(spec.source_json) + ",\n";
   m += "  \"tables\": [\n" + tables_json + "\n  ],\n";
+  if (!arrays_json.empty()) m += "  \"arrays\": {\n" + arrays_json + "\n  },\n";
   m += "  \"checksum\": \"crc32\",\n";
   m += "  \"files\": {\n";
   for (size_t i = 0; i < files.size(); ++i) {
@@ -475,8 +506,49 @@ Status Bundle::Load(const std::string& dir, const BundleOpenOptions& options) {
     if (FindTable(t->name_) != nullptr) return bad("table '" + t->name_ + "' appears twice");
     tables_.push_back(std::move(t));
   }
+  const JsonValue& arrays = manifest_["arrays"];
+  if (manifest_.Has("arrays") && !arrays.is_object()) return bad("\"arrays\" is not an object");
+  if (arrays.is_object()) {
+    for (const auto& [name, aj] : arrays.members()) {
+      BundleArray a;
+      a.name = name;
+      a.descr = aj["dtype"].AsString();
+      a.length = aj["length"].AsUint64();
+      if (ArrayElementBytes(a.descr) == 0 || !aj["length"].is_number())
+        return bad("array '" + name + "' has no length or an unknown dtype '" + a.descr + "'");
+      EMBARK_RETURN_IF_ERROR(open_array(aj["file"].AsString(), a.descr, {a.length}, &a.data));
+      arrays_.push_back(std::move(a));
+    }
+  }
   return Status::OK();
 }
+
+Status Bundle::FindArray(const std::string& name, const std::string& descr, const BundleArray** out) const {
+  *out = nullptr;
+  for (const BundleArray& a : arrays_) {
+    if (a.name != name) continue;
+    if (a.descr != descr)
+      return Status::Corruption(dir_ + "/manifest.json: array '" + name + "' is " + a.descr + ", expected " + descr);
+    *out = &a;
+  }
+  return Status::OK();
+}
+
+namespace {
+template <typename T>
+BundleArrayData ArrayOf(const std::string& name, const char* descr, const std::vector<T>& v) {
+  BundleArrayData a;
+  a.name = name;
+  a.descr = descr;
+  a.length = v.size();
+  a.bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+  return a;
+}
+}  // namespace
+
+BundleArrayData BundleArrayData::Of(const std::string& name, const std::vector<uint64_t>& v) { return ArrayOf(name, "<u8", v); }
+BundleArrayData BundleArrayData::Of(const std::string& name, const std::vector<uint16_t>& v) { return ArrayOf(name, "<u2", v); }
+BundleArrayData BundleArrayData::Of(const std::string& name, const std::vector<float>& v) { return ArrayOf(name, "<f4", v); }
 
 const BundleTable* Bundle::FindTable(const std::string& name) const {
   for (const auto& t : tables_)
@@ -557,6 +629,7 @@ Status MakeDelta(const Bundle& base, const BundleSpec& full, BundleSpec* delta) 
   delta->features_json = full.features_json;
   delta->metrics_json = full.metrics_json;
   delta->source_json = full.source_json;
+  delta->arrays = full.arrays;  // not diffed: small next to the tables, and replaced whole
   std::vector<uint16_t> half;
   for (size_t t = 0; t < full.tables.size(); ++t) {
     const BundleTableData& in = full.tables[t];
@@ -613,6 +686,22 @@ Status ApplyDelta(const Bundle& base, const Bundle& delta, const std::string& ou
   spec.features_json = MetadataText(delta.manifest()["features"]);
   spec.metrics_json = MetadataText(delta.manifest()["training_metrics"]);
   spec.source_json = MetadataText(delta.manifest()["source"]);
+  // Arrays: the delta's replace the base's of the same name; the base's others are kept (a
+  // delta exported without --seen_from keeps the seen items being served).
+  std::vector<BundleArray> arrays = delta.arrays();
+  for (const BundleArray& a : base.arrays()) {
+    bool replaced = false;
+    for (const BundleArray& d : delta.arrays()) replaced = replaced || d.name == a.name;
+    if (!replaced) arrays.push_back(a);
+  }
+  for (const BundleArray& a : arrays) {
+    BundleArrayData out;
+    out.name = a.name;
+    out.descr = a.descr;
+    out.length = a.length;
+    out.bytes.assign(static_cast<const char*>(a.data), a.length * ArrayElementBytes(a.descr));
+    spec.arrays.push_back(std::move(out));
+  }
   for (size_t t = 0; t < base.num_tables(); ++t) {
     const BundleTable& a = base.table(t);
     const BundleTable& d = delta.table(t);

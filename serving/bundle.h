@@ -10,6 +10,9 @@
 //   DIR/TABLE.values.npy     rows x dim, row-major, float32 or float16 (weights only)
 //   DIR/TABLE.ids.txt        optional: the raw id of row i on line i ("" when unknown)
 //   DIR/TABLE.deleted.npy    delta bundles only: keys removed since the base bundle
+//   DIR/NAME.npy             optional one-dimensional arrays besides the tables (the manifest's
+//                            "arrays"): serving data such as the items each user has seen and
+//                            the item catalogue (serving/topk_data.h)
 //
 // Writing: fill a BundleSpec (tables with sorted keys and float32 rows) and call WriteBundle,
 // which converts to the chosen dtype, checksums every file and publishes the directory with a
@@ -68,6 +71,21 @@ struct BundleTableData {
   std::vector<std::string> ids;   // optional: raw id of each key (same order); "" = unknown
 };
 
+// One extra array to write (NAME.npy): a flat vector of uint64, uint16 or float32 elements.
+// Arrays are not diffed: a delta bundle carries the arrays it was given whole; base + delta
+// takes the delta's arrays and keeps the base's arrays of other names. WriteBundle writes them
+// in name order.
+struct BundleArrayData {
+  std::string name;   // file-name safe: [A-Za-z0-9_-]+
+  std::string descr;  // "<u8", "<u2" or "<f4"
+  uint64_t length = 0;
+  std::string bytes;  // length elements, little-endian
+
+  static BundleArrayData Of(const std::string& name, const std::vector<uint64_t>& v);
+  static BundleArrayData Of(const std::string& name, const std::vector<uint16_t>& v);
+  static BundleArrayData Of(const std::string& name, const std::vector<float>& v);
+};
+
 struct BundleSpec {
   BundleDtype dtype = BundleDtype::kFloat32;
   std::string base_id;            // non-empty: this is a delta against bundle `base_id`
@@ -78,6 +96,7 @@ struct BundleSpec {
   std::string metrics_json;
   std::string source_json;
   std::vector<BundleTableData> tables;
+  std::vector<BundleArrayData> arrays;
 };
 
 // Writes `spec` as the bundle directory `dir`: files go to a temporary sibling directory which
@@ -145,6 +164,14 @@ class BundleTable {
   std::vector<uint64_t> id_offsets_;      // rows()+1 line starts (each line ends with '\n')
 };
 
+// One extra array of an open bundle: `length` elements of `descr` at `data` (in the mapping).
+struct BundleArray {
+  std::string name;
+  std::string descr;  // "<u8", "<u2" or "<f4"
+  uint64_t length = 0;
+  const void* data = nullptr;
+};
+
 struct BundleOpenOptions {
   // Checks every file's CRC-32 against the manifest (reads every byte once). Off: only sizes
   // and headers are checked, for very large bundles whose files are trusted.
@@ -180,6 +207,12 @@ class Bundle {
   // The table called `name`, or nullptr.
   const BundleTable* FindTable(const std::string& name) const;
 
+  // The extra arrays (manifest "arrays"), in manifest order.
+  const std::vector<BundleArray>& arrays() const { return arrays_; }
+  // The array called `name` if the bundle has it with element type `descr`; nullptr when it
+  // has no such array; an array of that name but another type is Corruption.
+  Status FindArray(const std::string& name, const std::string& descr, const BundleArray** out) const;
+
  private:
   class Mapping;
   Bundle() = default;
@@ -193,6 +226,7 @@ class Bundle {
   BundleDtype dtype_ = BundleDtype::kFloat32;
   JsonValue manifest_;
   std::vector<std::unique_ptr<BundleTable>> tables_;
+  std::vector<BundleArray> arrays_;
   std::vector<std::unique_ptr<Mapping>> mappings_;
 };
 

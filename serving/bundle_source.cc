@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "models/interaction_fields.h"
 #include "models/mf.h"
 #include "models/model_factory.h"
 #include "models/model_spec.h"
 #include "serving/bundle.h"
+#include "serving/topk_data.h"
 
 namespace embark {
 namespace {
@@ -72,12 +74,16 @@ Status ServingModelFromBundle(std::shared_ptr<const Bundle> bundle, const std::s
     if (mf_mean && !v.empty()) v[0] -= mf->options().global_mean;
     rows.values = v.data();
   }
-  if (mf != nullptr) {
-    const BundleTable* items = bundle->FindTable("item");
+  // Raw ids of the item-id table (field 1: MF's and imf's "item", two_tower's "item_emb").
+  const int item_table = parts.model->TableOfField(kItemIdField);
+  if (mf != nullptr || parts.model->IsRanking()) {
+    const BundleTable* items = item_table < 0 ? nullptr : bundle->FindTable(configs[item_table].name);
     if (items != nullptr && items->has_ids()) {
       parts.item_ids.reserve(items->rows());
       for (uint64_t r = 0; r < items->rows(); ++r) parts.item_ids.emplace_back(items->id(r));
     }
+    EMBARK_RETURN_IF_ERROR(FindSeenItems(*bundle, &parts.seen));
+    EMBARK_RETURN_IF_ERROR(FindItemCatalogue(*bundle, &parts.catalogue));
   }
   const std::string format = manifest["features"]["format"].AsString();
   if (!format.empty()) {

@@ -61,6 +61,7 @@ Status ReadCheckpoint(const std::string& path, Checkpoint* out) {
   c.epoch = last.epochs_done;
   c.servers = last.servers;
   c.format = last.format;
+  c.seed = last.seed;
   ModelOptions options;
   for (const auto& [opt, value] : last.options) {
     Status st = SetModelOption(opt, value, &options);

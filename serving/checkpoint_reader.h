@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,7 @@ struct Checkpoint {
   int epoch = 0;
   int servers = 0;
   std::string format;                   // "" when the MANIFEST predates format lines
+  std::optional<uint64_t> seed;         // the job's --seed; unset when the MANIFEST predates seed lines
   ModelOptionText options;              // as recorded
   std::vector<std::pair<std::string, double>> metrics;  // as recorded (last evaluation)
   uint64_t manifest_hash = 0;           // HashBytes of the MANIFEST text

@@ -10,11 +10,13 @@
 #include "models/deepfm.h"
 #include "models/ffm.h"
 #include "models/fm.h"
+#include "models/interaction_fields.h"
 #include "models/mf.h"
 #include "serving/checkpoint_reader.h"
 #include "serving/json.h"
 #include "serving/npy.h"
 #include "serving/pca.h"
+#include "serving/topk_data.h"
 #include "worker/input_split.h"
 #include "worker/line_parser.h"
 
@@ -271,6 +273,41 @@ Status WriteProfiles(const ExportOptions& opts, const Checkpoint& c, const std::
   return Status::OK();
 }
 
+// Seen items and the item catalogue (serving/topk_data.h) as arrays of the bundle.
+Status AddTopKData(const ExportOptions& opts, const Checkpoint& c, DataFormat format, BundleSpec* spec,
+                   ExportReport* report) {
+  const Model& model = *c.model;
+  const bool mf = dynamic_cast<const MfModel*>(&model) != nullptr;
+  if (!mf && !model.IsRanking() && (!opts.seen_from.empty() || !opts.items.empty()))
+    return Status::InvalidArgument("--seen_from and --items apply to the models with top-K (mf, imf, two_tower), not " + c.model_name);
+  if (mf && !opts.items.empty()) return Status::InvalidArgument("--items applies to the ranking models (imf, two_tower); mf ranks its item table");
+  if (!opts.seen_from.empty()) {
+    SeenItems seen;
+    EMBARK_RETURN_IF_ERROR(ReadSeenItems(opts.seen_from, format, &seen));
+    AddSeenItemsArrays(seen, spec);
+    report->seen_users = seen.users.size();
+    report->seen_pairs = seen.items.size();
+  }
+  if (!model.IsRanking()) return Status::OK();
+  // Does the item-id table hold anything but item ids? Then top-K needs the item features.
+  const int item_table = model.TableOfField(kItemIdField);
+  bool needs_features = false;
+  for (uint32_t f = 0; f <= 0xffff && !needs_features; ++f)
+    needs_features = f != kItemIdField && item_table >= 0 && model.TableOfField(static_cast<uint16_t>(f)) == item_table;
+  ItemCatalogue catalogue;
+  if (!opts.items.empty()) {
+    EMBARK_RETURN_IF_ERROR(AddToCatalogue(opts.items, DataFormat::kLibffm, true, &catalogue));
+  } else if (needs_features) {
+    if (!opts.seen_from.empty()) EMBARK_RETURN_IF_ERROR(AddToCatalogue(opts.seen_from, format, false, &catalogue));
+    if (!opts.ids_from.empty()) EMBARK_RETURN_IF_ERROR(AddToCatalogue(opts.ids_from, format, false, &catalogue));
+  }
+  if (catalogue.items.empty()) return Status::OK();
+  SortCatalogue(&catalogue);
+  AddCatalogueArrays(catalogue, spec);
+  report->catalogue_items = catalogue.items.size();
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string ProfileStem(const std::string& path) {
@@ -307,13 +344,16 @@ Status RunExport(const ExportOptions& opts, ExportReport* report) {
     metrics += (i ? ", " : "") + JsonQuote(c.metrics[i].first) + ": " + JsonNumber(c.metrics[i].second);
   spec.metrics_json = metrics + "}";
   spec.source_json = "{\"checkpoint\": " + JsonQuote(c.dir) + ", \"epoch\": " + std::to_string(c.epoch) +
-                     ", \"servers\": " + std::to_string(c.servers) + ", \"manifest_hash\": \"" + Hex16(c.manifest_hash) + "\"}";
+                     ", \"servers\": " + std::to_string(c.servers) + ", \"manifest_hash\": \"" + Hex16(c.manifest_hash) + "\"" +
+                     (c.seed.has_value() ? ", \"seed\": " + std::to_string(*c.seed) : std::string()) + "}";
+
+  const std::string format_name = !opts.format.empty() ? opts.format : (!c.format.empty() ? c.format : (c.model_name == "mf" ? "ratings" : "libsvm"));
+  DataFormat format = DataFormat::kLibsvm;
+  if (!opts.ids_from.empty() || !opts.seen_from.empty()) EMBARK_RETURN_IF_ERROR(ParseDataFormat(format_name, &format));
+  EMBARK_RETURN_IF_ERROR(AddTopKData(opts, c, format, &spec, report));
 
   IdMap ids;
   if (!opts.ids_from.empty()) {
-    const std::string format_name = !opts.format.empty() ? opts.format : (!c.format.empty() ? c.format : (c.model_name == "mf" ? "ratings" : "libsvm"));
-    DataFormat format;
-    EMBARK_RETURN_IF_ERROR(ParseDataFormat(format_name, &format));
     EMBARK_RETURN_IF_ERROR(BuildIdMap(opts.ids_from, format, *c.model, &ids));
     for (BundleTableData& t : spec.tables) {
       if (t.dense) continue;

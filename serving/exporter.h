@@ -12,6 +12,12 @@
 // excluded); FM and DeepFM: the factor columns v of table "v"; FFM: its field-aware factors;
 // LR has none -- with their keys (and ids when known), optionally projected by PCA.
 //
+// Top-K data: --seen_from stores the items each user interacted with in those files, which
+// /topk leaves out. Ranking models get an item catalogue (items with their item-side
+// features): the --items file, or else -- for models whose item-id table also holds item
+// features (two_tower) -- every item of the --seen_from and --ids_from files with the features
+// of its first occurrence.
+//
 // Thread-safety: RunExport is reentrant for distinct outputs.
 #pragma once
 
@@ -34,6 +40,9 @@ struct ExportOptions {
   std::string user_profiles;     // non-empty: write the user vectors to this .npy path
   uint32_t pca_dim = 0;          // > 0: project the user vectors to this many dimensions
   int profile_field = -1;        // >= 0: only keys of this field (needs ids_from)
+  // Top-K data (serving/topk_data.h), for mf, imf and two_tower bundles:
+  std::string seen_from;         // interaction files (in `format`): the items each user has seen
+  std::string items;             // ranking models: the item catalogue (libffm, one item a line)
 };
 
 struct ExportTableReport {
@@ -48,6 +57,9 @@ struct ExportReport {
   std::string bundle_id;
   bool delta = false;
   std::vector<ExportTableReport> tables;
+  uint64_t seen_users = 0;        // users with seen items (--seen_from)
+  uint64_t seen_pairs = 0;        // their (user, item) pairs
+  uint64_t catalogue_items = 0;   // items of the stored catalogue (0: none stored)
   uint64_t profile_rows = 0;
   uint32_t profile_dim = 0;
   double explained_variance_ratio = 0;  // with pca_dim

@@ -138,6 +138,7 @@ Status ParseTopKRequest(std::string_view body, size_t max_k, TopKRequest* reques
       if (!value.is_string())
         return Status::InvalidArgument("user: must be a string (ids are hashed as text), got " + std::string(TypeName(value)));
       request->user = value.get<std::string>();
+      request->has_user = true;
     } else if (key == "k") {
       if (!value.is_number_integer())
         return Status::InvalidArgument("k: must be an integer, got " + std::string(TypeName(value)));
@@ -157,11 +158,31 @@ Status ParseTopKRequest(std::string_view body, size_t max_k, TopKRequest* reques
     } else if (key == "exact") {
       if (!value.is_boolean()) return Status::InvalidArgument("exact: must be true or false");
       request->exact = value.get<bool>();
+    } else if (key == "include_seen") {
+      if (!value.is_boolean()) return Status::InvalidArgument("include_seen: must be true or false");
+      request->include_seen = value.get<bool>();
+    } else if (key == "user_features") {
+      if (!value.is_array())
+        return Status::InvalidArgument("user_features: must be an array of [field, \"id\"], got " + std::string(TypeName(value)));
+      for (size_t i = 0; i < value.size(); ++i) {
+        const json& f = value[i];
+        const std::string path = "user_features[" + std::to_string(i) + "]";
+        if (!f.is_array() || f.size() != 2)
+          return Status::InvalidArgument(path + ": a user feature is [field, \"id\"], got " + f.dump());
+        if (!f[0].is_number_integer() || f[0].get<int64_t>() < 0 || f[0].get<int64_t>() > 65535)
+          return Status::InvalidArgument(path + "[0]: the field must be an integer in 0..65535, got " + f[0].dump());
+        if (!f[1].is_string())
+          return Status::InvalidArgument(path + "[1]: the id must be a string (ids are hashed as text), got " +
+                                         std::string(TypeName(f[1])));
+        request->user_features.emplace_back(static_cast<uint16_t>(f[0].get<int64_t>()), f[1].get<std::string>());
+      }
     } else {
-      return Status::InvalidArgument("unknown member '" + key + "' (use user, k, exclude, exact)");
+      return Status::InvalidArgument("unknown member '" + key +
+                                     "' (use user, k, exclude, exact, include_seen, user_features)");
     }
   }
-  if (!doc.contains("user")) return Status::InvalidArgument("user: missing");
+  if (!request->has_user && request->user_features.empty())
+    return Status::InvalidArgument("user: missing (give user, or user_features for a model that reads them)");
   return Status::OK();
 }
 

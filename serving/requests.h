@@ -16,8 +16,12 @@
 //     field: integer 0..65535 that the model uses (Model::TableOfField >= 0); id: a string (ids
 //     are hashed as text, FeatureKey(field, id), exactly as the readers do); value: a finite
 //     number, optional (default 1).
-//   /topk  {"user": "id", "k": 10, "exclude": ["item id", ...], "exact": false}
-//     k: integer in [1, max_k]; exclude optional; exact forces the exact scan.
+//   /topk  {"user": "id", "k": 10, "exclude": ["item id", ...], "exact": false,
+//           "include_seen": false, "user_features": [[field, "id"], ...]}
+//     k: integer in [1, max_k]; exclude optional; exact forces the exact scan; include_seen
+//     keeps the items the user has seen (the bundle's seen items) in the ranking;
+//     user_features: further user-side features (two_tower), [field, "id"] pairs. "user" may
+//     be left out only when user_features are given.
 //
 // Thread-safety: stateless functions.
 #pragma once
@@ -26,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -43,8 +48,11 @@ Status ParseScoreRequest(std::string_view body, const Model& model, const std::o
 struct TopKRequest {
   std::string user;
   size_t k = 10;
+  bool has_user = false;
   std::vector<std::string> exclude;
   bool exact = false;
+  bool include_seen = false;
+  std::vector<std::pair<uint16_t, std::string>> user_features;
 };
 
 Status ParseTopKRequest(std::string_view body, size_t max_k, TopKRequest* request);

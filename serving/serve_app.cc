@@ -7,7 +7,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "models/mf.h"
+#include "models/interaction_fields.h"
 #include "serving/requests.h"
 #include "worker/line_parser.h"
 
@@ -163,6 +163,7 @@ void ServeApp::InstallHandlers() {
     if (model->has_topk()) {
       body["index"] = info.index;
       body["items"] = model->num_items();
+      body["seen_items"] = model->has_seen();
       if (info.recall_at_10 >= 0) {
         body["recall_at_10"] = info.recall_at_10;
         body["recall_queries"] = info.recall_queries;
@@ -189,23 +190,27 @@ void ServeApp::InstallHandlers() {
 
   s.Post("/topk", [this](const httplib::Request& req, httplib::Response& res) {
     auto model = slot_.Get();
-    if (!model->has_topk()) {
-      return SendError(res, 400, "model " + model->info().model + " has no user and item tables; /topk needs an mf bundle");
-    }
+    if (!model->has_topk()) return SendError(res, 400, "no top-K: " + model->topk_unavailable());
     TopKRequest request;
     Status st = ParseTopKRequest(req.body, options_.max_k, &request);
     if (!st.ok()) return SendError(res, HttpStatusOf(st), st.message());
-    const uint32_t user = model->FindUser(FeatureKey(MfModel::kUserField, request.user));
-    if (user == KeyIndex::kNotFound) return SendError(res, 404, "unknown user '" + request.user + "'");
+    const uint64_t user_key = FeatureKey(kUserIdField, request.user);
+    std::vector<std::pair<uint16_t, uint64_t>> side;
+    for (const auto& [field, id] : request.user_features) side.emplace_back(field, FeatureKey(field, id));
+    std::vector<float> query;
+    st = model->UserQuery(request.has_user ? &user_key : nullptr, side, &query);
+    if (st.code() == Status::Code::kNotFound) return SendError(res, 404, "unknown user '" + request.user + "'");
+    if (!st.ok()) return SendError(res, HttpStatusOf(st), st.message());
     std::vector<uint32_t> excluded;
     for (const std::string& id : request.exclude) {
-      const uint32_t row = model->FindItem(FeatureKey(MfModel::kItemField, id));
+      const uint32_t row = model->FindItem(FeatureKey(kItemIdField, id));
       if (row != KeyIndex::kNotFound) excluded.push_back(row);  // an unknown item cannot be recommended anyway
     }
+    if (!request.include_seen && request.has_user) model->AppendSeen(user_key, &excluded);
     std::sort(excluded.begin(), excluded.end());
     excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
     std::vector<ScoredItem> items;
-    model->TopK(user, request.k, excluded, request.exact, &items);
+    model->TopK(query.data(), request.k, excluded, request.exact, &items);
     json list = json::array();
     for (const ScoredItem& item : items) {
       json entry{{"key", std::to_string(item.key)}, {"score", item.score}};

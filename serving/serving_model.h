@@ -12,11 +12,22 @@
 // exactly (zero for zero-init tables such as LR's; a small deterministic random vector for
 // factor tables). Such features are counted in ScoreStats::unknown_features.
 //
-// Top-K (models with a user and an item table, today MF): the score of item i for user u is
-// <p_u, q_i> + b_i (the user's own bias and the global mean do not change the ranking and are
-// left out; predictions are not clipped). Items come from an exact scan or an HNSW index
-// (serving/topk_index.h) chosen at load; with HNSW the recall@10 against the exact scan is
-// measured on a sample of users at load and reported in info().
+// Top-K ranks the items of a catalogue for a user by the inner product of a user vector and
+// the item vectors:
+//   * MF: the user query [p_u, 1] against [q_i, b_i] for every row of the item table, so the
+//     score is <p_u, q_i> + b_i (the user's own bias and the global mean do not change the
+//     ranking and are left out; predictions are not clipped);
+//   * ranking models (Model::IsRanking: imf, two_tower): the model's own UserVectors and
+//     ItemVectors hooks, fed the rows the trainer's servers held exactly as Score is -- the
+//     maths is never re-implemented here. The catalogue is the bundle's item catalogue (items
+//     with their item-side features, serving/topk_data.h) or, when the bundle has none and
+//     the item id is the only feature of its table (imf), every row of that table. Item
+//     vectors are computed once, at load. A two_tower bundle without a catalogue has no top-K
+//     (its item-embedding table mixes item ids with item features, so the items are unknown).
+// Items come from an exact scan or an HNSW index (serving/topk_index.h) chosen at load; with
+// HNSW the recall@10 against the exact scan is measured on a sample of users at load and
+// reported in info(). Items a user has seen (the bundle's seen items) are looked up per user
+// as catalogue rows, prepared at load.
 //
 // Thread-safety: immutable after Create; Score, TopK and the accessors are const and safe
 // from any number of threads (per-call scratch comes from an internal, locked free list).
@@ -32,6 +43,7 @@
 #include "core/status.h"
 #include "models/model.h"
 #include "serving/key_index.h"
+#include "serving/topk_data.h"
 #include "serving/topk_index.h"
 #include "worker/batch.h"
 #include "worker/line_parser.h"
@@ -69,7 +81,11 @@ struct ServingModelParts {
   std::shared_ptr<const void> backing;    // keeps the memory behind `tables` alive
   std::shared_ptr<const Bundle> bundle;   // the bundle served, when loaded from one (deltas apply to it)
   std::optional<DataFormat> data_format;  // the training data's format, for "lines" requests
-  std::vector<std::string> item_ids;      // optional raw id per item-table row (id map)
+  // Optional raw id per row of the table holding item ids (MfModel's "item", imf's "item",
+  // two_tower's "item_emb": the table of field 1).
+  std::vector<std::string> item_ids;
+  SeenItemsView seen;                     // optional: items each user has seen
+  ItemCatalogueView catalogue;            // optional: items to rank, with their features
   ServingInfo info;
 };
 
@@ -85,9 +101,9 @@ struct ScoreStats {
 };
 
 struct ScoredItem {
-  uint32_t row;       // row in the item table
+  uint32_t row;       // catalogue row
   uint64_t key;       // the item's feature key
-  float score;        // <p_u, q_i> + b_i
+  float score;        // inner product of the user and item vectors (MF: <p_u, q_i> + b_i)
 };
 
 class ServingModel {
@@ -109,28 +125,55 @@ class ServingModel {
   // Writes Predict's output for every example of `batch` into scores[0 .. batch.size()).
   void Score(const Batch& batch, float* scores, ScoreStats* stats) const;
 
-  // True when the model has a user and an item table (top-K is available).
+  // True when top-K is available (see above); otherwise topk_unavailable() says why.
   bool has_topk() const { return exact_ != nullptr; }
+  const std::string& topk_unavailable() const { return topk_unavailable_; }
   size_t num_items() const { return num_items_; }
-  // Row of `user_key` in the user table, or KeyIndex::kNotFound.
-  uint32_t FindUser(uint64_t user_key) const;
-  // Row of `item_key` in the item table, or KeyIndex::kNotFound.
+  // True when the bundle has seen items (export --seen_from).
+  bool has_seen() const { return !seen_begin_.empty(); }
+
+  // The query vector of a user (topk_dim() floats). `user_key`: FeatureKey(0, id), or null when
+  // the request names no user. `side_features`: (field, key) pairs of further user-side
+  // features, value 1 (models whose user side reads them: two_tower). MF and imf need a known
+  // user: NotFound otherwise; two_tower accepts an unknown user id (its row is initialised as
+  // the trainer's server would) when side features describe the user, as the trainer's
+  // evaluation does for a test user. InvalidArgument for a side feature the model's user side
+  // does not read.
+  Status UserQuery(const uint64_t* user_key, const std::vector<std::pair<uint16_t, uint64_t>>& side_features,
+                   std::vector<float>* query) const;
+  // Catalogue row of `item_key`, or KeyIndex::kNotFound.
   uint32_t FindItem(uint64_t item_key) const;
-  // The k best items for user row `user_row`, best first, skipping item rows listed in
-  // `excluded` (sorted, unique). Fewer than k when the catalogue runs out. `exact` forces the
-  // exact scan even when an approximate index is loaded.
-  void TopK(uint32_t user_row, size_t k, const std::vector<uint32_t>& excluded, bool exact,
+  // Appends the catalogue rows of the items `user_key` has seen (unsorted, unique).
+  void AppendSeen(uint64_t user_key, std::vector<uint32_t>* rows) const;
+  // The k best items for `query`, best first, skipping catalogue rows listed in `excluded`
+  // (sorted, unique). Fewer than k when the catalogue runs out. `exact` forces the exact scan
+  // even when an approximate index is loaded.
+  void TopK(const float* query, size_t k, const std::vector<uint32_t>& excluded, bool exact,
             std::vector<ScoredItem>* out) const;
-  // The raw id of item row `row`, or "" when the bundle has no id map.
+  // The raw id of catalogue row `row`, or "" when the bundle has no id map.
   const std::string& ItemId(uint32_t row) const;
+  // Floats of a query / item vector.
+  int topk_dim() const { return topk_dim_; }
+  // The vector of catalogue row `row` (for tests and tools).
+  const float* ItemVector(uint32_t row) const { return item_vectors_.data() + static_cast<size_t>(row) * topk_dim_; }
 
  private:
   struct Scratch;
   ServingModel() = default;
-  Status BuildTopK(const ServingOptions& options);
+  Status BuildTopK(const ServingOptions& options, const ItemCatalogueView& catalogue);
+  // Ranking models: item vectors of the catalogue through Model::ItemVectors.
+  Status BuildRankingItems(const ItemCatalogueView& catalogue);
+  // Seen items as sorted catalogue rows per seen user.
+  void BuildSeen(const SeenItemsView& seen);
+  // Queries of users spread over the known users, for the recall measurement.
+  void SampleQueries(size_t n, std::vector<float>* queries) const;
   std::unique_ptr<Scratch> TakeScratch() const;
   void ReturnScratch(std::unique_ptr<Scratch> s) const;
-  void UserQuery(uint32_t user_row, std::vector<float>* query) const;
+  // Fills pulled->rows / row_of_feature for `batch` as the trainer's pull would (unknown keys
+  // get their initial rows); returns how many keys the bundle lacked.
+  size_t Pull(const Batch& batch, PulledRows* pulled) const;
+  // MF's query [p_u, 1] of user-table row `user_row`.
+  void MfUserQuery(uint32_t user_row, std::vector<float>* query) const;
 
   std::unique_ptr<Model> model_;
   std::vector<TableConfig> configs_;
@@ -143,12 +186,23 @@ class ServingModel {
   std::vector<std::string> item_ids_;
   ServingInfo info_;
 
-  // Top-K: item vectors [q_i, b_i] (row-major, width topk_dim_) and the user table layout.
+  // Top-K: item vectors (row-major, width topk_dim_; MF [q_i, b_i]), the catalogue's keys and
+  // ids, and the tables of the user id (field 0) and item id (field 1).
+  bool mf_ = false;
   int user_table_ = -1, item_table_ = -1;
   int topk_dim_ = 0;
   float bias_scale_ = 1;
   size_t num_items_ = 0;
+  std::string topk_unavailable_;
   std::vector<float> item_vectors_;
+  std::vector<uint64_t> item_keys_;  // per catalogue row
+  KeyIndex item_index_;              // item key -> catalogue row
+  // Seen items: seen_index_ maps a user key to u, whose catalogue rows are
+  // seen_rows_[seen_begin_[u] .. seen_begin_[u+1]).
+  KeyIndex seen_index_;
+  std::vector<uint32_t> seen_begin_;
+  std::vector<uint32_t> seen_rows_;
+  std::vector<uint64_t> seen_users_;  // their keys (recall queries)
   std::unique_ptr<TopKIndex> exact_;   // always built for top-K models (and recall checks)
   std::unique_ptr<TopKIndex> approx_;  // hnsw, when chosen
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "core/hash.h"
@@ -25,6 +26,7 @@
 #include "serving/json.h"
 #include "serving/npy.h"
 #include "serving/pca.h"
+#include "serving/topk_data.h"
 #include "worker/line_parser.h"
 
 namespace embark {
@@ -166,7 +168,7 @@ struct FakeMf {
   float global = 0.25f;
 };
 
-void WriteMfCheckpoint(const std::string& dir, const FakeMf& m, int epoch = 1) {
+void WriteMfCheckpoint(const std::string& dir, const FakeMf& m, int epoch = 1, std::optional<uint64_t> seed = std::nullopt) {
   mkdir(dir.c_str(), 0755);
   ModelOptions o;
   o.dim = 2;
@@ -204,6 +206,7 @@ void WriteMfCheckpoint(const std::string& dir, const FakeMf& m, int epoch = 1) {
     manifest.files.push_back({"shard", file, checksum});
   }
   manifest.format = "ratings";
+  manifest.seed = seed;
   manifest.options = {{"dim", "2"}};
   manifest.metrics = {{"train_loss", "0.5"}, {"test_rmse", "0.91"}};
   Spit(dir + "/MANIFEST", FormatManifest(manifest));
@@ -514,6 +517,65 @@ TEST(ExportPca, UserProfilesWithIdsFromTheTrainingData) {
   ASSERT_TRUE(JsonValue::Parse(Slurp(dir + "/users.json"), "users.json", &summary).ok());
   EXPECT_EQ(summary["pca_dim"].AsUint64(), 1u);
   EXPECT_EQ(summary["table"].AsString(), "user");
+}
+
+// ---------------------------------------------------------------------------------------
+// Top-K data and the job seed
+
+TEST(ExportTopKData, SeenItemsAndTheJobSeedReachTheBundle) {
+  const std::string dir = FreshDir("seen");
+  WriteMfCheckpoint(dir + "/epoch-1", SampleMf(), 1, uint64_t{42});
+  // u1 rated i1 twice and i2; u2 rated i1; the header line is skipped as in training.
+  Spit(dir + "/seen.tsv", "user\titem\trating\nu1\ti1\t5\nu1\ti2\t3\nu2\ti1\t4\nu1\ti1\t2\n");
+  ExportOptions o;
+  o.checkpoint = dir;
+  o.out = dir + "/bundle";
+  o.seen_from = dir + "/seen.tsv";
+  ExportReport report;
+  Status st = RunExport(o, &report);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(report.seen_users, 2u);
+  EXPECT_EQ(report.seen_pairs, 3u);  // (u1, i1) once
+  EXPECT_EQ(report.catalogue_items, 0u);  // mf ranks its item table
+
+  std::unique_ptr<Bundle> b;
+  ASSERT_TRUE(Bundle::Open(o.out, &b).ok());
+  EXPECT_EQ(b->manifest()["source"]["seed"].AsUint64(), 42u);
+  SeenItemsView seen;
+  ASSERT_TRUE(FindSeenItems(*b, &seen).ok());
+  ASSERT_EQ(seen.num_users, 2u);
+  const uint64_t u1 = FeatureKey(0, "u1"), u2 = FeatureKey(0, "u2");
+  const uint64_t i1 = FeatureKey(1, "i1"), i2 = FeatureKey(1, "i2");
+  const size_t a = u1 < u2 ? 0 : 1;  // users ascending
+  EXPECT_EQ(seen.users[a], u1);
+  EXPECT_EQ(seen.users[1 - a], u2);
+  ASSERT_EQ(seen.offsets[a + 1] - seen.offsets[a], 2u);
+  EXPECT_EQ(seen.items[seen.offsets[a]], std::min(i1, i2));
+  EXPECT_EQ(seen.items[seen.offsets[a] + 1], std::max(i1, i2));
+  ASSERT_EQ(seen.offsets[2 - a] - seen.offsets[1 - a], 1u);
+  EXPECT_EQ(seen.items[seen.offsets[1 - a]], i1);
+
+  // A checkpoint written before seed lines gives a bundle without source.seed.
+  const std::string old = FreshDir("noseed");
+  WriteMfCheckpoint(old + "/epoch-1", SampleMf());
+  o = ExportOptions();
+  o.checkpoint = old;
+  o.out = old + "/bundle";
+  ASSERT_TRUE(RunExport(o, &report).ok());
+  ASSERT_TRUE(Bundle::Open(o.out, &b).ok());
+  EXPECT_FALSE(b->manifest()["source"].Has("seed"));
+
+  // --items is for the ranking models; a bad seen file is refused naming file and line.
+  o.items = dir + "/seen.tsv";
+  st = RunExport(o, &report);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("--items"), std::string::npos) << st.ToString();
+  o.items.clear();
+  Spit(dir + "/bad.tsv", "u1\ti1\t5\nu1 only\n");
+  o.seen_from = dir + "/bad.tsv";
+  st = RunExport(o, &report);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("bad.tsv:2"), std::string::npos) << st.ToString();
 }
 
 }  // namespace

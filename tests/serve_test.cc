@@ -302,7 +302,9 @@ TEST(ServeHttp, ScoreTopKHealthAndVersion) {
   // The approximate index never returns excluded items either.
   res = client.Post("/topk", R"({"user": "u3", "k": 48, "exclude": ["i0", "i1"]})", "application/json");
   ASSERT_EQ(res->status, 200) << res->body;
-  for (const auto& item : json::parse(res->body)["items"]) {
+  const json approx = json::parse(res->body);  // kept alive: a range-for over a temporary's member dangles
+  ASSERT_EQ(approx["items"].size(), 48u);
+  for (const auto& item : approx["items"]) {
     EXPECT_NE(item["id"], "i0");
     EXPECT_NE(item["id"], "i1");
   }
