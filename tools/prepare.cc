@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -263,6 +264,23 @@ std::string MissingText(const PrepareFileCounts& c) {
   return out.empty() ? "none" : out;
 }
 
+// Appends to *out the tokens of `field` in side text " F:tok:val ...".
+void TokensOfField(const std::string& side, int field, std::vector<std::string>* out) {
+  const std::string prefix = std::to_string(field) + ":";
+  size_t p = 0;
+  while (p < side.size()) {
+    while (p < side.size() && side[p] == ' ') ++p;
+    size_t end = side.find(' ', p);
+    if (end == std::string::npos) end = side.size();
+    if (side.compare(p, prefix.size(), prefix) == 0) {
+      const size_t colon = side.rfind(':', end - 1);
+      if (colon != std::string::npos && colon >= p + prefix.size())
+        out->push_back(side.substr(p + prefix.size(), colon - p - prefix.size()));
+    }
+    p = end;
+  }
+}
+
 }  // namespace
 
 Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
@@ -298,6 +316,17 @@ Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
     if (c.field < lo || c.field > hi)
       return Status::InvalidArgument(schema.Where(i) + "column " + c.name + ": field " + std::to_string(c.field) +
                                      " is outside " + range + " (" + kConvention + ")");
+  }
+  for (const HistorySpec& h : schema.histories()) {
+    const std::string where = schema.source() + ":" + std::to_string(h.schema_line) + ": ";
+    if (kind != PrepareSchemaKind::kInteractions)
+      return Status::InvalidArgument(where + "history belongs in the interaction file's schema");
+    if (h.field < kFirstUserSideField || h.field > kLastUserSideField)
+      return Status::InvalidArgument(where + "history field " + std::to_string(h.field) +
+                                     " is outside 2..31, the user-side range (" + kConvention + ")");
+    if (h.from_field != kItemField && (h.from_field < kFirstItemSideField || h.from_field > kLastItemSideField))
+      return Status::InvalidArgument(where + "history from " + std::to_string(h.from_field) +
+                                     " must be 1 (item ids) or an item-side field 32..63");
   }
   if (need_user && !has_user)
     return Status::InvalidArgument(schema.source() + ": no categorical column in field 0, the user id (" + kConvention + ")");
@@ -511,6 +540,39 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
     }
     return items[i].side;
   };
+  // History tokens per item and history directive: the item id, or its tokens of the `from` field.
+  const std::vector<HistorySpec>& histories = schema.histories();
+  std::vector<std::vector<std::vector<std::string>>> history_tokens(histories.size());
+  for (size_t h = 0; h < histories.size(); ++h) {
+    history_tokens[h].resize(items.size());
+    for (uint32_t i = 0; i < items.size(); ++i) {
+      if (histories[h].from_field == kItemField) {
+        history_tokens[h][i].push_back(items[i].token);
+      } else {
+        TokensOfField(item_side(i), histories[h].from_field, &history_tokens[h][i]);
+      }
+    }
+  }
+  // The history text of a line: per directive, the distinct tokens of the user's training pairs
+  // [train_begin, train_end) except `self`, latest first, at most max_items of them. Test lines
+  // pass self = train_end, so no held-out pair is ever anybody's history.
+  std::unordered_set<std::string> seen;
+  auto history_text = [&](size_t train_begin, size_t train_end, size_t self) {
+    std::string out;
+    for (size_t h = 0; h < histories.size(); ++h) {
+      seen.clear();
+      int taken = 0;
+      for (size_t j = train_end; j-- > train_begin && taken < histories[h].max_items;) {
+        if (j == self) continue;
+        ++taken;
+        for (const std::string& token : history_tokens[h][pairs[j].item]) {
+          if (!seen.insert(token).second) continue;
+          out += ' ' + std::to_string(histories[h].field) + ':' + token + ":1";
+        }
+      }
+    }
+    return out;
+  };
   std::string line;
   for (size_t b = 0; b < pairs.size();) {
     size_t e = b;
@@ -526,8 +588,9 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
     for (size_t i = b; i < e; ++i) {
       const uint32_t it = pairs[i].item;
       item_used[it] = true;
-      line = "1 0:" + users[u].token + ":1" + us + " 1:" + items[it].token + ":1" + item_side(it) + "\n";
       const bool to_test = i >= e - n_test;
+      const std::string history = histories.empty() ? std::string() : history_text(b, e - n_test, to_test ? e - n_test : i);
+      line = "1 0:" + users[u].token + ":1" + us + history + " 1:" + items[it].token + ":1" + item_side(it) + "\n";
       (to_test ? test : train) << line;
       ++(to_test ? report->test : report->train);
     }
