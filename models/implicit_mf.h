@@ -61,6 +61,8 @@ struct ImplicitMfOptions {
   float init_stddev = 0.1f;       // normal init of every column
   float reg = 0.02f;              // L2 per use of p_u, q_i (see header)
   float bias_reg = 0.01f;         // L2 per use of b_i
+  // Also use the side features (user: fields 2..31, item: 32..63), LightFM style: see header.
+  bool side_features = false;
   int suggested_epochs = 10;
   OptimizerConfig optimizer = DefaultOptimizer();
 
@@ -106,6 +108,16 @@ class ImplicitMfModel : public Model {
   // The user and item rows of example e (-1 when absent; the first feature of each field wins).
   void RowsOfExample(const Batch& batch, size_t e, const PulledRows& rows, int32_t* user,
                      int32_t* item) const;
+  // Whether feature occurrence f belongs to the user (side = kUserTable) or item side.
+  // Pooling of a side's rows: their sum / sqrt(count), see the header.
+  static float Scale(int count);
+  bool UsesFeature(int side, const Batch& batch, uint32_t f, uint32_t item_id_position) const;
+  // Example e's user vector p (K floats) or item vector [q, b] (K+1): the mean of its rows on
+  // that side. Returns how many rows (0: all zeros).
+  int SideVector(int side, const Batch& batch, size_t e, const PulledRows& rows, float* out) const;
+  // Adds grad / count plus the per-use L2 to each row of that side; returns the L2 penalty.
+  double SideBackward(int side, const Batch& batch, size_t e, const PulledRows& rows,
+                      const float* grad, int count, Gradients* grads) const;
 
   ImplicitMfOptions options_;
 };

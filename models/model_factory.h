@@ -69,6 +69,7 @@ struct ModelOptions {
   std::optional<TwoTowerScore> score;       // two_tower only: dot or cosine
   std::optional<float> temperature;         // two_tower only: scores are divided by this
   std::optional<bool> logq_correction;      // two_tower only: subtract log in-batch frequency
+  std::optional<bool> side_features;        // imf only: also the user-side and item-side fields
 };
 
 // Names accepted by CreateModel, in a stable order.

@@ -21,8 +21,11 @@ constexpr int kUserField = 0;
 constexpr int kItemField = 1;
 constexpr int kFirstUserSideField = 2, kLastUserSideField = 31;
 constexpr int kFirstItemSideField = 32, kLastItemSideField = 63;
+// Shared-vocabulary fields (models/interaction_fields.h): columns in them describe the item and
+// are written after the item id; a `history` directive may write them before it, for the user.
+constexpr int kFirstSharedField = 64, kLastSharedField = 95;
 const char kConvention[] =
-    "field convention: 0 user id, 1 item id, 2..31 user side, 32..63 item side";
+    "field convention: 0 user id, 1 item id, 2..31 user side, 32..63 item side, 64..95 shared (item columns, user history)";
 
 // Collects a row's features as text; the strings are reused from row to row.
 class CollectSink final : public FeatureSink {
@@ -221,7 +224,7 @@ Status ReadSideFile(const std::string& path, const std::string& schema_path, Pre
   EMBARK_RETURN_IF_ERROR(ValidatePrepareSchema(schema, kind));
   const int id_field = kind == PrepareSchemaKind::kUsers ? kUserField : kItemField;
   const int lo = kind == PrepareSchemaKind::kUsers ? kFirstUserSideField : kFirstItemSideField;
-  const int hi = kind == PrepareSchemaKind::kUsers ? kLastUserSideField : kLastItemSideField;
+  const int hi = kind == PrepareSchemaKind::kUsers ? kLastUserSideField : kLastSharedField;
   auto no_pre = [](CsvFeaturizer&, const std::string&, const std::vector<std::string_view>&, uint64_t,
                    bool*) { return Status::OK(); };
   return ForEachRow(path, schema, bad_lines, counts, no_pre,
@@ -284,8 +287,8 @@ void TokensOfField(const std::string& side, int field, std::vector<std::string>*
 }  // namespace
 
 Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
-  int lo = kFirstUserSideField, hi = kLastItemSideField;
-  const char* range = "2..63";
+  int lo = kFirstUserSideField, hi = kLastSharedField;
+  const char* range = "2..95";
   bool need_user = true, need_item = true;
   if (kind == PrepareSchemaKind::kUsers) {
     hi = kLastUserSideField;
@@ -293,7 +296,7 @@ Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
     need_item = false;
   } else if (kind == PrepareSchemaKind::kItems) {
     lo = kFirstItemSideField;
-    range = "32..63, the item-side range";
+    range = "32..95, the item-side and shared range";
     need_user = false;
   }
   bool has_user = false, has_item = false;
@@ -321,12 +324,13 @@ Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
     const std::string where = schema.source() + ":" + std::to_string(h.schema_line) + ": ";
     if (kind != PrepareSchemaKind::kInteractions)
       return Status::InvalidArgument(where + "history belongs in the interaction file's schema");
-    if (h.field < kFirstUserSideField || h.field > kLastUserSideField)
+    if (h.field < kFirstUserSideField || h.field > kLastSharedField ||
+        (h.field > kLastUserSideField && h.field < kFirstSharedField))
       return Status::InvalidArgument(where + "history field " + std::to_string(h.field) +
-                                     " is outside 2..31, the user-side range (" + kConvention + ")");
-    if (h.from_field != kItemField && (h.from_field < kFirstItemSideField || h.from_field > kLastItemSideField))
+                                     " is outside 2..31 (user side) and 64..95 (shared) (" + kConvention + ")");
+    if (h.from_field != kItemField && (h.from_field < kFirstItemSideField || h.from_field > kLastSharedField))
       return Status::InvalidArgument(where + "history from " + std::to_string(h.from_field) +
-                                     " must be 1 (item ids) or an item-side field 32..63");
+                                     " must be 1 (item ids) or an item-side or shared field 32..95");
   }
   if (need_user && !has_user)
     return Status::InvalidArgument(schema.source() + ": no categorical column in field 0, the user id (" + kConvention + ")");
@@ -427,7 +431,7 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
     events.push_back(e);
     // Side features from the earliest purchase row (time, then file order).
     for (auto [entity, lo, hi] : {std::make_tuple(&users[e.user], kFirstUserSideField, kLastUserSideField),
-                                  std::make_tuple(&items[e.item], kFirstItemSideField, kLastItemSideField)}) {
+                                  std::make_tuple(&items[e.item], kFirstItemSideField, kLastSharedField)}) {
       if (!entity->has_side || std::make_pair(e.time, e.line) < std::make_pair(entity->side_time, entity->side_line)) {
         entity->side = sink.SideText(lo, hi);
         entity->side_time = e.time;

@@ -445,7 +445,8 @@ Status CsvSchema::Validate() {
   }
   for (const HistorySpec& h : histories_) {
     for (const ColumnSpec& c : columns_) {
-      if (c.IsFeature() && c.field == h.field)
+      // Writing history in the very field it is taken from is the shared-vocabulary case.
+      if (c.IsFeature() && c.field == h.field && h.field != h.from_field)
         return Error(h.schema_line, "history field " + std::to_string(h.field) + " is already used by column " + c.name +
                                         " (line " + std::to_string(c.schema_line) + ")");
     }

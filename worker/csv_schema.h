@@ -20,7 +20,8 @@
 //                                                the user's OTHER training interactions, latest
 //                                                N (default 50): their item ids (G = 1, the
 //                                                default) or their item-side features of field
-//                                                G (e.g. description words), each token once
+//                                                G (e.g. description words), each token once;
+//                                                F may equal G (a shared-vocabulary field 64..95)
 //
 // Roles (F is the feature field, 0..65535):
 //   label [threshold T]      numeric label; without a threshold it must be -1, 0 or 1 (-1 -> 0);
