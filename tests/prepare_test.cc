@@ -283,9 +283,9 @@ TEST_F(PrepareTest, FieldConventionIsChecked) {
       {PrepareSchemaKind::kUsers, "column id categorical field 0 missing fail\ncolumn age numeric field 40\n",
        "t.schema:2: column age: field 40 is outside 2..31, the user-side range"},
       {PrepareSchemaKind::kItems, "column id categorical field 1 missing fail\ncolumn c categorical field 5\n",
-       "t.schema:2: column c: field 5 is outside 32..63, the item-side range"},
-      {PrepareSchemaKind::kInteractions, "column u categorical field 0 missing drop\ncolumn x categorical field 64\n",
-       "t.schema:2: column x: field 64 is outside 2..63"},
+       "t.schema:2: column c: field 5 is outside 32..95, the item-side and shared range"},
+      {PrepareSchemaKind::kInteractions, "column u categorical field 0 missing drop\ncolumn x categorical field 96\n",
+       "t.schema:2: column x: field 96 is outside 2..95"},
       {PrepareSchemaKind::kInteractions, "column u categorical field 0 missing drop\n",
        "t.schema: no categorical column in field 1, the item id"},
       {PrepareSchemaKind::kItems, "column c categorical field 40\n", "no categorical column in field 1"},
@@ -311,7 +311,7 @@ TEST_F(PrepareTest, FieldConventionIsChecked) {
   PrepareOptions o = Options("column u categorical field 0 missing drop\ncolumn i categorical field 99 missing drop\n");
   PrepareReport r;
   Status st = RunPrepare(o, &r);
-  EXPECT_NE(st.message().find("retail.schema:2: column i: field 99 is outside 2..63"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("retail.schema:2: column i: field 99 is outside 2..95"), std::string::npos) << st.message();
 }
 
 }  // namespace
