@@ -32,8 +32,8 @@
 //               two_tower: hidden layer widths of each tower
 //   imf, two_tower (implicit feedback, models/implicit_mf.h, models/two_tower.h):
 //               dim = K (two_tower: the embedding width and the tower output width); l2 = the
-//               per-use L2 of the embedding rows; negatives (imf), score, temperature and
-//               logq_correction (two_tower) belong to one model each
+//               per-use L2 of the embedding rows; negatives and side_features (imf), score,
+//               temperature and logq_correction (two_tower) belong to one model each
 //
 // Thread-safety: stateless functions.
 #pragma once
