@@ -1,5 +1,6 @@
 #include "models/implicit_mf.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/hash.h"
@@ -41,6 +42,12 @@ std::vector<TableConfig> ImplicitMfModel::Tables() const {
 }
 
 int ImplicitMfModel::TableOfField(uint16_t field) const {
+  if (options_.side_features) {
+    if (IsUserField(field)) return kUserTable;
+    // Shared fields live with the item side's rows, so a token is one row on both sides.
+    if (IsItemField(field) || IsSharedField(field)) return kItemTable;
+    return -1;
+  }
   if (field == kUserIdField) return kUserTable;
   if (field == kItemIdField) return kItemTable;
   return -1;
@@ -56,6 +63,61 @@ void ImplicitMfModel::RowsOfExample(const Batch& batch, size_t e, const PulledRo
   }
 }
 
+float ImplicitMfModel::Scale(int count) { return 1.0f / std::sqrt(static_cast<float>(count)); }
+
+int ImplicitMfModel::SideVector(int side, const Batch& batch, size_t e, const PulledRows& rows,
+                                float* out) const {
+  const int k = static_cast<int>(options_.dim);
+  const int width = side == kUserTable ? k : k + 1;
+  std::fill(out, out + width, 0.0f);
+  int count = 0;
+  const uint32_t item_id_position = options_.side_features ? ItemIdPosition(batch, e) : 0;
+  for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
+    if (!UsesFeature(side, batch, f, item_id_position) || rows.row_of_feature[f] < 0) continue;
+    const int table = TableOfField(batch.fields[f]);
+    const int table_width = table == kUserTable ? k : k + 1;
+    // A user-side row of the item table (a shared field) contributes its K factors only.
+    const float* v = rows.Row(table, rows.row_of_feature[f], table_width);
+    for (int c = 0; c < width; ++c) out[c] += v[c];
+    ++count;
+  }
+  if (count > 1) {
+    const float inv = Scale(count);
+    for (int c = 0; c < width; ++c) out[c] *= inv;
+  }
+  return count;
+}
+
+bool ImplicitMfModel::UsesFeature(int side, const Batch& batch, uint32_t f, uint32_t item_id_position) const {
+  const uint16_t field = batch.fields[f];
+  if (!options_.side_features) return field == (side == kUserTable ? kUserIdField : kItemIdField);
+  return SideOf(field, f, item_id_position) == (side == kUserTable ? InteractionSide::kUser : InteractionSide::kItem);
+}
+
+double ImplicitMfModel::SideBackward(int side, const Batch& batch, size_t e, const PulledRows& rows,
+                                     const float* grad, int count, Gradients* grads) const {
+  const int k = static_cast<int>(options_.dim);
+  const float inv = count > 1 ? Scale(count) : 1.0f;
+  const uint32_t item_id_position = options_.side_features ? ItemIdPosition(batch, e) : 0;
+  double penalty = 0;
+  for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
+    if (!UsesFeature(side, batch, f, item_id_position) || rows.row_of_feature[f] < 0) continue;
+    const int table = TableOfField(batch.fields[f]);
+    const int table_width = table == kUserTable ? k : k + 1;
+    const float* v = rows.Row(table, rows.row_of_feature[f], table_width);
+    float* g = grads->Row(table, rows.row_of_feature[f], table_width);
+    for (int c = 0; c < k; ++c) {
+      g[c] += inv * grad[c] + options_.reg * v[c];
+      penalty += 0.5 * options_.reg * double{v[c]} * v[c];
+    }
+    if (side == kItemTable) {
+      g[k] += inv * grad[k] + options_.bias_reg * v[k];
+      penalty += 0.5 * options_.bias_reg * double{v[k]} * v[k];
+    }
+  }
+  return penalty;
+}
+
 LossSum ImplicitMfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
                                          const PulledRows& rows, Gradients* grads) const {
   LossSum out;
@@ -64,10 +126,24 @@ LossSum ImplicitMfModel::ForwardBackward(const Batch& batch, size_t begin, size_
 
   const int k = static_cast<int>(options_.dim);
   const int item_width = k + 1;
-  const float reg = options_.reg, bias_reg = options_.bias_reg;
+  // The batch's distinct items (by item-id row, in row order) and an example carrying each;
+  // without side features every item row is an item-id row, so this is every pulled row.
+  const size_t n_rows = rows.rows[kItemTable].size() / item_width;
+  std::vector<int32_t> example_of_row(n_rows, -1);
+  for (size_t e = 0; e < batch.size(); ++e) {
+    int32_t u, i;
+    RowsOfExample(batch, e, rows, &u, &i);
+    if (i >= 0 && example_of_row[i] < 0) example_of_row[i] = static_cast<int32_t>(e);
+  }
+  std::vector<int32_t> distinct;
+  distinct.reserve(n_rows);
+  for (size_t r = 0; r < n_rows; ++r)
+    if (example_of_row[r] >= 0) distinct.push_back(static_cast<int32_t>(r));
+
   std::vector<int32_t> negatives;
-  const size_t n_items = rows.rows[kItemTable].size() / (options_.dim + 1);
   negatives.reserve(options_.negatives);
+  // p, q, q_j and their gradients; allocated once per call.
+  std::vector<float> p(k), q(item_width), qj(item_width), gp(k), gq(item_width), gqj(item_width);
   double loss = 0;
   for (size_t e = begin; e < end; ++e) {
     int32_t u, i;
@@ -76,48 +152,38 @@ LossSum ImplicitMfModel::ForwardBackward(const Batch& batch, size_t begin, size_
     negatives.clear();
     for (uint32_t s = 0; s < options_.negatives; ++s) {
       for (int a = 0; a < kNegativeAttempts; ++a) {
-        const int32_t j = static_cast<int32_t>(NegativeRow(e, s, a, n_items));
+        const int32_t j = distinct[NegativeRow(e, s, a, distinct.size())];
         if (j == i) continue;
         negatives.push_back(j);
         break;
       }
     }
-    const float* p = rows.Row(kUserTable, u, k);
-    const float* q = rows.Row(kItemTable, i, item_width);
-    float* gp = grads->Row(kUserTable, u, k);
-    float* gq = grads->Row(kItemTable, i, item_width);
-    // Per-use L2 of the positive pair.
-    double norm = 0;
-    for (int c = 0; c < k; ++c) {
-      norm += double{p[c]} * p[c] + double{q[c]} * q[c];
-      gp[c] += reg * p[c];
-      gq[c] += reg * q[c];
-    }
-    loss += 0.5 * reg * norm + 0.5 * bias_reg * double{q[k]} * q[k];
-    gq[k] += bias_reg * q[k];
-    if (negatives.empty()) continue;
-    const float weight = 1.0f / static_cast<float>(negatives.size());
+    const int user_count = SideVector(kUserTable, batch, e, rows, p.data());
+    const int item_count = SideVector(kItemTable, batch, e, rows, q.data());
+    std::fill(gp.begin(), gp.end(), 0.0f);
+    std::fill(gq.begin(), gq.end(), 0.0f);
+    const float weight = negatives.empty() ? 0.0f : 1.0f / static_cast<float>(negatives.size());
     for (const int32_t j : negatives) {
-      const float* qj = rows.Row(kItemTable, j, item_width);
-      float* gqj = grads->Row(kItemTable, j, item_width);
+      const size_t ej = static_cast<size_t>(example_of_row[j]);
+      const int neg_count = SideVector(kItemTable, batch, ej, rows, qj.data());
       double x = double{q[k]} - qj[k];
-      double neg_norm = 0;
-      for (int c = 0; c < k; ++c) {
-        x += double{p[c]} * (q[c] - qj[c]);
-        neg_norm += double{qj[c]} * qj[c];
-      }
+      for (int c = 0; c < k; ++c) x += double{p[c]} * (q[c] - qj[c]);
       // -log sigmoid(x) = log(1 + exp(-x)), computed without overflow; d/dx = -sigmoid(-x).
       loss += weight * (x > 0 ? std::log1p(std::exp(-x)) : -x + std::log1p(std::exp(x)));
-      loss += 0.5 * reg * neg_norm + 0.5 * bias_reg * double{qj[k]} * qj[k];
       const float g = static_cast<float>(-weight / (1.0 + std::exp(x)));
       for (int c = 0; c < k; ++c) {
         gp[c] += g * (q[c] - qj[c]);
         gq[c] += g * p[c];
-        gqj[c] += -g * p[c] + reg * qj[c];
+        gqj[c] = -g * p[c];
       }
       gq[k] += g;
-      gqj[k] += -g + bias_reg * qj[k];
+      gqj[k] = -g;
+      // Per-use L2 of the negative's rows.
+      loss += SideBackward(kItemTable, batch, ej, rows, gqj.data(), neg_count, grads);
     }
+    // Per-use L2 of the positive pair's rows.
+    loss += SideBackward(kUserTable, batch, e, rows, gp.data(), user_count, grads);
+    loss += SideBackward(kItemTable, batch, e, rows, gq.data(), item_count, grads);
   }
   out.loss = loss;
   return out;
@@ -126,18 +192,12 @@ LossSum ImplicitMfModel::ForwardBackward(const Batch& batch, size_t begin, size_
 void ImplicitMfModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                               float* preds) const {
   const int k = static_cast<int>(options_.dim);
+  std::vector<float> p(k), q(k + 1);
   for (size_t e = begin; e < end; ++e) {
-    int32_t u, i;
-    RowsOfExample(batch, e, rows, &u, &i);
-    double score = 0;
-    if (i >= 0) {
-      const float* q = rows.Row(kItemTable, i, k + 1);
-      score = q[k];
-      if (u >= 0) {
-        const float* p = rows.Row(kUserTable, u, k);
-        for (int c = 0; c < k; ++c) score += double{p[c]} * q[c];
-      }
-    }
+    SideVector(kUserTable, batch, e, rows, p.data());
+    SideVector(kItemTable, batch, e, rows, q.data());
+    double score = q[k];
+    for (int c = 0; c < k; ++c) score += double{p[c]} * q[c];
     preds[e] = static_cast<float>(1.0 / (1.0 + std::exp(-score)));
   }
 }
@@ -146,10 +206,8 @@ void ImplicitMfModel::UserVectors(const Batch& batch, size_t begin, size_t end, 
                                   float* out) const {
   const int k = static_cast<int>(options_.dim);
   for (size_t e = begin; e < end; ++e) {
-    int32_t u, i;
-    RowsOfExample(batch, e, rows, &u, &i);
     float* v = out + (e - begin) * (k + 1);
-    for (int c = 0; c < k; ++c) v[c] = u >= 0 ? rows.Row(kUserTable, u, k)[c] : 0.0f;
+    SideVector(kUserTable, batch, e, rows, v);
     v[k] = 1.0f;  // multiplies the item bias
   }
 }
@@ -157,12 +215,7 @@ void ImplicitMfModel::UserVectors(const Batch& batch, size_t begin, size_t end, 
 void ImplicitMfModel::ItemVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                                   float* out) const {
   const int k = static_cast<int>(options_.dim);
-  for (size_t e = begin; e < end; ++e) {
-    int32_t u, i;
-    RowsOfExample(batch, e, rows, &u, &i);
-    float* v = out + (e - begin) * (k + 1);
-    for (int c = 0; c <= k; ++c) v[c] = i >= 0 ? rows.Row(kItemTable, i, k + 1)[c] : 0.0f;
-  }
+  for (size_t e = begin; e < end; ++e) SideVector(kItemTable, batch, e, rows, out + (e - begin) * (k + 1));
 }
 
 }  // namespace embark

@@ -154,6 +154,7 @@ Status CreateDeepFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
 // Options of the implicit-feedback models mean nothing to the others.
 Status RejectRankingOptions(const std::string& model, const ModelOptions& o) {
   if (o.negatives && model != "imf") return Unused(model, "negatives");
+  if (o.side_features && model != "imf") return Unused(model, "side_features");
   if (model == "two_tower") return Status::OK();
   if (o.score) return Unused(model, "score");
   if (o.temperature) return Unused(model, "temperature");
@@ -168,6 +169,7 @@ Status CreateImplicitMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
   ImplicitMfOptions imf;
   if (o.dim) imf.dim = *o.dim;
   if (o.negatives) imf.negatives = *o.negatives;
+  if (o.side_features) imf.side_features = *o.side_features;
   if (o.init_scale) imf.init_stddev = *o.init_scale;
   // --l2 is the model's per-use penalty (as for mf); the optimizer's l2 stays 0.
   ModelOptions optimizer_options = o;

@@ -32,8 +32,8 @@
 //               two_tower: hidden layer widths of each tower
 //   imf, two_tower (implicit feedback, models/implicit_mf.h, models/two_tower.h):
 //               dim = K (two_tower: the embedding width and the tower output width); l2 = the
-//               per-use L2 of the embedding rows; negatives (imf), score, temperature and
-//               logq_correction (two_tower) belong to one model each
+//               per-use L2 of the embedding rows; negatives and side_features (imf), score,
+//               temperature and logq_correction (two_tower) belong to one model each
 //
 // Thread-safety: stateless functions.
 #pragma once
@@ -69,6 +69,7 @@ struct ModelOptions {
   std::optional<TwoTowerScore> score;       // two_tower only: dot or cosine
   std::optional<float> temperature;         // two_tower only: scores are divided by this
   std::optional<bool> logq_correction;      // two_tower only: subtract log in-batch frequency
+  std::optional<bool> side_features;        // imf only: also the user-side and item-side fields
 };
 
 // Names accepted by CreateModel, in a stable order.

@@ -47,6 +47,7 @@ ModelOptionText FormatModelOptions(const ModelOptions& o) {
   for (const auto& [name, value] : floats)
     if (*value) out.emplace_back(name, FloatText(**value));
   if (o.num_fields) out.emplace_back("num_fields", std::to_string(*o.num_fields));
+  if (o.side_features) out.emplace_back("side_features", *o.side_features ? "true" : "false");
   if (o.hidden) {
     std::string text;
     for (uint32_t w : *o.hidden) text += (text.empty() ? "" : ",") + std::to_string(w);
@@ -62,6 +63,12 @@ Status SetModelOption(const std::string& name, const std::string& value, ModelOp
     OptimizerKind kind;
     EMBARK_RETURN_IF_ERROR(ParseOptimizerKind(value, &kind));
     o->optimizer = kind;
+    return Status::OK();
+  }
+  if (name == "side_features") {
+    if (value != "true" && value != "false")
+      return Status::InvalidArgument("model option side_features must be true or false, got '" + value + "'");
+    o->side_features = value == "true";
     return Status::OK();
   }
   if (name == "hidden") {

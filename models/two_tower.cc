@@ -18,8 +18,11 @@ using VectorGrads = Eigen::Map<Eigen::VectorXf>;
 
 constexpr float kMinNorm = 1e-12f;  // cosine: |z| below this is treated as this
 
-bool InTower(int tower, uint16_t field) {
-  return tower == TwoTowerModel::kUserTower ? IsUserField(field) : IsItemField(field);
+// Whether feature occurrence f of an example whose item id is at item_id_position feeds `tower`
+// (shared fields 64..95 by their position, models/interaction_fields.h).
+bool InTower(int tower, const Batch& batch, uint32_t f, uint32_t item_id_position) {
+  const InteractionSide side = SideOf(batch.fields[f], f, item_id_position);
+  return side == (tower == TwoTowerModel::kUserTower ? InteractionSide::kUser : InteractionSide::kItem);
 }
 
 // The row of example e's item id (field 1), -1 if none: the identity used for "same item".
@@ -135,7 +138,8 @@ std::vector<TableConfig> TwoTowerModel::Tables() const {
 
 int TwoTowerModel::TableOfField(uint16_t field) const {
   if (IsUserField(field)) return kUserEmbeddingTable;
-  if (IsItemField(field)) return kItemEmbeddingTable;
+  // Shared fields live with the item side's rows, so a token is one row in both towers.
+  if (IsItemField(field) || IsSharedField(field)) return kItemEmbeddingTable;
   return -1;
 }
 
@@ -143,7 +147,6 @@ void TwoTowerModel::TowerForward(int tower, const Batch& batch, size_t begin, si
                                  const PulledRows& rows, TowerWork* work) const {
   const int k = static_cast<int>(options_.dim);
   const Eigen::Index n = static_cast<Eigen::Index>(end - begin);
-  const int table = tower == kUserTower ? kUserEmbeddingTable : kItemEmbeddingTable;
   const size_t layers = layer_in_.size();
   work->begin = begin;
   work->inv_count.assign(n, 0.0f);
@@ -153,10 +156,11 @@ void TwoTowerModel::TowerForward(int tower, const Batch& batch, size_t begin, si
     const size_t e = begin + c;
     float* input = work->acts[0].col(c).data();
     int count = 0;
+    const uint32_t item_id_position = ItemIdPosition(batch, e);
     for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
-      if (!InTower(tower, batch.fields[f]) || rows.row_of_feature[f] < 0) continue;
+      if (!InTower(tower, batch, f, item_id_position) || rows.row_of_feature[f] < 0) continue;
       const float x = batch.values[f];
-      const float* v = rows.Row(table, rows.row_of_feature[f], k);
+      const float* v = rows.Row(TableOfField(batch.fields[f]), rows.row_of_feature[f], k);
       for (int j = 0; j < k; ++j) input[j] += x * v[j];
       ++count;
     }
@@ -215,15 +219,15 @@ void TwoTowerModel::TowerBackward(int tower, const Batch& batch, const PulledRow
   }
   // delta = d loss / d h_0; h_0 is the mean of x_f e_f.
   const int k = static_cast<int>(options_.dim);
-  const int table = tower == kUserTower ? kUserEmbeddingTable : kItemEmbeddingTable;
   for (Eigen::Index c = 0; c < n; ++c) {
     if (work.inv_count[c] == 0.0f) continue;
     const size_t e = work.begin + c;
     const float* g_in = delta.col(c).data();
+    const uint32_t item_id_position = ItemIdPosition(batch, e);
     for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
-      if (!InTower(tower, batch.fields[f]) || rows.row_of_feature[f] < 0) continue;
+      if (!InTower(tower, batch, f, item_id_position) || rows.row_of_feature[f] < 0) continue;
       const float scale = batch.values[f] * work.inv_count[c];
-      float* g = grads->Row(table, rows.row_of_feature[f], k);
+      float* g = grads->Row(TableOfField(batch.fields[f]), rows.row_of_feature[f], k);
       for (int j = 0; j < k; ++j) g[j] += scale * g_in[j];
     }
   }

@@ -1,7 +1,9 @@
 // TwoTowerModel ("two_tower"): a retrieval model for implicit feedback. A user tower maps the
 // user-side features (field 0 and fields 2..31, models/interaction_fields.h) and an item tower
 // the item-side features (field 1 and fields 32..63) to d-dimensional vectors; their score is
-// the dot product or the cosine divided by a temperature.
+// the dot product or the cosine divided by a temperature. Shared fields 64..95 feed the tower
+// of their position (before the item id: user) and live in "item_emb" for both towers, so a
+// history word and an item's description word are one row.
 //
 //   tower input  h_0 = mean over the tower's features f of x_f * e_f    (K floats; e_f an
 //                      embedding row, x_f the feature value; zeros when the tower has none)

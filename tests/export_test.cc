@@ -142,6 +142,7 @@ TEST(ExportModelSpec, OptionsRoundTripThroughText) {
   o.hidden = std::vector<uint32_t>{64, 32};
   o.num_fields = 7;
   o.init_scale = 1e-3f;
+  o.side_features = true;
   const ModelOptionText text = FormatModelOptions(o);
   ModelOptions back;
   for (const auto& [name, value] : text) ASSERT_TRUE(SetModelOption(name, value, &back).ok()) << name;
@@ -152,10 +153,12 @@ TEST(ExportModelSpec, OptionsRoundTripThroughText) {
   EXPECT_EQ(back.init_scale, o.init_scale);
   EXPECT_EQ(back.hidden, o.hidden);
   EXPECT_EQ(back.num_fields, o.num_fields);
+  EXPECT_EQ(back.side_features, o.side_features);
   EXPECT_FALSE(back.l2.has_value());
   EXPECT_EQ(FormatModelOptions(ModelOptions()).size(), 0u);
   EXPECT_FALSE(SetModelOption("dimm", "3", &back).ok());
   EXPECT_FALSE(SetModelOption("lr", "fast", &back).ok());
+  EXPECT_FALSE(SetModelOption("side_features", "yes", &back).ok());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,8 +18,11 @@ namespace embark {
 namespace {
 
 // Interactions of `users` users and `items` items; item i has category i % 3 (field 32) and a
-// tag (field 33, value 0.5..1.5); user u has segment u % 2 (field 2). Repeats happen.
-Batch RandomInteractions(std::mt19937* rng, int n, int users, int items, bool side_features) {
+// tag (field 33, value 0.5..1.5); user u has segment u % 2 (field 2). Repeats happen. With
+// `shared`, shared field 64 holds word (u % 3) before the item id (the user's history) and word
+// (i % 3) after it (the item's), from one vocabulary, so some rows serve both sides.
+Batch RandomInteractions(std::mt19937* rng, int n, int users, int items, bool side_features,
+                         bool shared = false) {
   std::uniform_int_distribution<int> user(0, users - 1), item(0, items - 1);
   std::uniform_real_distribution<float> x(0.5f, 1.5f);
   Batch b;
@@ -27,12 +30,14 @@ Batch RandomInteractions(std::mt19937* rng, int n, int users, int items, bool si
     const int u = user(*rng), i = item(*rng);
     b.AddFeature(1000 + u, 1.0f, kUserIdField);
     if (side_features) b.AddFeature(3000 + u % 2, 1.0f, 2);
+    if (shared) b.AddFeature(6000 + u % 3, 1.0f, kFirstSharedField);
     b.AddFeature(2000 + i, 1.0f, kItemIdField);
     if (side_features) {
       b.AddFeature(4000 + i % 3, 1.0f, 32);
       b.AddFeature(5000 + i % 2, x(*rng), 33);
-      b.AddFeature(9000, 1.0f, 70);  // a field neither tower uses
+      b.AddFeature(9000, 1.0f, 120);  // a field neither tower uses
     }
+    if (shared) b.AddFeature(6000 + i % 3, 1.0f, kFirstSharedField);
     b.EndExample(1.0f);
   }
   return b;
@@ -132,6 +137,69 @@ TEST(ImplicitMfTest, VectorsScoreLikeTheModel) {
   }
 }
 
+TEST(ImplicitMfTest, SideFeaturesGradientMatchesFiniteDifferences) {
+  std::mt19937 rng(23);
+  ImplicitMfOptions o = SmallImf();
+  o.side_features = true;
+  ImplicitMfModel model(o);
+  Batch batch = RandomInteractions(&rng, 10, 4, 5, true, true);
+  PulledRows rows = PullRows(model, batch, &rng, 0.5f);
+  CheckGradients(model, batch, rows);
+}
+
+// Each side's vector is the sum of its rows / sqrt(count); a shared-field token is one row of
+// the item table whichever side it is on; fields of neither side are not pulled.
+TEST(ImplicitMfTest, SideFeaturesPoolBySqrtCountAndShareRows) {
+  ImplicitMfOptions o = SmallImf();
+  o.dim = 2;
+  o.side_features = true;
+  ImplicitMfModel model(o);
+  EXPECT_EQ(model.TableOfField(kFirstSharedField), ImplicitMfModel::kItemTable);
+  EXPECT_EQ(model.TableOfField(2), ImplicitMfModel::kUserTable);
+  EXPECT_EQ(model.TableOfField(120), -1);
+  Batch batch;
+  // user 10, segment 11, history word 12 | item 20, word 12 (the same key as the history word)
+  batch.AddFeature(10, 1.0f, kUserIdField);
+  batch.AddFeature(11, 1.0f, 2);
+  batch.AddFeature(12, 1.0f, kFirstSharedField);
+  batch.AddFeature(20, 1.0f, kItemIdField);
+  batch.AddFeature(12, 1.0f, kFirstSharedField);
+  batch.EndExample(1.0f);
+  PulledRows rows;
+  rows.rows = {{1, 2, 3, 4}, {10, 20, 30, /*item 20*/ 5, 7, 9}};  // user: 10, 11; item: 12, 20
+  rows.row_of_feature = {0, 1, 0, 1, 0};
+  std::vector<float> u(3), v(3);
+  model.UserVectors(batch, 0, 1, rows, u.data());
+  model.ItemVectors(batch, 0, 1, rows, v.data());
+  const float s3 = std::sqrt(3.0f), s2 = std::sqrt(2.0f);
+  EXPECT_NEAR(u[0], (1 + 3 + 10) / s3, 1e-5);
+  EXPECT_NEAR(u[1], (2 + 4 + 20) / s3, 1e-5);
+  EXPECT_EQ(u[2], 1.0f);
+  EXPECT_NEAR(v[0], (5 + 10) / s2, 1e-5);
+  EXPECT_NEAR(v[1], (7 + 20) / s2, 1e-5);
+  EXPECT_NEAR(v[2], (9 + 30) / s2, 1e-5);  // bias: both item-side rows' last column
+}
+
+TEST(InteractionFieldsTest, SharedFieldsTakeTheSideOfTheirPosition) {
+  Batch b;
+  b.AddFeature(1, 1.0f, kFirstSharedField);  // before the item id: the user's
+  b.AddFeature(2, 1.0f, kUserIdField);
+  b.AddFeature(3, 1.0f, kItemIdField);
+  b.AddFeature(4, 1.0f, kLastSharedField);   // after it: the item's
+  b.AddFeature(5, 1.0f, 40);
+  b.AddFeature(6, 1.0f, 96);                 // no side
+  b.EndExample(1.0f);
+  b.AddFeature(7, 1.0f, kFirstSharedField);  // no item id: a user query
+  b.EndExample(1.0f);
+  const uint32_t p0 = ItemIdPosition(b, 0), p1 = ItemIdPosition(b, 1);
+  EXPECT_EQ(p0, 2u);
+  EXPECT_EQ(p1, 7u);
+  const InteractionSide want[] = {InteractionSide::kUser, InteractionSide::kUser, InteractionSide::kItem,
+                                  InteractionSide::kItem, InteractionSide::kItem, InteractionSide::kNone};
+  for (uint32_t f = 0; f < 6; ++f) EXPECT_EQ(SideOf(b.fields[f], f, p0), want[f]) << f;
+  EXPECT_EQ(SideOf(b.fields[6], 6, p1), InteractionSide::kUser);
+}
+
 TwoTowerOptions SmallTwoTower() {
   TwoTowerOptions o;
   o.dim = 3;
@@ -162,6 +230,17 @@ TEST(TwoTowerTest, GradientMatchesFiniteDifferencesDot) {
   o.hidden = {};
   TwoTowerModel model(o);
   Batch batch = RandomInteractions(&rng, 8, 5, 6, true);
+  PulledRows rows = PullRows(model, batch, &rng, 0.5f);
+  CheckGradients(model, batch, rows);
+}
+
+TEST(TwoTowerTest, GradientMatchesFiniteDifferencesWithSharedFields) {
+  std::mt19937 rng(36);
+  TwoTowerOptions o = SmallTwoTower();
+  o.hidden = {};  // linear towers: no ReLU kink for the finite differences to straddle
+  TwoTowerModel model(o);
+  EXPECT_EQ(model.TableOfField(kFirstSharedField), TwoTowerModel::kItemEmbeddingTable);
+  Batch batch = RandomInteractions(&rng, 8, 4, 5, true, true);
   PulledRows rows = PullRows(model, batch, &rng, 0.5f);
   CheckGradients(model, batch, rows);
 }

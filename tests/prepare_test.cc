@@ -238,6 +238,54 @@ TEST_F(PrepareTest, TimeSplitPerUser) {
   EXPECT_EQ(r.train, 8u);
 }
 
+// `history`: each line's user side lists the user's OTHER training pairs, latest first, at most
+// `max` of them -- their item ids (from 1) or their tokens of a field (here shared field 64,
+// which the item side carries too); a held-out pair is nobody's history.
+TEST_F(PrepareTest, HistoryListsOtherTrainingItemsOnly) {
+  const std::string schema =
+      "delimiter tab\n"
+      "column user categorical field 0 missing fail\n"
+      "column item categorical field 1 missing fail\n"
+      "column words text field 64\n"
+      "column ts timestamp\n"
+      "history field 3 max 2\n"
+      "history field 64 max 5 from 64\n";
+  PrepareOptions o;
+  o.schema = Write("h.schema", schema);
+  o.input = Write("h.tsv",
+                  "u1\tx\tred bag\t1\n"
+                  "u1\ty\tblue bag\t2\n"
+                  "u1\tz\tred cup\t3\n"
+                  "u1\tw\tgreen mug\t4\n"
+                  "u2\tx\tred bag\t5\n");
+  o.out = dir_ + "/out";
+  o.test_fraction = 0.25;  // u1: round(4 * 0.25) = 1 held out (w); u2: a single pair, train
+  PrepareReport r;
+  Status st = RunPrepare(o, &r);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Lines(".train.libffm"),
+            (std::vector<std::string>{
+                // x: others z, y; words of z then y, each once
+                "1 0:u1:1 3:z:1 3:y:1 64:red:1 64:cup:1 64:blue:1 64:bag:1 1:x:1 64:red:1 64:bag:1",
+                "1 0:u1:1 3:z:1 3:x:1 64:red:1 64:cup:1 64:bag:1 1:y:1 64:blue:1 64:bag:1",
+                "1 0:u1:1 3:y:1 3:x:1 64:blue:1 64:bag:1 64:red:1 1:z:1 64:red:1 64:cup:1",
+                "1 0:u2:1 1:x:1 64:red:1 64:bag:1"}));  // no other pair: no history
+  // w's history: the latest two training pairs (z, y) of 3; words of z, y, x; never w's own.
+  EXPECT_EQ(Lines(".test.libffm"),
+            (std::vector<std::string>{
+                "1 0:u1:1 3:z:1 3:y:1 64:red:1 64:cup:1 64:blue:1 64:bag:1 1:w:1 64:green:1 64:mug:1"}));
+  // The convention and the directive are checked, naming the schema line.
+  for (const auto& [bad, want] : std::vector<std::pair<std::string, std::string>>{
+           {"history field 40\n", "h.schema:6: history field 40 is outside 2..31 (user side) and 64..95"},
+           {"history field 5 from 2\n", "h.schema:6: history from 2 must be 1 (item ids) or an item-side"},
+           {"history field 5 max 0\n", "h.schema:6: history max must be in [1, 100000]"},
+           {"history field 64\n", "h.schema:6: history field 64 is already used by column words"}}) {
+    o.schema = Write("h.schema", schema.substr(0, schema.find("history")) + bad);
+    st = RunPrepare(o, &r);
+    EXPECT_NE(st.message().find(want), std::string::npos) << st.message();
+  }
+}
+
 TEST_F(PrepareTest, SideFilesWinOverInteractionColumns) {
   PrepareOptions o = Options(kSchema);
   o.item_schema = Write("items.schema",
@@ -283,9 +331,9 @@ TEST_F(PrepareTest, FieldConventionIsChecked) {
       {PrepareSchemaKind::kUsers, "column id categorical field 0 missing fail\ncolumn age numeric field 40\n",
        "t.schema:2: column age: field 40 is outside 2..31, the user-side range"},
       {PrepareSchemaKind::kItems, "column id categorical field 1 missing fail\ncolumn c categorical field 5\n",
-       "t.schema:2: column c: field 5 is outside 32..63, the item-side range"},
-      {PrepareSchemaKind::kInteractions, "column u categorical field 0 missing drop\ncolumn x categorical field 64\n",
-       "t.schema:2: column x: field 64 is outside 2..63"},
+       "t.schema:2: column c: field 5 is outside 32..95, the item-side and shared range"},
+      {PrepareSchemaKind::kInteractions, "column u categorical field 0 missing drop\ncolumn x categorical field 96\n",
+       "t.schema:2: column x: field 96 is outside 2..95"},
       {PrepareSchemaKind::kInteractions, "column u categorical field 0 missing drop\n",
        "t.schema: no categorical column in field 1, the item id"},
       {PrepareSchemaKind::kItems, "column c categorical field 40\n", "no categorical column in field 1"},
@@ -311,7 +359,7 @@ TEST_F(PrepareTest, FieldConventionIsChecked) {
   PrepareOptions o = Options("column u categorical field 0 missing drop\ncolumn i categorical field 99 missing drop\n");
   PrepareReport r;
   Status st = RunPrepare(o, &r);
-  EXPECT_NE(st.message().find("retail.schema:2: column i: field 99 is outside 2..63"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("retail.schema:2: column i: field 99 is outside 2..95"), std::string::npos) << st.message();
 }
 
 }  // namespace

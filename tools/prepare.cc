@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -20,8 +21,11 @@ constexpr int kUserField = 0;
 constexpr int kItemField = 1;
 constexpr int kFirstUserSideField = 2, kLastUserSideField = 31;
 constexpr int kFirstItemSideField = 32, kLastItemSideField = 63;
+// Shared-vocabulary fields (models/interaction_fields.h): columns in them describe the item and
+// are written after the item id; a `history` directive may write them before it, for the user.
+constexpr int kFirstSharedField = 64, kLastSharedField = 95;
 const char kConvention[] =
-    "field convention: 0 user id, 1 item id, 2..31 user side, 32..63 item side";
+    "field convention: 0 user id, 1 item id, 2..31 user side, 32..63 item side, 64..95 shared (item columns, user history)";
 
 // Collects a row's features as text; the strings are reused from row to row.
 class CollectSink final : public FeatureSink {
@@ -220,7 +224,7 @@ Status ReadSideFile(const std::string& path, const std::string& schema_path, Pre
   EMBARK_RETURN_IF_ERROR(ValidatePrepareSchema(schema, kind));
   const int id_field = kind == PrepareSchemaKind::kUsers ? kUserField : kItemField;
   const int lo = kind == PrepareSchemaKind::kUsers ? kFirstUserSideField : kFirstItemSideField;
-  const int hi = kind == PrepareSchemaKind::kUsers ? kLastUserSideField : kLastItemSideField;
+  const int hi = kind == PrepareSchemaKind::kUsers ? kLastUserSideField : kLastSharedField;
   auto no_pre = [](CsvFeaturizer&, const std::string&, const std::vector<std::string_view>&, uint64_t,
                    bool*) { return Status::OK(); };
   return ForEachRow(path, schema, bad_lines, counts, no_pre,
@@ -263,11 +267,28 @@ std::string MissingText(const PrepareFileCounts& c) {
   return out.empty() ? "none" : out;
 }
 
+// Appends to *out the tokens of `field` in side text " F:tok:val ...".
+void TokensOfField(const std::string& side, int field, std::vector<std::string>* out) {
+  const std::string prefix = std::to_string(field) + ":";
+  size_t p = 0;
+  while (p < side.size()) {
+    while (p < side.size() && side[p] == ' ') ++p;
+    size_t end = side.find(' ', p);
+    if (end == std::string::npos) end = side.size();
+    if (side.compare(p, prefix.size(), prefix) == 0) {
+      const size_t colon = side.rfind(':', end - 1);
+      if (colon != std::string::npos && colon >= p + prefix.size())
+        out->push_back(side.substr(p + prefix.size(), colon - p - prefix.size()));
+    }
+    p = end;
+  }
+}
+
 }  // namespace
 
 Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
-  int lo = kFirstUserSideField, hi = kLastItemSideField;
-  const char* range = "2..63";
+  int lo = kFirstUserSideField, hi = kLastSharedField;
+  const char* range = "2..95";
   bool need_user = true, need_item = true;
   if (kind == PrepareSchemaKind::kUsers) {
     hi = kLastUserSideField;
@@ -275,7 +296,7 @@ Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
     need_item = false;
   } else if (kind == PrepareSchemaKind::kItems) {
     lo = kFirstItemSideField;
-    range = "32..63, the item-side range";
+    range = "32..95, the item-side and shared range";
     need_user = false;
   }
   bool has_user = false, has_item = false;
@@ -298,6 +319,18 @@ Status ValidatePrepareSchema(const CsvSchema& schema, PrepareSchemaKind kind) {
     if (c.field < lo || c.field > hi)
       return Status::InvalidArgument(schema.Where(i) + "column " + c.name + ": field " + std::to_string(c.field) +
                                      " is outside " + range + " (" + kConvention + ")");
+  }
+  for (const HistorySpec& h : schema.histories()) {
+    const std::string where = schema.source() + ":" + std::to_string(h.schema_line) + ": ";
+    if (kind != PrepareSchemaKind::kInteractions)
+      return Status::InvalidArgument(where + "history belongs in the interaction file's schema");
+    if (h.field < kFirstUserSideField || h.field > kLastSharedField ||
+        (h.field > kLastUserSideField && h.field < kFirstSharedField))
+      return Status::InvalidArgument(where + "history field " + std::to_string(h.field) +
+                                     " is outside 2..31 (user side) and 64..95 (shared) (" + kConvention + ")");
+    if (h.from_field != kItemField && (h.from_field < kFirstItemSideField || h.from_field > kLastSharedField))
+      return Status::InvalidArgument(where + "history from " + std::to_string(h.from_field) +
+                                     " must be 1 (item ids) or an item-side or shared field 32..95");
   }
   if (need_user && !has_user)
     return Status::InvalidArgument(schema.source() + ": no categorical column in field 0, the user id (" + kConvention + ")");
@@ -398,7 +431,7 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
     events.push_back(e);
     // Side features from the earliest purchase row (time, then file order).
     for (auto [entity, lo, hi] : {std::make_tuple(&users[e.user], kFirstUserSideField, kLastUserSideField),
-                                  std::make_tuple(&items[e.item], kFirstItemSideField, kLastItemSideField)}) {
+                                  std::make_tuple(&items[e.item], kFirstItemSideField, kLastSharedField)}) {
       if (!entity->has_side || std::make_pair(e.time, e.line) < std::make_pair(entity->side_time, entity->side_line)) {
         entity->side = sink.SideText(lo, hi);
         entity->side_time = e.time;
@@ -511,6 +544,39 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
     }
     return items[i].side;
   };
+  // History tokens per item and history directive: the item id, or its tokens of the `from` field.
+  const std::vector<HistorySpec>& histories = schema.histories();
+  std::vector<std::vector<std::vector<std::string>>> history_tokens(histories.size());
+  for (size_t h = 0; h < histories.size(); ++h) {
+    history_tokens[h].resize(items.size());
+    for (uint32_t i = 0; i < items.size(); ++i) {
+      if (histories[h].from_field == kItemField) {
+        history_tokens[h][i].push_back(items[i].token);
+      } else {
+        TokensOfField(item_side(i), histories[h].from_field, &history_tokens[h][i]);
+      }
+    }
+  }
+  // The history text of a line: per directive, the distinct tokens of the user's training pairs
+  // [train_begin, train_end) except `self`, latest first, at most max_items of them. Test lines
+  // pass self = train_end, so no held-out pair is ever anybody's history.
+  std::unordered_set<std::string> seen;
+  auto history_text = [&](size_t train_begin, size_t train_end, size_t self) {
+    std::string out;
+    for (size_t h = 0; h < histories.size(); ++h) {
+      seen.clear();
+      int taken = 0;
+      for (size_t j = train_end; j-- > train_begin && taken < histories[h].max_items;) {
+        if (j == self) continue;
+        ++taken;
+        for (const std::string& token : history_tokens[h][pairs[j].item]) {
+          if (!seen.insert(token).second) continue;
+          out += ' ' + std::to_string(histories[h].field) + ':' + token + ":1";
+        }
+      }
+    }
+    return out;
+  };
   std::string line;
   for (size_t b = 0; b < pairs.size();) {
     size_t e = b;
@@ -526,8 +592,9 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
     for (size_t i = b; i < e; ++i) {
       const uint32_t it = pairs[i].item;
       item_used[it] = true;
-      line = "1 0:" + users[u].token + ":1" + us + " 1:" + items[it].token + ":1" + item_side(it) + "\n";
       const bool to_test = i >= e - n_test;
+      const std::string history = histories.empty() ? std::string() : history_text(b, e - n_test, to_test ? e - n_test : i);
+      line = "1 0:" + users[u].token + ":1" + us + history + " 1:" + items[it].token + ":1" + item_side(it) + "\n";
       (to_test ? test : train) << line;
       ++(to_test ? report->test : report->train);
     }

@@ -34,6 +34,12 @@
 // Side features: a user's (item's) come from the user (item) file when it has a row for that
 // id, else from the user-side (item-side) columns of the interaction file, taken from the
 // user's (item's) earliest kept purchase row. Tokens are escaped as csv_schema.h says.
+// Shared-vocabulary fields 64..95 (models/interaction_fields.h) are item columns, written
+// after the item id. A schema `history field F [max N] [from G]` adds to each line's user side
+// (before the item id) the user's OTHER training pairs, latest first, at most N of them: their
+// item ids (G = 1) or their item-side tokens of field G, each distinct token once. A train
+// line leaves out its own pair, a test line has all of the user's training pairs: no held-out
+// pair is ever anyone's history.
 //
 // Everything is held in memory (a few hundred bytes per distinct user, item and purchase).
 //

@@ -237,8 +237,39 @@ Status CsvSchema::ParseLine(const std::vector<std::string_view>& w, int line) {
     }
     return Status::OK();
   }
+  if (d == "history") return ParseHistory(w, line);
   return Error(line, "unknown directive " + Quoted(d) +
-                         " (expected column, delimiter, quote, header, missing, label, cancel or duplicates)");
+                         " (expected column, delimiter, quote, header, missing, label, cancel, duplicates or history)");
+}
+
+Status CsvSchema::ParseHistory(const std::vector<std::string_view>& w, int line) {
+  const char kUsage[] = "expected 'history field F [max N] [from G]'";
+  HistorySpec h;
+  h.schema_line = line;
+  for (size_t i = 1; i < w.size(); i += 2) {
+    if (i + 1 >= w.size()) return Error(line, kUsage);
+    long long v = 0;
+    if (!ParseInt(w[i + 1], &v)) return Error(line, std::string(w[i]) + " needs a whole number, got " + Quoted(w[i + 1]));
+    if (w[i] == "field") {
+      if (v < 0 || v > 65535) return Error(line, "history field outside 0..65535");
+      h.field = static_cast<int>(v);
+    } else if (w[i] == "max") {
+      if (v < 1 || v > 100000) return Error(line, "history max must be in [1, 100000]");
+      h.max_items = static_cast<int>(v);
+    } else if (w[i] == "from") {
+      if (v < 0 || v > 65535) return Error(line, "history from outside 0..65535");
+      h.from_field = static_cast<int>(v);
+    } else {
+      return Error(line, "unknown history option " + Quoted(w[i]) + " (" + kUsage + ")");
+    }
+  }
+  if (h.field < 0) return Error(line, kUsage);
+  for (const HistorySpec& o : histories_) {
+    if (o.field == h.field)
+      return Error(line, "history field " + std::to_string(h.field) + " already used on line " + std::to_string(o.schema_line));
+  }
+  histories_.push_back(h);
+  return Status::OK();
 }
 
 Status CsvSchema::ParseColumn(const std::vector<std::string_view>& w, int line) {
@@ -411,6 +442,14 @@ Status CsvSchema::Validate() {
     const int k = ColumnIndex(name);
     if (k < 0) return Error(duplicates_line_, "duplicates key: no column named " + Quoted(name));
     duplicate_keys_.push_back(k);
+  }
+  for (const HistorySpec& h : histories_) {
+    for (const ColumnSpec& c : columns_) {
+      // Writing history in the very field it is taken from is the shared-vocabulary case.
+      if (c.IsFeature() && c.field == h.field && h.field != h.from_field)
+        return Error(h.schema_line, "history field " + std::to_string(h.field) + " is already used by column " + c.name +
+                                        " (line " + std::to_string(c.schema_line) + ")");
+    }
   }
   if (quote_ != 0 && quote_ == delimiter_) return Error(1, "the delimiter and the quote are the same character");
   for (const ColumnSpec& c : columns_) {

@@ -16,6 +16,12 @@
 //                                                values in the named columns) and what to do
 //                                                (only `embark prepare` can see repeats)
 //   column NAME ROLE [OPTION VALUE ...]          one per column, in file order
+//   history field F [max N] [from G]             (only `embark prepare`) user-side field F lists
+//                                                the user's OTHER training interactions, latest
+//                                                N (default 50): their item ids (G = 1, the
+//                                                default) or their item-side features of field
+//                                                G (e.g. description words), each token once;
+//                                                F may equal G (a shared-vocabulary field 64..95)
 //
 // Roles (F is the feature field, 0..65535):
 //   label [threshold T]      numeric label; without a threshold it must be -1, 0 or 1 (-1 -> 0);
@@ -98,6 +104,14 @@ struct ColumnSpec {
   }
 };
 
+// A `history` directive (prepare only): see above and tools/prepare.h.
+struct HistorySpec {
+  int field = -1;        // the user-side field written
+  int max_items = 50;    // the latest this many other training interactions
+  int from_field = 1;    // 1: item ids; else the item-side field whose tokens are listed
+  int schema_line = 0;
+};
+
 class CsvSchema {
  public:
   // Parses schema text; `source` names it in messages (normally the file path).
@@ -128,6 +142,7 @@ class CsvSchema {
   DuplicatePolicy duplicate_policy() const { return duplicate_policy_; }
   int duplicates_line() const { return duplicates_line_; }  // 0 when not declared
   const std::vector<int>& duplicate_key_columns() const { return duplicate_keys_; }  // empty = whole row
+  const std::vector<HistorySpec>& histories() const { return histories_; }
 
   // True if `cell` (already unquoted and trimmed) spells a missing value.
   bool IsMissing(std::string_view cell) const;
@@ -138,6 +153,7 @@ class CsvSchema {
  private:
   Status ParseLine(const std::vector<std::string_view>& words, int line);
   Status ParseColumn(const std::vector<std::string_view>& words, int line);
+  Status ParseHistory(const std::vector<std::string_view>& words, int line);
   Status Validate();
   Status Error(int line, const std::string& what) const;
 
@@ -160,6 +176,7 @@ class CsvSchema {
   int duplicates_line_ = 0;
   std::vector<std::string> duplicate_key_names_;
   std::vector<int> duplicate_keys_;
+  std::vector<HistorySpec> histories_;
 };
 
 // The canonical spelling of id `raw` (see above): ':', whitespace and '%' written as %XX. Returns

@@ -42,12 +42,13 @@ int RankingEvaluator::WorkerOfUser(uint64_t user_key, int num_workers) {
   return static_cast<int>((static_cast<unsigned __int128>(Mix64(user_key ^ 0x72616e6b)) * num_workers) >> 64);
 }
 
-void RankingEvaluator::AppendExample(const Batch& from, size_t e, bool (*keep)(uint16_t),
+void RankingEvaluator::AppendExample(const Batch& from, size_t e, InteractionSide side,
                                      std::vector<Batch>* chunks) const {
   if (chunks->empty() || chunks->back().size() >= options_.chunk) chunks->emplace_back();
   Batch& to = chunks->back();
+  const uint32_t item_id_position = ItemIdPosition(from, e);
   for (uint32_t f = from.offsets[e]; f < from.offsets[e + 1]; ++f)
-    if (keep(from.fields[f])) to.AddFeature(from.keys[f], from.values[f], from.fields[f]);
+    if (SideOf(from.fields[f], f, item_id_position) == side) to.AddFeature(from.keys[f], from.values[f], from.fields[f]);
   to.EndExample(1.0f);
 }
 
@@ -58,7 +59,7 @@ int64_t RankingEvaluator::ItemIndex(uint64_t key, const Batch& from, size_t e, b
   const uint32_t index = static_cast<uint32_t>(item_count_.size());
   item_index_.emplace(key, index);
   item_count_.push_back(0);
-  AppendExample(from, e, IsItemField, &item_chunks_);
+  AppendExample(from, e, InteractionSide::kItem, &item_chunks_);
   return index;
 }
 
@@ -95,7 +96,7 @@ Status RankingEvaluator::Load() {
       auto [it, added] = user_index.emplace(user, static_cast<uint32_t>(held_out_keys.size()));
       if (added) {
         held_out_keys.emplace_back();
-        AppendExample(b, e, IsUserField, &user_chunks_);
+        AppendExample(b, e, InteractionSide::kUser, &user_chunks_);
       }
       held_out_keys[it->second].push_back(item);
     }

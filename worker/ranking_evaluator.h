@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "models/interaction_fields.h"
 #include "models/model.h"
 #include "models/ranking_metrics.h"
 #include "worker/batch.h"
@@ -83,7 +84,8 @@ class RankingEvaluator {
  private:
   // Appends the features of example e of `from` accepted by `keep` as one example of the last
   // chunk of *chunks (a new chunk when it is full).
-  void AppendExample(const Batch& from, size_t e, bool (*keep)(uint16_t), std::vector<Batch>* chunks) const;
+  // Copies the features of example e on `side` (models/interaction_fields.h), in line order.
+  void AppendExample(const Batch& from, size_t e, InteractionSide side, std::vector<Batch>* chunks) const;
   // The index of item `key`, adding it with the features of example e when `add` is true; -1
   // if unknown.
   int64_t ItemIndex(uint64_t key, const Batch& from, size_t e, bool add);

@@ -1,5 +1,5 @@
 # Implicit-feedback models on generated purchases (users with latent taste, power-law item
-# popularity, per-user time split): imf and two_tower train on a 1 server + 2 workers cluster,
+# popularity, per-user time split): imf (ids only and with --side_features) and two_tower train on a 1 server + 2 workers cluster,
 # write the ranking metrics (model and popularity baseline) to the metrics file, beat the
 # popularity baseline's Recall@10 and NDCG@10 clearly, and agree with the single-process
 # reference.
@@ -7,9 +7,11 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 "$EMBARK_BIN" gen --kind=implicit --out="$WORK/p" --rows=30000 --users=1500 --items=600 --seed=5 >/dev/null || fail "gen failed"
 metric() { tail -1 "$1" | grep -oE "\"$2\": [0-9.e+-]+" | grep -oE '[0-9.e+-]+$'; }
-for model in imf two_tower; do
-  flags=(--model=$model --train="$WORK/p.train.libffm" --test="$WORK/p.test.libffm" --epochs=5)
+# imf_side: imf --side_features (the user's segment and the item's category as well).
+for model in imf two_tower imf_side; do
+  flags=(--model=${model%_side} --train="$WORK/p.train.libffm" --test="$WORK/p.test.libffm" --epochs=5)
   [ $model = two_tower ] && flags+=(--items="$WORK/p.items.libffm")
+  [ $model = imf_side ] && flags+=(--items="$WORK/p.items.libffm" --side_features)
   "$LOCAL" --servers 1 --workers 2 -- train "${flags[@]}" --metrics_out="$WORK/$model.jsonl" >"$WORK/log" 2>&1 \
     || fail "$model on the cluster exited $?"
   "$EMBARK_BIN" train-local "${flags[@]}" --metrics_out="$WORK/$model.local.jsonl" >"$WORK/log" 2>&1 \
