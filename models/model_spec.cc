@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "models/two_tower.h"
 #include "ps/optimizer.h"
 
 namespace embark {
@@ -48,6 +49,10 @@ ModelOptionText FormatModelOptions(const ModelOptions& o) {
     if (*value) out.emplace_back(name, FloatText(**value));
   if (o.num_fields) out.emplace_back("num_fields", std::to_string(*o.num_fields));
   if (o.side_features) out.emplace_back("side_features", *o.side_features ? "true" : "false");
+  if (o.negatives) out.emplace_back("negatives", std::to_string(*o.negatives));
+  if (o.score) out.emplace_back("score", *o.score == TwoTowerScore::kCosine ? "cosine" : "dot");
+  if (o.temperature) out.emplace_back("temperature", FloatText(*o.temperature));
+  if (o.logq_correction) out.emplace_back("logq_correction", *o.logq_correction ? "true" : "false");
   if (o.hidden) {
     std::string text;
     for (uint32_t w : *o.hidden) text += (text.empty() ? "" : ",") + std::to_string(w);
@@ -65,12 +70,20 @@ Status SetModelOption(const std::string& name, const std::string& value, ModelOp
     o->optimizer = kind;
     return Status::OK();
   }
-  if (name == "side_features") {
+  if (name == "negatives") return ParseUintOption(name, value, &o->negatives);
+  if (name == "side_features" || name == "logq_correction") {
     if (value != "true" && value != "false")
-      return Status::InvalidArgument("model option side_features must be true or false, got '" + value + "'");
-    o->side_features = value == "true";
+      return Status::InvalidArgument("model option " + name + " must be true or false, got '" + value + "'");
+    (name == "side_features" ? o->side_features : o->logq_correction) = value == "true";
     return Status::OK();
   }
+  if (name == "score") {
+    TwoTowerScore score;
+    EMBARK_RETURN_IF_ERROR(ParseTwoTowerScore(value, &score));
+    o->score = score;
+    return Status::OK();
+  }
+  if (name == "temperature") return ParseFloatOption(name, value, &o->temperature);
   if (name == "hidden") {
     std::vector<uint32_t> hidden;
     EMBARK_RETURN_IF_ERROR(ParseHiddenLayers(value, &hidden));

@@ -17,6 +17,7 @@
 #include "models/mf.h"
 #include "models/model_factory.h"
 #include "models/model_spec.h"
+#include "models/two_tower.h"
 #include "ps/checkpoint_shard.h"
 #include "scheduler/checkpoint_store.h"
 #include "ps/optimizer.h"
@@ -143,6 +144,10 @@ TEST(ExportModelSpec, OptionsRoundTripThroughText) {
   o.num_fields = 7;
   o.init_scale = 1e-3f;
   o.side_features = true;
+  o.negatives = 24;
+  o.score = TwoTowerScore::kCosine;
+  o.temperature = 0.07f;
+  o.logq_correction = false;
   const ModelOptionText text = FormatModelOptions(o);
   ModelOptions back;
   for (const auto& [name, value] : text) ASSERT_TRUE(SetModelOption(name, value, &back).ok()) << name;
@@ -154,11 +159,17 @@ TEST(ExportModelSpec, OptionsRoundTripThroughText) {
   EXPECT_EQ(back.hidden, o.hidden);
   EXPECT_EQ(back.num_fields, o.num_fields);
   EXPECT_EQ(back.side_features, o.side_features);
+  EXPECT_EQ(back.negatives, o.negatives);
+  EXPECT_EQ(back.score, o.score);
+  EXPECT_EQ(back.temperature, o.temperature);
+  EXPECT_EQ(back.logq_correction, o.logq_correction);
   EXPECT_FALSE(back.l2.has_value());
   EXPECT_EQ(FormatModelOptions(ModelOptions()).size(), 0u);
   EXPECT_FALSE(SetModelOption("dimm", "3", &back).ok());
   EXPECT_FALSE(SetModelOption("lr", "fast", &back).ok());
   EXPECT_FALSE(SetModelOption("side_features", "yes", &back).ok());
+  EXPECT_FALSE(SetModelOption("score", "euclid", &back).ok());
+  EXPECT_FALSE(SetModelOption("logq_correction", "1", &back).ok());
 }
 
 // ---------------------------------------------------------------------------------------
