@@ -288,6 +288,15 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   mem.sketch_bytes = FLAGS_admission_sketch_kb << 10;
   if (IsSet("admission_sketch_kb") && !mem.admission())
     return Status::InvalidArgument("train: --admission_sketch_kb needs --min_count or --admit_probability");
+  // A delta checkpoint holds changed rows but no record of evicted ones, so restoring base +
+  // deltas would bring evicted rows back: with eviction every checkpoint is full.
+  if (mem.ttl_steps > 0 || mem.ttl_epochs > 0 || mem.budget_bytes > 0) {
+    if (IsSet("full_every") && o.full_every != 1)
+      return Status::InvalidArgument("train: --full_every=" + std::to_string(o.full_every) +
+                                     ": with --ttl or --server_memory every checkpoint must be full (--full_every=1), "
+                                     "since delta checkpoints do not record evicted rows");
+    o.full_every = 1;
+  }
 
   embark::ModelOptions m;
   if (IsSet("dim")) m.dim = FLAGS_dim;

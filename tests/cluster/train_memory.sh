@@ -51,5 +51,10 @@ for bad in --min_count=0 --min_count=300 --server_memory=lots --ttl=3days --admi
   [ $rc -eq 1 ] || fail "$bad: exit code $rc, expected 1"
   grep -q -- "${bad%%=*}" "$WORK/log" || fail "$bad: the error does not name the flag"
 done
+# Delta checkpoints cannot record evicted rows: eviction with --full_every > 1 is refused.
+"$EMBARK_BIN" train-local "${common[@]}" --ttl=2epochs --checkpoint_dir="$WORK/ck" --checkpoint_every=1epoch --full_every=3 >"$WORK/log" 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "--ttl with --full_every=3: exit code $rc, expected 1"
+grep -q -- "--full_every=3" "$WORK/log" || fail "--ttl with --full_every=3: the error does not name the flag"
 assert_no_orphans
 echo PASS
