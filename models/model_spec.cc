@@ -48,6 +48,9 @@ ModelOptionText FormatModelOptions(const ModelOptions& o) {
     if (*value) out.emplace_back(name, FloatText(**value));
   if (o.num_fields) out.emplace_back("num_fields", std::to_string(*o.num_fields));
   if (o.side_features) out.emplace_back("side_features", *o.side_features ? "true" : "false");
+  // two_tower options that change the tables or the vectors (the others only train).
+  if (o.tower) out.emplace_back("tower", TwoTowerTowerName(*o.tower));
+  if (o.item_bias) out.emplace_back("item_bias", *o.item_bias ? "true" : "false");
   if (o.hidden) {
     std::string text;
     for (uint32_t w : *o.hidden) text += (text.empty() ? "" : ",") + std::to_string(w);
@@ -69,6 +72,18 @@ Status SetModelOption(const std::string& name, const std::string& value, ModelOp
     if (value != "true" && value != "false")
       return Status::InvalidArgument("model option side_features must be true or false, got '" + value + "'");
     o->side_features = value == "true";
+    return Status::OK();
+  }
+  if (name == "tower") {
+    TwoTowerTower tower;
+    EMBARK_RETURN_IF_ERROR(ParseTwoTowerTower(value, &tower));
+    o->tower = tower;
+    return Status::OK();
+  }
+  if (name == "item_bias") {
+    if (value != "true" && value != "false")
+      return Status::InvalidArgument("model option item_bias must be true or false, got '" + value + "'");
+    o->item_bias = value == "true";
     return Status::OK();
   }
   if (name == "hidden") {

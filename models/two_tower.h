@@ -56,8 +56,13 @@
 namespace embark {
 
 enum class TwoTowerScore { kDot, kCosine };
+// What a tower does with its pooled embedding h_0 (see the top of this file).
+enum class TwoTowerTower { kMlp, kIdentity, kResidual };
 // "dot" / "cosine" -> TwoTowerScore.
 Status ParseTwoTowerScore(const std::string& name, TwoTowerScore* out);
+// "mlp" / "identity" / "residual" -> TwoTowerTower, and back.
+Status ParseTwoTowerTower(const std::string& name, TwoTowerTower* out);
+const char* TwoTowerTowerName(TwoTowerTower tower);
 
 // Defaults tuned with train-local on generated implicit data (`embark gen --kind=implicit
 // --rows=30000 --users=1500 --items=600 --seed=5`, with its item catalogue), Recall@10 against
@@ -72,6 +77,8 @@ struct TwoTowerOptions {
   TwoTowerScore score = TwoTowerScore::kDot;
   float temperature = 1.0f;                 // scores are divided by this
   bool logq_correction = true;
+  TwoTowerTower tower = TwoTowerTower::kMlp;
+  bool item_bias = false;                   // b_i: an extra column of the item id's row
   float init_stddev = 0.1f;                 // normal init of the embedding rows
   float reg = 0.01f;                        // L2 per use of an embedding row
   float mlp_lr_scale = 0.1f;                // weight layers step at optimizer.lr * this
@@ -112,7 +119,7 @@ class TwoTowerModel : public Model {
                float* preds) const override;
 
   bool IsRanking() const override { return true; }
-  int VectorDim() const override { return static_cast<int>(options_.out_dim); }
+  int VectorDim() const override { return static_cast<int>(options_.out_dim) + (options_.item_bias ? 1 : 0); }
   void UserVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                    float* out) const override;
   void ItemVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
@@ -120,12 +127,25 @@ class TwoTowerModel : public Model {
 
  private:
   struct TowerWork;  // activations of one tower over an example range, defined in the .cc
+  struct TowerDelta;  // d loss / d (one layer's activations), defined in the .cc
 
   void TowerForward(int tower, const Batch& batch, size_t begin, size_t end,
                     const PulledRows& rows, TowerWork* work) const;
   // d_vectors: d loss / d (tower vectors), out_dim x n (column per example of the range).
   void TowerBackward(int tower, const Batch& batch, const PulledRows& rows, const TowerWork& work,
                      const float* d_vectors, Gradients* grads) const;
+  // The weight layers: h_0 -> z (plus h_0 for residual towers), and back: *delta d loss / d z
+  // in, d loss / d h_0 through the layers out.
+  void MlpForward(int tower, const PulledRows& rows, TowerWork* work) const;
+  void MlpBackward(int tower, const PulledRows& rows, const TowerWork& work, Gradients* grads,
+                   TowerDelta* delta) const;
+  void EmbeddingBackward(int tower, const Batch& batch, const PulledRows& rows, const TowerWork& work,
+                         const TowerDelta& delta, Gradients* grads) const;
+  bool HasWeights() const { return options_.tower != TwoTowerTower::kIdentity; }
+  // Floats per row of an embedding table: K, plus the item bias column in the item table.
+  int RowWidth(int table) const;
+  // b_i of example e's item id (0 without item_bias or item id).
+  float ItemBias(const Batch& batch, size_t e, const PulledRows& rows) const;
 
   TwoTowerOptions options_;
   std::vector<uint32_t> layer_in_;     // fan-in of weight layer l (size L+1)
