@@ -6,11 +6,16 @@
 // history word and an item's description word are one row.
 //
 //   tower input  h_0 = mean over the tower's features f of x_f * e_f    (K floats; e_f an
-//                      embedding row, x_f the feature value; zeros when the tower has none)
+//                      embedding row, x_f the feature value; zeros when the tower has none);
+//                      towers "identity" and "residual": sum / sqrt(count) instead of the mean
 //   hidden       h_l = relu(W_l h_{l-1} + b_l), l = 1..L
 //   output       z   = W_out h_L + b_out                              (d = out_dim floats)
+//                tower "identity": z = h_0 (no weight tables); "residual": z = h_0 + W_out h_L
+//                + b_out (both need d = K)
 //   vector       z (score "dot"), or z / |z| (score "cosine")
-//   score(u, i)  = <vec_u, vec_i> / temperature
+//   score(u, i)  = (<vec_u, vec_i> + b_i) / temperature, b_i = 0 unless item_bias: then the
+//                  item table's rows have K + 1 floats and b_i is the last one of the item id's
+//                  row (the other rows' last float is unused; the per-use L2 covers it)
 //
 // Loss: in-batch softmax cross-entropy. Each example is one positive (user, item) pair; the
 // items of the other examples of the batch are its negatives:
@@ -36,10 +41,10 @@
 //                          in_0 = K, out_L = d; He init (stddev sqrt(2 / in_l)), the output
 //                          layer sqrt(1 / in_L)
 //   2 + t*(L+2) + L + 1    "<t>_bias"   dense: b_1..b_L and b_out one after another, zero init
-// where <t> is "user" or "item".
+// where <t> is "user" or "item"; tower "identity" has tables 0 and 1 only.
 //
-// Ranking vectors (Model::UserVectors / ItemVectors): the towers' vectors, so their dot
-// product ranks exactly as the score. Predict writes sigmoid(score(u_e, i_e)).
+// Ranking vectors (Model::UserVectors / ItemVectors): the towers' vectors, with item_bias
+// (vec_u, 1) and (vec_i, b_i), so their dot product ranks exactly as the score. Predict writes sigmoid(score(u_e, i_e)).
 //
 // Thread-safety: immutable after construction; ForwardBackward and Predict are const and safe to
 // call concurrently on disjoint example ranges writing to distinct Gradients. Each call
