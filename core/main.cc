@@ -100,6 +100,8 @@ DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (defaul
 DEFINE_string(score, "", "train: two_tower: dot or cosine (default dot)");
 DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
 DEFINE_bool(side_features, false, "train: imf: also learn from the user-side (2..31) and item-side (32..63) fields, each side's vector the mean of its rows");
+DEFINE_string(tower, "", "train: two_tower: mlp (default), identity (sum/sqrt(count) of the embeddings) or residual (identity + MLP)");
+DEFINE_bool(item_bias, false, "train: two_tower: add a learned item bias b_i to the score");
 DEFINE_bool(logq_correction, true, "train: two_tower: subtract the log in-batch frequency of each item from its logits (--logq_correction=false: off)");
 // train: bounded memory on the servers (ps/bounded_memory.h)
 DEFINE_uint32(min_count, 1, "train: pushes of a feature before the servers give it a row (1..255; 1 = at once)");
@@ -164,7 +166,7 @@ const std::set<std::string> kTrainFlags = {
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
-    "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "min_count", "admit_probability",
+    "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "tower", "item_bias", "min_count", "admit_probability",
     "ttl", "server_memory", "admission_sketch_kb"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
@@ -335,6 +337,12 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (IsSet("temperature")) m.temperature = static_cast<float>(FLAGS_temperature);
   if (IsSet("logq_correction")) m.logq_correction = FLAGS_logq_correction;
   if (IsSet("side_features")) m.side_features = FLAGS_side_features;
+  if (IsSet("tower")) {
+    embark::TwoTowerTower tower;
+    EMBARK_RETURN_IF_ERROR(embark::ParseTwoTowerTower(FLAGS_tower, &tower));
+    m.tower = tower;
+  }
+  if (IsSet("item_bias")) m.item_bias = FLAGS_item_bias;
   std::unique_ptr<embark::Model> model;
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
   o.model_options = embark::FormatModelOptions(m);

@@ -159,6 +159,8 @@ Status RejectRankingOptions(const std::string& model, const ModelOptions& o) {
   if (o.score) return Unused(model, "score");
   if (o.temperature) return Unused(model, "temperature");
   if (o.logq_correction) return Unused(model, "logq_correction");
+  if (o.tower) return Unused(model, "tower");
+  if (o.item_bias) return Unused(model, "item_bias");
   return Status::OK();
 }
 
@@ -192,6 +194,8 @@ Status CreateTwoTower(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.score) tt.score = *o.score;
   if (o.temperature) tt.temperature = *o.temperature;
   if (o.logq_correction) tt.logq_correction = *o.logq_correction;
+  if (o.tower) tt.tower = *o.tower;
+  if (o.item_bias) tt.item_bias = *o.item_bias;
   ModelOptions optimizer_options = o;
   optimizer_options.l2.reset();
   ApplyOptimizer(optimizer_options, &tt.optimizer);

@@ -70,6 +70,8 @@ struct ModelOptions {
   std::optional<float> temperature;         // two_tower only: scores are divided by this
   std::optional<bool> logq_correction;      // two_tower only: subtract log in-batch frequency
   std::optional<bool> side_features;        // imf only: also the user-side and item-side fields
+  std::optional<TwoTowerTower> tower;       // two_tower only: mlp, identity or residual towers
+  std::optional<bool> item_bias;            // two_tower only: add an item bias to the score
 };
 
 // Names accepted by CreateModel, in a stable order.

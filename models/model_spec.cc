@@ -53,6 +53,9 @@ ModelOptionText FormatModelOptions(const ModelOptions& o) {
   if (o.score) out.emplace_back("score", *o.score == TwoTowerScore::kCosine ? "cosine" : "dot");
   if (o.temperature) out.emplace_back("temperature", FloatText(*o.temperature));
   if (o.logq_correction) out.emplace_back("logq_correction", *o.logq_correction ? "true" : "false");
+  // two_tower: the tower shape and the item bias change the tables and the vectors.
+  if (o.tower) out.emplace_back("tower", TwoTowerTowerName(*o.tower));
+  if (o.item_bias) out.emplace_back("item_bias", *o.item_bias ? "true" : "false");
   if (o.hidden) {
     std::string text;
     for (uint32_t w : *o.hidden) text += (text.empty() ? "" : ",") + std::to_string(w);
@@ -84,6 +87,18 @@ Status SetModelOption(const std::string& name, const std::string& value, ModelOp
     return Status::OK();
   }
   if (name == "temperature") return ParseFloatOption(name, value, &o->temperature);
+  if (name == "tower") {
+    TwoTowerTower tower;
+    EMBARK_RETURN_IF_ERROR(ParseTwoTowerTower(value, &tower));
+    o->tower = tower;
+    return Status::OK();
+  }
+  if (name == "item_bias") {
+    if (value != "true" && value != "false")
+      return Status::InvalidArgument("model option item_bias must be true or false, got '" + value + "'");
+    o->item_bias = value == "true";
+    return Status::OK();
+  }
   if (name == "hidden") {
     std::vector<uint32_t> hidden;
     EMBARK_RETURN_IF_ERROR(ParseHiddenLayers(value, &hidden));

@@ -32,6 +32,17 @@ int32_t ItemIdRow(const Batch& batch, size_t e, const PulledRows& rows) {
   return -1;
 }
 
+// Writes each column of `vectors`, followed (with_extra) by extra(c): the ranking vectors with
+// item_bias are (u, 1) and (i, b_i), whose dot product is the score times the temperature.
+template <typename Extra>
+void CopyVectors(const Eigen::MatrixXf& vectors, bool with_extra, Extra extra, float* out) {
+  const Eigen::Index d = vectors.rows();
+  for (Eigen::Index c = 0; c < vectors.cols(); ++c) {
+    out = std::copy(vectors.col(c).data(), vectors.col(c).data() + d, out);
+    if (with_extra) *out++ = extra(static_cast<size_t>(c));
+  }
+}
+
 }  // namespace
 
 Status ParseTwoTowerScore(const std::string& name, TwoTowerScore* out) {
@@ -44,6 +55,32 @@ Status ParseTwoTowerScore(const std::string& name, TwoTowerScore* out) {
   }
   return Status::OK();
 }
+
+Status ParseTwoTowerTower(const std::string& name, TwoTowerTower* out) {
+  if (name == "mlp") {
+    *out = TwoTowerTower::kMlp;
+  } else if (name == "identity") {
+    *out = TwoTowerTower::kIdentity;
+  } else if (name == "residual") {
+    *out = TwoTowerTower::kResidual;
+  } else {
+    return Status::InvalidArgument("two_tower: tower must be mlp, identity or residual, got '" + name + "'");
+  }
+  return Status::OK();
+}
+
+const char* TwoTowerTowerName(TwoTowerTower tower) {
+  switch (tower) {
+    case TwoTowerTower::kIdentity: return "identity";
+    case TwoTowerTower::kResidual: return "residual";
+    case TwoTowerTower::kMlp: break;
+  }
+  return "mlp";
+}
+
+struct TwoTowerModel::TowerDelta {
+  Eigen::MatrixXf m;  // one column per example of the range
+};
 
 // Column c is example begin + c.
 struct TwoTowerModel::TowerWork {
@@ -86,6 +123,10 @@ Status TwoTowerModel::Validate(const TwoTowerOptions& o) {
   if (!(o.reg >= 0)) return Status::InvalidArgument("two_tower: reg must be >= 0");
   if (!(o.mlp_l2 >= 0)) return Status::InvalidArgument("two_tower: mlp_l2 must be >= 0");
   if (!(o.mlp_lr_scale > 0)) return Status::InvalidArgument("two_tower: mlp_lr_scale must be > 0");
+  if (o.tower != TwoTowerTower::kMlp && o.out_dim != o.dim) {
+    return Status::InvalidArgument(std::string("two_tower: tower ") + TwoTowerTowerName(o.tower) +
+                                   " adds the pooled embedding to the output, so out_dim must equal dim");
+  }
   return Status::OK();
 }
 
@@ -99,15 +140,17 @@ int TwoTowerModel::BiasTable(int tower) const {
 
 std::vector<TableConfig> TwoTowerModel::Tables() const {
   const size_t layers = layer_in_.size();
-  std::vector<TableConfig> tables(2 + 2 * (layers + 1));
+  // Identity towers have no weights: only the two embedding tables.
+  std::vector<TableConfig> tables(HasWeights() ? 2 + 2 * (layers + 1) : 2);
   const char* tower_name[2] = {"user", "item"};
   for (int t = 0; t < 2; ++t) {
     TableConfig& emb = tables[t == kUserTower ? kUserEmbeddingTable : kItemEmbeddingTable];
     emb.name = std::string(tower_name[t]) + "_emb";
-    emb.dim = options_.dim;
+    emb.dim = static_cast<uint32_t>(RowWidth(t == kUserTower ? kUserEmbeddingTable : kItemEmbeddingTable));
     emb.optimizer = options_.optimizer;
     emb.init.kind = InitKind::kNormal;
     emb.init.scale = options_.init_stddev;
+    if (!HasWeights()) continue;
     for (size_t l = 0; l < layers; ++l) {
       TableConfig& w = tables[LayerTable(t, l)];
       w.name = std::string(tower_name[t]) + "_mlp" + std::to_string(l);
@@ -136,6 +179,17 @@ std::vector<TableConfig> TwoTowerModel::Tables() const {
   return tables;
 }
 
+int TwoTowerModel::RowWidth(int table) const {
+  return static_cast<int>(options_.dim) + (options_.item_bias && table == kItemEmbeddingTable ? 1 : 0);
+}
+
+float TwoTowerModel::ItemBias(const Batch& batch, size_t e, const PulledRows& rows) const {
+  if (!options_.item_bias) return 0.0f;
+  const int32_t row = ItemIdRow(batch, e, rows);
+  if (row < 0) return 0.0f;
+  return rows.Row(kItemEmbeddingTable, row, RowWidth(kItemEmbeddingTable))[options_.dim];
+}
+
 int TwoTowerModel::TableOfField(uint16_t field) const {
   if (IsUserField(field)) return kUserEmbeddingTable;
   // Shared fields live with the item side's rows, so a token is one row in both towers.
@@ -160,15 +214,35 @@ void TwoTowerModel::TowerForward(int tower, const Batch& batch, size_t begin, si
     for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
       if (!InTower(tower, batch, f, item_id_position) || rows.row_of_feature[f] < 0) continue;
       const float x = batch.values[f];
-      const float* v = rows.Row(TableOfField(batch.fields[f]), rows.row_of_feature[f], k);
+      const int table = TableOfField(batch.fields[f]);
+      const float* v = rows.Row(table, rows.row_of_feature[f], RowWidth(table));
       for (int j = 0; j < k; ++j) input[j] += x * v[j];
       ++count;
     }
     if (count > 0) {
-      work->inv_count[c] = 1.0f / static_cast<float>(count);
+      // mlp: the mean; identity/residual: sum / sqrt(count) as imf, so a long history is not
+      // shrunk towards zero while the item side (often a few words) stays comparable.
+      work->inv_count[c] = options_.tower == TwoTowerTower::kMlp
+                               ? 1.0f / static_cast<float>(count)
+                               : 1.0f / std::sqrt(static_cast<float>(count));
       for (int j = 0; j < k; ++j) input[j] *= work->inv_count[c];
     }
   }
+  if (options_.tower == TwoTowerTower::kIdentity) {
+    work->z = work->acts[0];
+  } else {
+    MlpForward(tower, rows, work);
+  }
+  if (options_.score == TwoTowerScore::kCosine) {
+    work->norm = work->z.colwise().norm().transpose().cwiseMax(kMinNorm);
+    work->vectors = work->z * work->norm.cwiseInverse().asDiagonal();
+  } else {
+    work->vectors = work->z;
+  }
+}
+
+void TwoTowerModel::MlpForward(int tower, const PulledRows& rows, TowerWork* work) const {
+  const size_t layers = layer_in_.size();
   const float* bias = rows.rows[BiasTable(tower)].data();
   for (size_t l = 0; l + 1 < layers; ++l) {
     ConstWeights w(rows.rows[LayerTable(tower, l)].data(), layer_out_[l], layer_in_[l]);
@@ -181,12 +255,7 @@ void TwoTowerModel::TowerForward(int tower, const Batch& batch, size_t begin, si
   ConstWeights w_out(rows.rows[LayerTable(tower, last)].data(), layer_out_[last], layer_in_[last]);
   work->z.noalias() = w_out * work->acts[last];
   work->z.colwise() += ConstVector(bias + bias_offset_[last], layer_out_[last]);
-  if (options_.score == TwoTowerScore::kCosine) {
-    work->norm = work->z.colwise().norm().transpose().cwiseMax(kMinNorm);
-    work->vectors = work->z * work->norm.cwiseInverse().asDiagonal();
-  } else {
-    work->vectors = work->z;
-  }
+  if (options_.tower == TwoTowerTower::kResidual) work->z += work->acts[0];
 }
 
 void TwoTowerModel::TowerBackward(int tower, const Batch& batch, const PulledRows& rows,
@@ -195,7 +264,8 @@ void TwoTowerModel::TowerBackward(int tower, const Batch& batch, const PulledRow
   const Eigen::Index n = work.z.cols();
   const Eigen::Index d = work.z.rows();
   Eigen::Map<const Eigen::MatrixXf> d_vec(d_vectors, d, n);
-  Eigen::MatrixXf delta;  // d loss / d z
+  TowerDelta delta_z;
+  Eigen::MatrixXf& delta = delta_z.m;  // d loss / d z
   if (options_.score == TwoTowerScore::kCosine) {
     // v = z / |z|:  d/dz = (g - (g . v) v) / |z|
     const Eigen::RowVectorXf dots = (d_vec.cwiseProduct(work.vectors)).colwise().sum();
@@ -203,6 +273,19 @@ void TwoTowerModel::TowerBackward(int tower, const Batch& batch, const PulledRow
   } else {
     delta = d_vec;
   }
+  if (options_.tower != TwoTowerTower::kIdentity) {
+    // Residual: z = h_0 + MLP(h_0), so d/dh_0 is the MLP's backward plus delta itself.
+    Eigen::MatrixXf direct;
+    if (options_.tower == TwoTowerTower::kResidual) direct = delta;
+    MlpBackward(tower, rows, work, grads, &delta_z);
+    if (options_.tower == TwoTowerTower::kResidual) delta += direct;
+  }
+  EmbeddingBackward(tower, batch, rows, work, delta_z, grads);
+}
+
+void TwoTowerModel::MlpBackward(int tower, const PulledRows& rows, const TowerWork& work,
+                                Gradients* grads, TowerDelta* delta_io) const {
+  Eigen::MatrixXf& delta = delta_io->m;
   const size_t layers = layer_in_.size();
   float* bias_grad = grads->rows[BiasTable(tower)].data();
   for (size_t l = layers; l-- > 0;) {
@@ -217,7 +300,14 @@ void TwoTowerModel::TowerBackward(int tower, const Batch& batch, const PulledRow
     Eigen::MatrixXf below = w.transpose() * delta;
     delta.swap(below);
   }
-  // delta = d loss / d h_0; h_0 is the mean of x_f e_f.
+}
+
+void TwoTowerModel::EmbeddingBackward(int tower, const Batch& batch, const PulledRows& rows,
+                                      const TowerWork& work,
+                                      const TowerDelta& delta_h0, Gradients* grads) const {
+  const Eigen::MatrixXf& delta = delta_h0.m;
+  const Eigen::Index n = work.z.cols();
+  // delta = d loss / d h_0; h_0 is inv_count * the sum of x_f e_f.
   const int k = static_cast<int>(options_.dim);
   for (Eigen::Index c = 0; c < n; ++c) {
     if (work.inv_count[c] == 0.0f) continue;
@@ -227,7 +317,8 @@ void TwoTowerModel::TowerBackward(int tower, const Batch& batch, const PulledRow
     for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
       if (!InTower(tower, batch, f, item_id_position) || rows.row_of_feature[f] < 0) continue;
       const float scale = batch.values[f] * work.inv_count[c];
-      float* g = grads->Row(TableOfField(batch.fields[f]), rows.row_of_feature[f], k);
+      const int table = TableOfField(batch.fields[f]);
+      float* g = grads->Row(table, rows.row_of_feature[f], RowWidth(table));
       for (int j = 0; j < k; ++j) g[j] += scale * g_in[j];
     }
   }
@@ -264,6 +355,10 @@ LossSum TwoTowerModel::ForwardBackward(const Batch& batch, size_t begin, size_t 
 
   const float inv_t = 1.0f / options_.temperature;
   Eigen::MatrixXf logits = users.vectors.transpose() * items.vectors;  // m x B
+  if (options_.item_bias) {
+    for (size_t j = 0; j < n_all; ++j)
+      logits.col(static_cast<Eigen::Index>(j)).array() += ItemBias(batch, j, rows);
+  }
   logits *= inv_t;
   Eigen::MatrixXf d_logits = Eigen::MatrixXf::Zero(m, b);
   double loss = 0;
@@ -298,18 +393,27 @@ LossSum TwoTowerModel::ForwardBackward(const Batch& batch, size_t begin, size_t 
   const Eigen::MatrixXf d_items = users.vectors * d_logits;              // d x B
   TowerBackward(kUserTower, batch, rows, users, d_users.data(), grads);
   TowerBackward(kItemTower, batch, rows, items, d_items.data(), grads);
+  if (options_.item_bias) {
+    const int width = RowWidth(kItemEmbeddingTable);
+    for (size_t j = 0; j < n_all; ++j) {
+      if (item_id[j] < 0) continue;
+      grads->Row(kItemEmbeddingTable, item_id[j], width)[options_.dim] +=
+          d_logits.col(static_cast<Eigen::Index>(j)).sum();
+    }
+  }
 
   // Per-use L2 of the embedding rows used by this call's examples (both towers).
   if (options_.reg > 0) {
-    const int k = static_cast<int>(options_.dim);
     double penalty = 0;
     for (size_t e = begin; e < end; ++e) {
       for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
         const int table = TableOfField(batch.fields[f]);
         if (table < 0 || rows.row_of_feature[f] < 0) continue;
-        const float* v = rows.Row(table, rows.row_of_feature[f], k);
-        float* g = grads->Row(table, rows.row_of_feature[f], k);
-        for (int j = 0; j < k; ++j) {
+        const int width = RowWidth(table);
+        const float* v = rows.Row(table, rows.row_of_feature[f], width);
+        float* g = grads->Row(table, rows.row_of_feature[f], width);
+        // With item_bias the item rows' last column is penalised too (the bias of an item id).
+        for (int j = 0; j < width; ++j) {
           penalty += double{v[j]} * v[j];
           g[j] += options_.reg * v[j];
         }
@@ -329,7 +433,8 @@ void TwoTowerModel::Predict(const Batch& batch, size_t begin, size_t end, const 
   TowerForward(kItemTower, batch, begin, end, rows, &items);
   for (size_t e = begin; e < end; ++e) {
     const Eigen::Index c = static_cast<Eigen::Index>(e - begin);
-    const double s = users.vectors.col(c).dot(items.vectors.col(c)) / options_.temperature;
+    const double s = (users.vectors.col(c).dot(items.vectors.col(c)) + ItemBias(batch, e, rows)) /
+                     options_.temperature;
     preds[e] = static_cast<float>(1.0 / (1.0 + std::exp(-s)));
   }
 }
@@ -339,7 +444,7 @@ void TwoTowerModel::UserVectors(const Batch& batch, size_t begin, size_t end, co
   if (begin >= end) return;
   TowerWork work;
   TowerForward(kUserTower, batch, begin, end, rows, &work);
-  std::copy(work.vectors.data(), work.vectors.data() + work.vectors.size(), out);
+  CopyVectors(work.vectors, options_.item_bias, [](size_t) { return 1.0f; }, out);
 }
 
 void TwoTowerModel::ItemVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
@@ -347,7 +452,8 @@ void TwoTowerModel::ItemVectors(const Batch& batch, size_t begin, size_t end, co
   if (begin >= end) return;
   TowerWork work;
   TowerForward(kItemTower, batch, begin, end, rows, &work);
-  std::copy(work.vectors.data(), work.vectors.data() + work.vectors.size(), out);
+  CopyVectors(work.vectors, options_.item_bias,
+              [&](size_t c) { return ItemBias(batch, begin + c, rows); }, out);
 }
 
 }  // namespace embark

@@ -6,11 +6,16 @@
 // history word and an item's description word are one row.
 //
 //   tower input  h_0 = mean over the tower's features f of x_f * e_f    (K floats; e_f an
-//                      embedding row, x_f the feature value; zeros when the tower has none)
+//                      embedding row, x_f the feature value; zeros when the tower has none);
+//                      towers "identity" and "residual": sum / sqrt(count) instead of the mean
 //   hidden       h_l = relu(W_l h_{l-1} + b_l), l = 1..L
 //   output       z   = W_out h_L + b_out                              (d = out_dim floats)
+//                tower "identity": z = h_0 (no weight tables); "residual": z = h_0 + W_out h_L
+//                + b_out (both need d = K)
 //   vector       z (score "dot"), or z / |z| (score "cosine")
-//   score(u, i)  = <vec_u, vec_i> / temperature
+//   score(u, i)  = (<vec_u, vec_i> + b_i) / temperature, b_i = 0 unless item_bias: then the
+//                  item table's rows have K + 1 floats and b_i is the last one of the item id's
+//                  row (the other rows' last float is unused; the per-use L2 covers it)
 //
 // Loss: in-batch softmax cross-entropy. Each example is one positive (user, item) pair; the
 // items of the other examples of the batch are its negatives:
@@ -36,10 +41,10 @@
 //                          in_0 = K, out_L = d; He init (stddev sqrt(2 / in_l)), the output
 //                          layer sqrt(1 / in_L)
 //   2 + t*(L+2) + L + 1    "<t>_bias"   dense: b_1..b_L and b_out one after another, zero init
-// where <t> is "user" or "item".
+// where <t> is "user" or "item"; tower "identity" has tables 0 and 1 only.
 //
-// Ranking vectors (Model::UserVectors / ItemVectors): the towers' vectors, so their dot
-// product ranks exactly as the score. Predict writes sigmoid(score(u_e, i_e)).
+// Ranking vectors (Model::UserVectors / ItemVectors): the towers' vectors, with item_bias
+// (vec_u, 1) and (vec_i, b_i), so their dot product ranks exactly as the score. Predict writes sigmoid(score(u_e, i_e)).
 //
 // Thread-safety: immutable after construction; ForwardBackward and Predict are const and safe to
 // call concurrently on disjoint example ranges writing to distinct Gradients. Each call
@@ -56,8 +61,13 @@
 namespace embark {
 
 enum class TwoTowerScore { kDot, kCosine };
+// What a tower does with its pooled embedding h_0 (see the top of this file).
+enum class TwoTowerTower { kMlp, kIdentity, kResidual };
 // "dot" / "cosine" -> TwoTowerScore.
 Status ParseTwoTowerScore(const std::string& name, TwoTowerScore* out);
+// "mlp" / "identity" / "residual" -> TwoTowerTower, and back.
+Status ParseTwoTowerTower(const std::string& name, TwoTowerTower* out);
+const char* TwoTowerTowerName(TwoTowerTower tower);
 
 // Defaults tuned with train-local on generated implicit data (`embark gen --kind=implicit
 // --rows=30000 --users=1500 --items=600 --seed=5`, with its item catalogue), Recall@10 against
@@ -72,6 +82,8 @@ struct TwoTowerOptions {
   TwoTowerScore score = TwoTowerScore::kDot;
   float temperature = 1.0f;                 // scores are divided by this
   bool logq_correction = true;
+  TwoTowerTower tower = TwoTowerTower::kMlp;
+  bool item_bias = false;                   // b_i: an extra column of the item id's row
   float init_stddev = 0.1f;                 // normal init of the embedding rows
   float reg = 0.01f;                        // L2 per use of an embedding row
   float mlp_lr_scale = 0.1f;                // weight layers step at optimizer.lr * this
@@ -112,7 +124,7 @@ class TwoTowerModel : public Model {
                float* preds) const override;
 
   bool IsRanking() const override { return true; }
-  int VectorDim() const override { return static_cast<int>(options_.out_dim); }
+  int VectorDim() const override { return static_cast<int>(options_.out_dim) + (options_.item_bias ? 1 : 0); }
   void UserVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                    float* out) const override;
   void ItemVectors(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
@@ -120,12 +132,25 @@ class TwoTowerModel : public Model {
 
  private:
   struct TowerWork;  // activations of one tower over an example range, defined in the .cc
+  struct TowerDelta;  // d loss / d (one layer's activations), defined in the .cc
 
   void TowerForward(int tower, const Batch& batch, size_t begin, size_t end,
                     const PulledRows& rows, TowerWork* work) const;
   // d_vectors: d loss / d (tower vectors), out_dim x n (column per example of the range).
   void TowerBackward(int tower, const Batch& batch, const PulledRows& rows, const TowerWork& work,
                      const float* d_vectors, Gradients* grads) const;
+  // The weight layers: h_0 -> z (plus h_0 for residual towers), and back: *delta d loss / d z
+  // in, d loss / d h_0 through the layers out.
+  void MlpForward(int tower, const PulledRows& rows, TowerWork* work) const;
+  void MlpBackward(int tower, const PulledRows& rows, const TowerWork& work, Gradients* grads,
+                   TowerDelta* delta) const;
+  void EmbeddingBackward(int tower, const Batch& batch, const PulledRows& rows, const TowerWork& work,
+                         const TowerDelta& delta, Gradients* grads) const;
+  bool HasWeights() const { return options_.tower != TwoTowerTower::kIdentity; }
+  // Floats per row of an embedding table: K, plus the item bias column in the item table.
+  int RowWidth(int table) const;
+  // b_i of example e's item id (0 without item_bias or item id).
+  float ItemBias(const Batch& batch, size_t e, const PulledRows& rows) const;
 
   TwoTowerOptions options_;
   std::vector<uint32_t> layer_in_;     // fan-in of weight layer l (size L+1)

@@ -293,6 +293,82 @@ TEST(TwoTowerTest, InBatchSoftmaxByHand) {
   EXPECT_EQ(v, (std::vector<float>{1, 0, 0, 2}));
 }
 
+TEST(TwoTowerTest, GradientMatchesFiniteDifferencesIdentityWithItemBiasAndLogQ) {
+  std::mt19937 rng(37);
+  TwoTowerOptions o = SmallTwoTower();
+  o.tower = TwoTowerTower::kIdentity;
+  o.item_bias = true;
+  o.logq_correction = true;
+  TwoTowerModel model(o);
+  EXPECT_EQ(model.Tables().size(), 2u);  // no weight tables
+  EXPECT_EQ(model.Tables()[TwoTowerModel::kItemEmbeddingTable].dim, 4u);  // K + bias
+  Batch batch = RandomInteractions(&rng, 8, 4, 4, true, true);
+  PulledRows rows = PullRows(model, batch, &rng, 0.5f);
+  CheckGradients(model, batch, rows);
+}
+
+TEST(TwoTowerTest, GradientMatchesFiniteDifferencesResidualWithItemBias) {
+  std::mt19937 rng(38);
+  TwoTowerOptions o = SmallTwoTower();
+  o.tower = TwoTowerTower::kResidual;
+  o.item_bias = true;
+  o.logq_correction = false;
+  o.hidden = {};  // the output layer alone: no ReLU kink
+  TwoTowerModel model(o);
+  Batch batch = RandomInteractions(&rng, 8, 4, 5, true, true);
+  PulledRows rows = PullRows(model, batch, &rng, 0.5f);
+  CheckGradients(model, batch, rows);
+}
+
+TEST(TwoTowerTest, GradientMatchesFiniteDifferencesResidualCosineHidden) {
+  std::mt19937 rng(39);
+  TwoTowerOptions o = SmallTwoTower();
+  o.tower = TwoTowerTower::kResidual;
+  o.score = TwoTowerScore::kCosine;
+  o.item_bias = true;
+  TwoTowerModel model(o);
+  Batch batch = RandomInteractions(&rng, 7, 3, 4, true);
+  PulledRows rows = PullRows(model, batch, &rng, 0.5f);
+  CheckGradients(model, batch, rows);
+}
+
+// Identity towers pool by sum / sqrt(count); with item_bias the ranking vectors are (u, 1) and
+// (i, b_i), b_i the last column of the item id's row only (not of the item's word rows).
+TEST(TwoTowerTest, IdentityTowersWithItemBiasByHand) {
+  TwoTowerOptions o;
+  o.dim = o.out_dim = 2;
+  o.tower = TwoTowerTower::kIdentity;
+  o.item_bias = true;
+  o.temperature = 2.0f;
+  TwoTowerModel model(o);
+  ASSERT_EQ(model.VectorDim(), 3);
+  Batch batch;
+  // user 10, history word 12 | item 20, word 12
+  batch.AddFeature(10, 1.0f, kUserIdField);
+  batch.AddFeature(12, 1.0f, kFirstSharedField);
+  batch.AddFeature(20, 1.0f, kItemIdField);
+  batch.AddFeature(12, 1.0f, kFirstSharedField);
+  batch.EndExample(1.0f);
+  PulledRows rows;
+  rows.rows = {{1, 2}, {3, 4, 100, /*item 20*/ 5, 7, 0.5f}};  // item table rows: word 12, item 20
+  rows.row_of_feature = {0, 0, 1, 0};
+  std::vector<float> u(3), v(3);
+  model.UserVectors(batch, 0, 1, rows, u.data());
+  model.ItemVectors(batch, 0, 1, rows, v.data());
+  const float s2 = std::sqrt(2.0f);
+  EXPECT_NEAR(u[0], (1 + 3) / s2, 1e-5);
+  EXPECT_NEAR(u[1], (2 + 4) / s2, 1e-5);
+  EXPECT_EQ(u[2], 1.0f);
+  EXPECT_NEAR(v[0], (5 + 3) / s2, 1e-5);
+  EXPECT_NEAR(v[1], (7 + 4) / s2, 1e-5);
+  EXPECT_EQ(v[2], 0.5f);
+  // Predict: sigmoid((<u, i> + b) / temperature).
+  const double s = ((4 / s2) * (8 / s2) + (6 / s2) * (11 / s2) + 0.5) / 2.0;
+  float p = 0;
+  model.Predict(batch, 0, 1, rows, &p);
+  EXPECT_NEAR(p, 1.0 / (1.0 + std::exp(-s)), 1e-5);
+}
+
 TEST(TwoTowerTest, CosineVectorsAreUnitLength) {
   std::mt19937 rng(33);
   TwoTowerOptions o = SmallTwoTower();
@@ -330,6 +406,11 @@ TEST(ImplicitModelsFactoryTest, CreatesAndRejects) {
   t.score = TwoTowerScore::kDot;
   ASSERT_TRUE(CreateModel("two_tower", t, &m).ok());
   EXPECT_EQ(m->VectorDim(), 8);
+  t.item_bias = true;
+  t.tower = TwoTowerTower::kIdentity;
+  ASSERT_TRUE(CreateModel("two_tower", t, &m).ok());
+  EXPECT_EQ(m->VectorDim(), 9);
+  EXPECT_FALSE(CreateModel("imf", t, &m).ok());
 }
 
 }  // namespace
