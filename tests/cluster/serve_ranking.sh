@@ -10,13 +10,17 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 trap 'kill_ours; rm -rf "$WORK"' EXIT
 
 "$EMBARK_BIN" gen --kind=implicit --out="$WORK/p" --rows=8000 --users=500 --items=300 --seed=3 >/dev/null || fail "gen failed"
-for model in imf two_tower; do
+# two_tower is served with its default MLP towers and with identity towers plus an item bias
+# (no MLP tables, item rows one column wider): both must rank exactly as the trainer did.
+for variant in imf two_tower two_tower_identity; do
+  model=${variant%_identity}
   flags=(--model=$model --train="$WORK/p.train.libffm" --test="$WORK/p.test.libffm" --epochs=2 --seed=9
-         --checkpoint_dir="$WORK/ck-$model" --checkpoint_every=1epoch --metrics_out="$WORK/$model.jsonl")
+         --checkpoint_dir="$WORK/ck-$variant" --checkpoint_every=1epoch --metrics_out="$WORK/$variant.jsonl")
   extra=()
+  [ $variant = two_tower_identity ] && flags+=(--tower=identity --item_bias)
   [ $model = two_tower ] && { flags+=(--items="$WORK/p.items.libffm"); extra=(--items="$WORK/p.items.libffm"); }
   "$LOCAL" --servers 1 --workers 1 -- train "${flags[@]}" >"$WORK/log" 2>&1 || { cat "$WORK/log" >&2; fail "$model: train exited $?"; }
-  "$EMBARK_BIN" export --checkpoint="$WORK/ck-$model" --out="$WORK/b-$model" --seen_from="$WORK/p.train.libffm" \
+  "$EMBARK_BIN" export --checkpoint="$WORK/ck-$variant" --out="$WORK/b-$variant" --seen_from="$WORK/p.train.libffm" \
     --ids_from="$WORK/p.train.libffm" "${extra[@]}" >"$WORK/export.log" 2>&1 \
     || { cat "$WORK/export.log" >&2; fail "$model: export exited $?"; }
   grep -q "^seen items: " "$WORK/export.log" || fail "$model: export does not report seen items"
@@ -24,13 +28,13 @@ for model in imf two_tower; do
     grep -q "^item catalogue: 300 items" "$WORK/export.log" || fail "two_tower: the catalogue of --items is not in the bundle"
   fi
 
-  "$EMBARK_BIN" serve --bundle="$WORK/b-$model" --port=0 --index=hnsw >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  "$EMBARK_BIN" serve --bundle="$WORK/b-$variant" --port=0 --index=hnsw >"$WORK/serve.out" 2>"$WORK/serve.err" &
   server=$!
   for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
   grep -q "^serving $model bundle" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "$model: serve did not start within 30 s"; }
   port=$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')
 
-  reported=$(tail -1 "$WORK/$model.jsonl" | grep -oE '"test_recall@10": [0-9.e+-]+' | grep -oE '[0-9.e+-]+$')
+  reported=$(tail -1 "$WORK/$variant.jsonl" | grep -oE '"test_recall@10": [0-9.e+-]+' | grep -oE '[0-9.e+-]+$')
   [ -n "$reported" ] || fail "$model: no test_recall@10 in the metrics"
   python3 - "$WORK" "$port" "$model" "$reported" > "$WORK/check.out" <<'EOF' || { cat "$WORK/check.out" >&2; fail "$model: served top-K disagrees with the trainer"; }
 import http.client, json, sys
