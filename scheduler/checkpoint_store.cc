@@ -166,7 +166,9 @@ Status CheckpointStore::Chain(const std::string& name, std::vector<std::string>*
   manifests->clear();
   std::string at = name;
   for (;;) {
-    if (names->size() > 100000) return Status::Corruption(PathOf(name) + "/MANIFEST: its delta chain loops");
+    // A base must be older than the delta naming it, so a chain cannot loop back on itself.
+    if (std::find(names->begin(), names->end(), at) != names->end())
+      return Status::Corruption(PathOf(name) + "/MANIFEST: its delta chain loops back to " + PathOf(at));
     Manifest m;
     Status st = ReadManifest(at, &m);
     if (!st.ok()) {

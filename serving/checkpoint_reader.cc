@@ -119,6 +119,7 @@ Status ReadCheckpoint(const std::string& path, Checkpoint* out) {
         const TableConfig& cfg = configs[r.table];
         CheckpointTable& table = c.tables[r.table];
         if (cfg.dense) {
+          if (r.key >= seen_block[r.table].size()) return Status::Corruption("checkpoint shard " + shard_path + ": dense block " + std::to_string(r.key) + " of table " + cfg.name + " is out of range");
           const uint64_t offset = r.key * block_width[r.table];
           if (offset >= cfg.dense_size) return Status::Corruption("checkpoint shard " + shard_path + ": dense block " + std::to_string(r.key) + " of table " + cfg.name + " is out of range");
           const uint64_t length = std::min<uint64_t>(block_width[r.table], cfg.dense_size - offset);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -10,7 +11,33 @@ namespace {
 
 using nlohmann::json;
 
+// Deepest nesting of arrays/objects in a JSON text (brackets inside strings do not count).
+// Checked before parsing because printing or walking a value recurses once per level: a body
+// of 100 000 '[' would otherwise overflow the stack of the thread answering it.
+int MaxNesting(std::string_view body) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+constexpr int kMaxNesting = 16;  // the deepest valid request is 4 levels
+
 Status ParseBody(std::string_view body, json* out) {
+  if (MaxNesting(body) > kMaxNesting)
+    return Status::InvalidArgument("malformed request: JSON nested deeper than " + std::to_string(kMaxNesting) + " levels");
   try {
     *out = json::parse(body.begin(), body.end());
   } catch (const json::parse_error& e) {
@@ -25,10 +52,17 @@ Status ParseBody(std::string_view body, json* out) {
 
 const char* TypeName(const json& v) { return v.type_name(); }
 
+// A client value quoted in an error message, cut short: the reason must not echo a whole body.
+std::string Quote(const json& v) {
+  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
 // One [field, "id", value] triple -> one feature of the example being built.
 Status ParseFeature(const json& f, const std::string& path, const Model& model, Batch* batch) {
   if (!f.is_array() || f.size() < 2 || f.size() > 3)
-    return Status::InvalidArgument(path + ": a feature is [field, \"id\", value] or [field, \"id\"], got " + f.dump());
+    return Status::InvalidArgument(path + ": a feature is [field, \"id\", value] or [field, \"id\"], got " + Quote(f));
   if (!f[0].is_number_integer())
     return Status::InvalidArgument(path + "[0]: the field must be an integer, got " + std::string(TypeName(f[0])));
   const int64_t field = f[0].get<int64_t>();
@@ -39,7 +73,7 @@ Status ParseFeature(const json& f, const std::string& path, const Model& model, 
                                    " does not use it");
   if (!f[1].is_string())
     return Status::InvalidArgument(path + "[1]: the id must be a string (ids are hashed as text: write \"" +
-                                   f[1].dump() + "\" with quotes), got " + std::string(TypeName(f[1])));
+                                   Quote(f[1]) + "\" with quotes), got " + std::string(TypeName(f[1])));
   float value = 1.0f;
   if (f.size() == 3) {
     if (!f[2].is_number())
@@ -168,9 +202,9 @@ Status ParseTopKRequest(std::string_view body, size_t max_k, TopKRequest* reques
         const json& f = value[i];
         const std::string path = "user_features[" + std::to_string(i) + "]";
         if (!f.is_array() || f.size() != 2)
-          return Status::InvalidArgument(path + ": a user feature is [field, \"id\"], got " + f.dump());
+          return Status::InvalidArgument(path + ": a user feature is [field, \"id\"], got " + Quote(f));
         if (!f[0].is_number_integer() || f[0].get<int64_t>() < 0 || f[0].get<int64_t>() > 65535)
-          return Status::InvalidArgument(path + "[0]: the field must be an integer in 0..65535, got " + f[0].dump());
+          return Status::InvalidArgument(path + "[0]: the field must be an integer in 0..65535, got " + Quote(f[0]));
         if (!f[1].is_string())
           return Status::InvalidArgument(path + "[1]: the id must be a string (ids are hashed as text), got " +
                                          std::string(TypeName(f[1])));

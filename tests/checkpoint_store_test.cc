@@ -112,6 +112,17 @@ TEST_F(StoreTest, ChainsAndPruningKeepEveryBaseAKeptCheckpointNeeds) {
   EXPECT_NE(st.message().find("epoch-5 is a delta that needs it"), std::string::npos) << st.message();
 }
 
+TEST_F(StoreTest, ALoopingDeltaChainIsRefusedNamingIt) {
+  const CheckpointStore store(dir_);
+  Add(store, "epoch-1", "epoch-2");  // a corrupt pair naming each other as base
+  Add(store, "epoch-2", "epoch-1");
+  std::vector<std::string> names;
+  std::vector<Manifest> manifests;
+  Status st = store.Chain("epoch-2", &names, &manifests);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("epoch-2/MANIFEST: its delta chain loops back to"), std::string::npos) << st.message();
+}
+
 TEST_F(StoreTest, CheckedFilesDetectTruncationFlipsAndForeignFiles) {
   const std::string path = dir_ + "/worker-0.position";
   uint64_t sum = 0;

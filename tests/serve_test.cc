@@ -357,6 +357,9 @@ TEST(ServeHttp, BadRequestsGet4xxWithAReason) {
       {"/topk", R"({"user": "u1", "exlude": ["i1"]})", 400, "unknown member 'exlude'"},
       {"/topk", R"({"user": "stranger"})", 404, "unknown user 'stranger'"},
       {"/score", std::string(5 * 1024, ' '), 413, "larger than --max_body_kb=4"},
+      // Deep nesting is refused before parsing (printing it once crashed the server).
+      {"/score", "{\"features\": " + std::string(1500, '[') + std::string(1500, ']') + "}", 400, "nested deeper than 16"},
+      {"/topk", "{\"user\": \"u1\", \"user_features\": [[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]}", 400, "nested deeper"},
       {"/nowhere", "{}", 404, "no endpoint POST /nowhere"},
   };
   for (const Case& c : cases) {
