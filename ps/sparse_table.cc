@@ -164,6 +164,12 @@ void SparseTable::Rehash(size_t new_capacity) {
   }
 }
 
+void SparseTable::ShrinkIndex() {
+  size_t capacity = capacity_;
+  while (capacity > kInitialCapacity && size_ <= capacity / 2 / kLoadDen * kLoadNum / 2) capacity /= 2;
+  if (capacity != capacity_) Rehash(capacity);
+}
+
 void SparseTable::Reserve(size_t rows) {
   size_t capacity = capacity_;
   while (capacity / kLoadDen * kLoadNum < rows) capacity *= 2;

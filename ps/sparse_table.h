@@ -212,6 +212,10 @@ class SparseTable {
   // (start of chunk, chunk index), sorted by address.
   std::vector<std::pair<uintptr_t, size_t>> ChunksByAddress() const;
   void Rehash(size_t new_capacity);
+  // After an eviction: halves the index while the rows left would fill at most half of the
+  // smaller index's growth threshold. The index counts towards a server's memory budget, so an
+  // index that only ever grew would leave the budget to it and every row would be evicted.
+  void ShrinkIndex();
   // Bounded mode: removes slot i (backward-shift deletion) and frees its row.
   void EraseSlot(size_t i);
   // Bounded mode: counts a push of `key` (no row) and says whether it now gets one.
@@ -271,6 +275,7 @@ size_t SparseTable::EvictWhere(F evict, EvictReason reason) {
     ++i;
   }
   (reason == EvictReason::kTtl ? counters_.evicted_ttl : counters_.evicted_memory) += evicted;
+  if (evicted > 0) ShrinkIndex();
   return evicted;
 }
 

@@ -230,6 +230,28 @@ TEST(BoundedTableTest, AdmitProbabilityIsACoinPerPushThatDependsOnTheKeyOnly) {
   for (uint64_t k : admitted_first) EXPECT_EQ(admitted_second.count(k), 1u);
 }
 
+TEST(BoundedTableTest, EvictionShrinksTheIndexSoTheBudgetIsNotLeftToIt) {
+  const TableConfig cfg = SgdTable(1, InitKind::kZero, 0.0f);  // small rows: the index dominates
+  BoundedMemoryOptions mem;
+  mem.ttl_steps = 1;
+  SparseTable table(cfg, 1, &mem);
+  table.set_step(1);
+  std::vector<uint64_t> keys(20000);
+  for (uint64_t k = 0; k < keys.size(); ++k) keys[k] = Mix64(k + 1);
+  const std::vector<float> g(1, 1.0f);
+  for (uint64_t& k : keys) table.PushOrAdmit(&k, 1, g.data());
+  ASSERT_EQ(table.size(), keys.size());
+  const uint64_t full = table.HeldBytes();
+  table.set_step(5);
+  std::vector<uint64_t> kept(keys.begin(), keys.begin() + 100);
+  for (uint64_t& k : kept) table.PushOrAdmit(&k, 1, g.data());  // these stay young
+  EXPECT_EQ(table.EvictIdle(2, SparseTable::EvictReason::kTtl), keys.size() - kept.size());
+  // 100 rows left: the index is back to a few hundred slots, not the 32768 it grew to.
+  EXPECT_LT(table.HeldBytes(), full / 50) << "index not shrunk: " << table.HeldBytes() << " of " << full;
+  for (uint64_t k : kept) EXPECT_NE(table.Find(k), nullptr);
+  for (size_t i = 100; i < keys.size(); ++i) ASSERT_EQ(table.Find(keys[i]), nullptr);
+}
+
 TEST(BoundedTableTest, EvictionKeepsEveryOtherKeyReachableAndReusesRows) {
   const TableConfig cfg = SgdTable(3, InitKind::kUniform, 0.5f);
   BoundedMemoryOptions mem;
