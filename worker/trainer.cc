@@ -177,10 +177,15 @@ Status Trainer::WaitForClock(int epoch, uint64_t clock, const std::function<Stat
     min_clock_epoch_ = epoch;
     min_clock_ = 0;
   }
-  const double deadline = NowSeconds() + opts_.clock_timeout_s;
+  double deadline = NowSeconds() + opts_.clock_timeout_s;
   while (static_cast<int64_t>(clock) - static_cast<int64_t>(min_clock_) > bound) {
     std::string payload;
-    if (while_waiting) EMBARK_RETURN_IF_ERROR(while_waiting());
+    if (while_waiting) {
+      // Time spent paused for a checkpoint is not time spent waiting for slower workers.
+      const double paused_from = NowSeconds();
+      EMBARK_RETURN_IF_ERROR(while_waiting());
+      deadline += NowSeconds() - paused_from;
+    }
     Status st = ctx_.control->WaitApp(kTrainMinClock, &payload, round_s);
     if (st.ok()) {
       MinClock m;
