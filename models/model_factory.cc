@@ -59,6 +59,15 @@ void ApplyOptimizer(const ModelOptions& o, OptimizerConfig* config) {
   if (o.ftrl_beta) config->ftrl_beta = *o.ftrl_beta;
 }
 
+// For the models that regularise in their gradient (ffm, deepfm, imf, two_tower): --l2 is the
+// model's per-use penalty, written to *reg; the optimizer keeps its own (default) per-push l2.
+void ApplyOptimizerWithModelL2(const ModelOptions& o, OptimizerConfig* config, float* reg) {
+  ModelOptions optimizer_options = o;
+  optimizer_options.l2.reset();
+  ApplyOptimizer(optimizer_options, config);
+  if (o.l2) *reg = *o.l2;
+}
+
 Status RejectRatingOptions(const std::string& model, const ModelOptions& o) {
   if (o.min_rating) return Unused(model, "min_rating");
   if (o.max_rating) return Unused(model, "max_rating");
@@ -125,10 +134,7 @@ Status CreateFfm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.init_scale) ffm.init_stddev = *o.init_scale;
   // As for MF, --l2 is the model's own per-use penalty (FfmOptions::reg, see models/ffm.h);
   // the optimizer's small per-push l2 keeps its default.
-  ModelOptions optimizer_options = o;
-  optimizer_options.l2.reset();
-  ApplyOptimizer(optimizer_options, &ffm.optimizer);
-  if (o.l2) ffm.reg = *o.l2;
+  ApplyOptimizerWithModelL2(o, &ffm.optimizer, &ffm.reg);
   EMBARK_RETURN_IF_ERROR(FfmModel::Validate(ffm));
   *out = std::make_unique<FfmModel>(ffm);
   return Status::OK();
@@ -142,10 +148,7 @@ Status CreateDeepFm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.hidden) deepfm.hidden = *o.hidden;
   if (o.init_scale) deepfm.init_stddev = *o.init_scale;
   // --l2 is the per-use penalty on "v" (DeepFmOptions::reg), as for FFM.
-  ModelOptions optimizer_options = o;
-  optimizer_options.l2.reset();
-  ApplyOptimizer(optimizer_options, &deepfm.optimizer);
-  if (o.l2) deepfm.reg = *o.l2;
+  ApplyOptimizerWithModelL2(o, &deepfm.optimizer, &deepfm.reg);
   EMBARK_RETURN_IF_ERROR(DeepFmModel::Validate(deepfm));
   *out = std::make_unique<DeepFmModel>(deepfm);
   return Status::OK();
@@ -174,10 +177,7 @@ Status CreateImplicitMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.side_features) imf.side_features = *o.side_features;
   if (o.init_scale) imf.init_stddev = *o.init_scale;
   // --l2 is the model's per-use penalty (as for mf); the optimizer's l2 stays 0.
-  ModelOptions optimizer_options = o;
-  optimizer_options.l2.reset();
-  ApplyOptimizer(optimizer_options, &imf.optimizer);
-  if (o.l2) imf.reg = *o.l2;
+  ApplyOptimizerWithModelL2(o, &imf.optimizer, &imf.reg);
   EMBARK_RETURN_IF_ERROR(ImplicitMfModel::Validate(imf));
   *out = std::make_unique<ImplicitMfModel>(imf);
   return Status::OK();
@@ -196,10 +196,7 @@ Status CreateTwoTower(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.logq_correction) tt.logq_correction = *o.logq_correction;
   if (o.tower) tt.tower = *o.tower;
   if (o.item_bias) tt.item_bias = *o.item_bias;
-  ModelOptions optimizer_options = o;
-  optimizer_options.l2.reset();
-  ApplyOptimizer(optimizer_options, &tt.optimizer);
-  if (o.l2) tt.reg = *o.l2;
+  ApplyOptimizerWithModelL2(o, &tt.optimizer, &tt.reg);
   EMBARK_RETURN_IF_ERROR(TwoTowerModel::Validate(tt));
   *out = std::make_unique<TwoTowerModel>(tt);
   return Status::OK();
