@@ -82,6 +82,15 @@ DEFINE_double(max_rating, 5, "train: ratings above are clipped at prediction (mf
 DEFINE_uint64(batch_size, 0, "train: examples per minibatch per worker (default by model)");
 DEFINE_string(consistency, "bsp", "train: bsp, ssp or asp");
 DEFINE_int32(staleness, 0, "train: SSP bound in clocks (only with --consistency=ssp)");
+DEFINE_string(sync, "exact",
+              "train: exact (pull rows and push gradients every batch) or local (train on the worker's own "
+              "copies of the rows, exchange what changed with the servers every --sync_every batches)");
+DEFINE_uint64(sync_every, 256, "train: --sync=local: batches between a worker's exchanges with the servers");
+DEFINE_uint64(input_cache_mb, 4096,
+              "train: --sync=local: a worker keeps its parsed, resolved share of the training data in memory "
+              "up to this size and trains later epochs from it (0: read the files every epoch)");
+DEFINE_uint64(replica_rows, uint64_t{1} << 24,
+              "train: --sync=local: sparse rows a worker keeps; past this it forgets them at the next exchange");
 DEFINE_string(metrics_out, "", "train: append one JSON object per evaluation to this file");
 DEFINE_string(predictions_out, "", "train: write the final test predictions here, one per line");
 DEFINE_string(bad_lines, "fail", "train: fail (stop with file:line:reason) or skip (count per reason)");
@@ -163,7 +172,7 @@ const std::set<std::string> kClusterFlags = {
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
-    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "metrics_out",
+    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
     "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "tower", "item_bias", "min_count", "admit_probability",
@@ -236,6 +245,13 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (o.consistency == embark::Consistency::kSsp && FLAGS_staleness < 1)
     return Status::InvalidArgument("train: --consistency=ssp needs --staleness of at least 1 (0 is bsp)");
   o.staleness = FLAGS_staleness;
+  EMBARK_RETURN_IF_ERROR(embark::ParseSyncMode(FLAGS_sync, &o.sync));
+  if ((IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb")) && o.sync != embark::SyncMode::kLocal)
+    return Status::InvalidArgument("train: --sync_every, --replica_rows and --input_cache_mb apply only to --sync=local");
+  o.input_cache_bytes = static_cast<size_t>(FLAGS_input_cache_mb) << 20;
+  if (FLAGS_sync_every < 1) return Status::InvalidArgument("train: --sync_every must be at least 1");
+  o.sync_every = FLAGS_sync_every;
+  o.replica_rows = FLAGS_replica_rows;
   if (IsSet("batch_size") && FLAGS_batch_size == 0) return Status::InvalidArgument("train: --batch_size must be positive");
   o.batch_size = IsSet("batch_size") ? FLAGS_batch_size : (FLAGS_model == "mf" ? 64 : 256);
   o.seed = FLAGS_seed;
@@ -288,6 +304,10 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (FLAGS_admission_sketch_kb < 1 || FLAGS_admission_sketch_kb > (uint64_t{1} << 30))
     return Status::InvalidArgument("train: --admission_sketch_kb must be in [1, 2^30]");
   mem.sketch_bytes = FLAGS_admission_sketch_kb << 10;
+  if (mem.enabled() && o.sync == embark::SyncMode::kLocal)
+    return Status::InvalidArgument("train: --sync=local does not combine with bounded memory (--min_count, "
+                                   "--admit_probability, --ttl, --server_memory): servers admit and evict rows per "
+                                   "push, which a worker's own copies would bypass; use --sync=exact");
   if (IsSet("admission_sketch_kb") && !mem.admission())
     return Status::InvalidArgument("train: --admission_sketch_kb needs --min_count or --admit_probability");
   // A delta checkpoint holds changed rows but no record of evicted ones, so restoring base +

@@ -33,10 +33,12 @@ struct ShmSlotLayout {
 
   static ShmSlotLayout For(MsgType type, uint64_t num_keys, uint64_t val_len) {
     ShmSlotLayout l;
-    if (type != MsgType::kPull && type != MsgType::kPush && type != MsgType::kPushPull) return l;
+    const bool pull_only = type == MsgType::kPull || type == MsgType::kPullRows;
+    const bool push_only = type == MsgType::kPush || type == MsgType::kPushDelta;
+    if (!pull_only && !push_only && type != MsgType::kPushPull) return l;
     l.valid = true;
-    l.has_values = type != MsgType::kPull;
-    l.has_out = type != MsgType::kPush;
+    l.has_values = !pull_only;
+    l.has_out = !push_only;
     // Counts are bounded by ParseHeader (2^26 keys, 2^20 floats per key): 64 bits suffice.
     const uint64_t value_bytes = SlotRing::RoundUp(num_keys * val_len * 4);
     l.bytes = SlotRing::RoundUp(num_keys * 8);

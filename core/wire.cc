@@ -11,6 +11,8 @@ const char* MsgTypeName(MsgType t) {
     case MsgType::kPush: return "push";
     case MsgType::kPushAck: return "push-ack";
     case MsgType::kPushPull: return "push-pull";
+    case MsgType::kPullRows: return "pull-rows";
+    case MsgType::kPushDelta: return "push-delta";
     case MsgType::kError: return "error";
     case MsgType::kShmOffer: return "shm-offer";
     case MsgType::kShmAccept: return "shm-accept";
@@ -31,7 +33,7 @@ static bool KnownType(uint16_t t) {
   switch (static_cast<MsgType>(t)) {
     case MsgType::kPull: case MsgType::kPullReply: case MsgType::kPush: case MsgType::kPushAck:
     case MsgType::kPushPull: case MsgType::kError: case MsgType::kShmOffer: case MsgType::kShmAccept:
-    case MsgType::kRegister:
+    case MsgType::kPullRows: case MsgType::kPushDelta: case MsgType::kRegister:
     case MsgType::kNodeTable: case MsgType::kHeartbeat: case MsgType::kAbort:
     case MsgType::kShutdown: case MsgType::kDone: case MsgType::kBarrier:
     case MsgType::kBarrierRelease: case MsgType::kApp:
@@ -83,8 +85,8 @@ Status ValidateDataMessage(const Message& msg, uint32_t expected_val_len) {
   const MsgHeader& h = msg.header;
   size_t want_frames = 0;
   switch (msg.type()) {
-    case MsgType::kPull: want_frames = 1; break;
-    case MsgType::kPush: case MsgType::kPushPull: want_frames = 2; break;
+    case MsgType::kPull: case MsgType::kPullRows: want_frames = 1; break;
+    case MsgType::kPush: case MsgType::kPushPull: case MsgType::kPushDelta: want_frames = 2; break;
     case MsgType::kPullReply: want_frames = 1; break;
     case MsgType::kPushAck: want_frames = 0; break;
     default: return Status::InvalidArgument(std::string("not a data message: ") + MsgTypeName(msg.type()));
@@ -104,8 +106,8 @@ Status ValidateDataMessage(const Message& msg, uint32_t expected_val_len) {
   const uint64_t keys_bytes = uint64_t{h.num_keys} * 8;
   const uint64_t vals_bytes = uint64_t{h.num_keys} * h.val_len * 4;
   switch (msg.type()) {
-    case MsgType::kPull: return CheckFrame(msg, 0, keys_bytes, "keys");
-    case MsgType::kPush: case MsgType::kPushPull:
+    case MsgType::kPull: case MsgType::kPullRows: return CheckFrame(msg, 0, keys_bytes, "keys");
+    case MsgType::kPush: case MsgType::kPushPull: case MsgType::kPushDelta:
       EMBARK_RETURN_IF_ERROR(CheckFrame(msg, 0, keys_bytes, "keys"));
       return CheckFrame(msg, 1, vals_bytes, "values");
     case MsgType::kPullReply: return CheckFrame(msg, 0, vals_bytes, "values");

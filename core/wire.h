@@ -55,6 +55,11 @@ enum class MsgType : uint16_t {
   kPushAck = 4,
   kPushPull = 5,      // fused: push then return the new rows. frames: keys, values -> kPullReply
   kError = 6,         // frames: reason (UTF-8)
+  // Local-update training (worker/row_replica.h): rows travel whole, optimizer state included,
+  // so a worker can run the optimizer on its own copy and hand back what changed. val_len is
+  // the table's stored row width (Placement::StoredRowWidth).
+  kPullRows = 7,      // frames: keys            -> kPullReply: stored rows (weights | state)
+  kPushDelta = 8,     // frames: keys, deltas    -> kPushAck; each row += delta (weights and state)
   // Shared-memory handshake (worker -> same-host server): frame = segment name, aux = its
   // token, shm_bytes = its size. The server maps it and answers kShmAccept (status 0) or
   // kShmAccept with an error status and a reason frame; the worker then unlinks the name.

@@ -116,6 +116,35 @@ Status DenseBlockStore::AssignRow(uint32_t block, const float* row) {
   return Status::OK();
 }
 
+void PackStoredBlock(const float* row, uint32_t length, size_t row_floats, uint32_t width,
+                     uint32_t stored_width, float* wire) {
+  std::fill(wire, wire + stored_width, 0.0f);
+  std::memcpy(wire, row, length * sizeof(float));
+  std::memcpy(wire + width, row + length, (row_floats - length) * sizeof(float));
+}
+
+void UnpackStoredBlock(const float* wire, uint32_t length, size_t row_floats, uint32_t width, bool add,
+                       float* row) {
+  for (uint32_t j = 0; j < length; ++j) row[j] = add ? row[j] + wire[j] : wire[j];
+  for (size_t j = length; j < row_floats; ++j) row[j] = add ? row[j] + wire[width + j - length] : wire[width + j - length];
+}
+
+Status DenseBlockStore::PullStored(uint32_t block, uint32_t width, uint32_t stored_width, float* out) const {
+  if (!Owns(block)) return NotOwned(block);
+  const size_t i = static_cast<size_t>(local_of_[block]);
+  PackStoredBlock(data_.data() + row_offset_[i], blocks_[i].length, RowFloats(block), width, stored_width, out);
+  return Status::OK();
+}
+
+Status DenseBlockStore::AddStored(uint32_t block, uint32_t width, const float* delta) {
+  if (!Owns(block)) return NotOwned(block);
+  const size_t i = static_cast<size_t>(local_of_[block]);
+  float* row = data_.data() + row_offset_[i];
+  UnpackStoredBlock(delta, blocks_[i].length, RowFloats(block), width, /*add=*/true, row);
+  optimizer_->AfterDelta(row, static_cast<int>(blocks_[i].length));
+  return Status::OK();
+}
+
 size_t DenseBlockStore::MemoryBytes() const {
   return data_.capacity() * sizeof(float) + blocks_.capacity() * sizeof(DenseBlock) +
          local_of_.capacity() * sizeof(int32_t) + row_offset_.capacity() * sizeof(size_t);

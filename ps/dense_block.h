@@ -38,6 +38,15 @@ struct DenseBlock {
 std::vector<DenseBlock> LayoutDenseTable(uint64_t dense_size, uint32_t block_floats,
                                          int num_servers, uint32_t table_id);
 
+// A dense block's stored row [weights (length) | state (row_floats - length)] as it travels in
+// kPullRows / kPushDelta, where every block has the table's padded stored width: the weights
+// at [0, length), the state from `width` (the padded block width) on, zeros elsewhere.
+void PackStoredBlock(const float* row, uint32_t length, size_t row_floats, uint32_t width,
+                     uint32_t stored_width, float* wire);
+// The inverse: wire -> row (row_floats floats). With `add`, wire values are added to row.
+void UnpackStoredBlock(const float* wire, uint32_t length, size_t row_floats, uint32_t width, bool add,
+                       float* row);
+
 class DenseBlockStore {
  public:
   // Stores the blocks of `layout` (as returned by LayoutDenseTable for this table) whose owner
@@ -62,6 +71,11 @@ class DenseBlockStore {
   Status Assign(uint32_t block, const float* weights);
   // Overwrites weights and state (RowFloats(block) floats) — restores a checkpoint exactly.
   Status AssignRow(uint32_t block, const float* row);
+
+  // Stored rows on the wire (kPullRows / kPushDelta, layout in PackStoredBlock): copies the
+  // block's weights and state into `out` (stored_width floats), or adds `delta` to them.
+  Status PullStored(uint32_t block, uint32_t width, uint32_t stored_width, float* out) const;
+  Status AddStored(uint32_t block, uint32_t width, const float* delta);
 
   // Weights + state floats of `block` (0 if not owned).
   size_t RowFloats(uint32_t block) const;

@@ -63,6 +63,11 @@ class Optimizer {
   // accumulated statistics (n, m, v, t) are kept. The default does nothing.
   virtual void SyncState(float* row, int dim) const;
 
+  // Called after a worker's change (weights and state, kPushDelta) was added to `row`.
+  // Optimizers whose weights are a function of their state (FTRL) recompute the weights from
+  // the summed state, so deltas of several workers combine through the state. Default: nothing.
+  virtual void AfterDelta(float* row, int dim) const {}
+
   // One gradient step on `row` (weights followed by state), `grad` has `dim` floats.
   virtual void Apply(float* row, const float* grad, int dim) const = 0;
 

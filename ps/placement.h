@@ -13,6 +13,7 @@
 
 #include "partition/shard_map.h"
 #include "ps/dense_block.h"
+#include "ps/optimizer.h"
 #include "ps/table_config.h"
 
 namespace embark {
@@ -32,7 +33,10 @@ class Placement {
 
   // Floats per row on the wire: `dim` for sparse tables, the block width for dense tables.
   uint32_t RowWidth(uint32_t table) const { return row_width_[table]; }
-  // Dense tables: the blocks and their owners.
+  // Floats per stored row on the wire (kPullRows, kPushDelta): the weights (RowWidth) followed
+  // by the optimizer state of RowWidth weights. A dense table's short last block is packed as
+  // [its weights, zero padding to RowWidth | its state, zero padding].
+  uint32_t StoredRowWidth(uint32_t table) const { return stored_width_[table]; }  // Dense tables: the blocks and their owners.
   const std::vector<DenseBlock>& DenseLayout(uint32_t table) const { return dense_layout_[table]; }
   uint32_t NumDenseBlocks(uint32_t table) const { return static_cast<uint32_t>(dense_layout_[table].size()); }
 
@@ -46,6 +50,7 @@ class Placement {
   ShardMap shards_;
   std::vector<TableConfig> tables_;
   std::vector<uint32_t> row_width_;
+  std::vector<uint32_t> stored_width_;
   std::vector<std::vector<DenseBlock>> dense_layout_;
 };
 
@@ -63,6 +68,8 @@ inline Placement::Placement(const ShardMap& shards, const std::vector<TableConfi
       row_width_.push_back(tables_[t].dim);
       dense_layout_.emplace_back();
     }
+    const int w = static_cast<int>(row_width_.back());
+    stored_width_.push_back(static_cast<uint32_t>(w + Optimizer::Create(tables_[t].optimizer)->StateFloats(w)));
   }
 }
 

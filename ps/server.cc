@@ -85,14 +85,22 @@ std::string Server::Report() const {
 
 Status Server::Validate(const Message& request, bool keys_known_good) const {
   const MsgHeader& h = request.header;
-  if (request.type() != MsgType::kPull && request.type() != MsgType::kPush && request.type() != MsgType::kPushPull) {
+  const bool stored_rows = IsStoredRowRequest(request.type());
+  if (request.type() != MsgType::kPull && request.type() != MsgType::kPush && request.type() != MsgType::kPushPull &&
+      !stored_rows) {
     return Status::InvalidArgument(std::string("servers do not accept ") + MsgTypeName(request.type()) + " messages");
   }
   if (!placement_.HasTable(h.table)) {
     return Status::InvalidArgument("unknown table id " + std::to_string(h.table) + " (the job has " +
                                    std::to_string(placement_.tables().size()) + " tables)");
   }
-  EMBARK_RETURN_IF_ERROR(ValidateDataMessage(request, placement_.RowWidth(h.table)));
+  if (stored_rows && bounded()) {
+    return Status::InvalidArgument(std::string(MsgTypeName(request.type())) +
+                                   ": local-update training (--sync=local) does not combine with bounded memory "
+                                   "(--min_count, --admit_probability, --ttl, --server_memory); use --sync=exact");
+  }
+  EMBARK_RETURN_IF_ERROR(ValidateDataMessage(
+      request, stored_rows ? placement_.StoredRowWidth(h.table) : placement_.RowWidth(h.table)));
   const uint64_t* keys = request.keys(0);
   for (uint32_t i = 0; i < h.num_keys && !keys_known_good; ++i) {
     const int owner = placement_.ServerOf(h.table, keys[i]);
@@ -104,7 +112,7 @@ Status Server::Validate(const Message& request, bool keys_known_good) const {
       return Status::InvalidArgument(m.str());
     }
   }
-  if (request.type() != MsgType::kPull) {
+  if (request.type() != MsgType::kPull && request.type() != MsgType::kPullRows) {
     const float* vals = request.values(1);
     const size_t n = size_t{h.num_keys} * h.val_len;
     // v - v is 0 for every finite v and NaN for NaN and infinities; this form vectorises
@@ -135,6 +143,7 @@ void Server::Execute(const Message& request, KeySetCache::Entry* cached, bool hi
   const uint32_t t = h.table;
   const size_t n = h.num_keys;
   const uint64_t* keys = request.keys(0);
+  if (IsStoredRowRequest(request.type())) return ExecuteStoredRows(request, pull_out);
   const bool push = request.type() != MsgType::kPull;
   const bool pull = request.type() != MsgType::kPush;
   const float* grads = push ? request.values(1) : nullptr;
@@ -210,6 +219,48 @@ void Server::Execute(const Message& request, KeySetCache::Entry* cached, bool hi
     }
     if (pull)
       for (uint32_t i : (*positions)[part]) std::memcpy(pull_out + size_t{i} * width, row_of(i), width * sizeof(float));
+  });
+}
+
+void Server::ExecuteStoredRows(const Message& request, float* pull_out) {
+  const MsgHeader& h = request.header;
+  const uint32_t t = h.table;
+  const size_t n = h.num_keys;
+  const uint64_t* keys = request.keys(0);
+  const bool add = request.type() == MsgType::kPushDelta;
+  const float* deltas = add ? request.values(1) : nullptr;
+  const uint32_t stored = h.val_len;  // validated: Placement::StoredRowWidth(t)
+  if (placement_.table(t).dense) {
+    DenseBlockStore& store = *dense_[t];
+    const uint32_t width = placement_.RowWidth(t);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t block = static_cast<uint32_t>(keys[i]);  // ownership checked in Validate
+      if (add) (void)store.AddStored(block, width, deltas + i * stored);
+      else (void)store.PullStored(block, width, stored, pull_out + i * stored);
+    }
+    return;
+  }
+  const int dim = static_cast<int>(placement_.RowWidth(t));
+  auto serve = [&](SparseTable& table, uint32_t i) {
+    float* row = table.FindOrCreate(keys[i]);
+    if (add) {
+      const float* d = deltas + size_t{i} * stored;
+      for (uint32_t j = 0; j < stored; ++j) row[j] += d[j];
+      table.optimizer().AfterDelta(row, dim);
+    } else {
+      std::memcpy(pull_out + size_t{i} * stored, row, stored * sizeof(float));
+    }
+  };
+  const int parts = pool_.parts();
+  if (parts == 1) {
+    for (uint32_t i = 0; i < n; ++i) serve(*shards_[0].sparse[t], i);
+    return;
+  }
+  positions_.resize(parts);
+  for (auto& p : positions_) p.clear();
+  for (uint32_t i = 0; i < n; ++i) positions_[placement_.shards().SubShardOf(keys[i], parts, t)].push_back(i);
+  pool_.Run([&](int part) {
+    for (uint32_t i : positions_[part]) serve(*shards_[part].sparse[t], i);
   });
 }
 
@@ -297,7 +348,8 @@ Status Server::Handle(const Message& incoming, MsgHeader* reply, std::vector<zmq
   const Message& request = shm ? shm_view : incoming;
   const MsgHeader& h = request.header;
   // Key sets are cached for sparse tables only (dense requests are a handful of blocks).
-  const bool cacheable = cache_.enabled() && !bounded() && h.aux != 0 && placement_.HasTable(h.table) &&
+  const bool cacheable = cache_.enabled() && !bounded() && h.aux != 0 && !IsStoredRowRequest(static_cast<MsgType>(h.type)) &&
+                         placement_.HasTable(h.table) &&
                          !placement_.table(h.table).dense && !request.frames.empty() &&
                          request.frames[0].size() == size_t{h.num_keys} * sizeof(uint64_t);
   KeySetCache::Entry* cached = cacheable ? cache_.Find(request.peer, h.table, h.aux, request.keys(0), h.num_keys) : nullptr;
@@ -307,8 +359,12 @@ Status Server::Handle(const Message& incoming, MsgHeader* reply, std::vector<zmq
   stats_.keys += h.num_keys;
   if (hit) ++stats_.cache_hits;
   if (cacheable && !hit) cached = cache_.Insert(request.peer, h.table, h.aux, request.keys(0), h.num_keys);
-  const bool pull = request.type() != MsgType::kPush;
+  const bool pull = request.type() != MsgType::kPush && request.type() != MsgType::kPushDelta;
   const bool counted_push = bounded() && request.type() != MsgType::kPull && !placement_.table(h.table).dense;
+  // Bytes of arrays moved, whichever way they travel (frames or shared memory).
+  const uint64_t value_bytes = uint64_t{h.num_keys} * h.val_len * sizeof(float);
+  stats_.bytes_in += uint64_t{h.num_keys} * sizeof(uint64_t) + (request.frames.size() > 1 ? value_bytes : 0);
+  if (pull) stats_.bytes_out += value_bytes;
   if (counted_push) {
     const uint32_t step = ++table_step_[h.table];
     for (auto& shard : shards_) shard.sparse[h.table]->set_step(step);
@@ -659,7 +715,8 @@ Status Server::Run() {
     if (store) bytes += store->MemoryBytes();
   LOG(INFO) << "server " << server_index_ << " done: " << bytes / (1 << 20) << " MiB of tables, " << stats_.requests << " requests, " << stats_.keys
             << " keys, " << stats_.rejected << " rejected, " << stats_.cache_hits << " key-set cache hits, "
-            << stats_.shm_requests << " through shared memory; " << Report();
+            << stats_.shm_requests << " through shared memory, " << stats_.bytes_in << " bytes in, " << stats_.bytes_out
+            << " bytes out; " << Report();
   if (bounded()) LOG(INFO) << MemoryEndReport();
   control_->AckShutdown();
   return Status::OK();

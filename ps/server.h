@@ -66,7 +66,12 @@ struct ServerStats {
   uint64_t rejected = 0;
   uint64_t cache_hits = 0;
   uint64_t shm_requests = 0;  // requests whose arrays came through shared memory
+  uint64_t bytes_in = 0;      // keys and values of accepted data requests
+  uint64_t bytes_out = 0;     // values of pull replies
 };
+
+// kPullRows / kPushDelta: requests on stored rows (weights and optimizer state).
+inline bool IsStoredRowRequest(MsgType t) { return t == MsgType::kPullRows || t == MsgType::kPushDelta; }
 
 class Server {
  public:
@@ -123,6 +128,8 @@ class Server {
   // Serves checkpoint requests the scheduler queued on the control plane.
   void ServeCheckpointRequests();
   void Execute(const Message& request, KeySetCache::Entry* cached, bool hit, float* pull_out);
+  // kPullRows / kPushDelta (validated): copies stored rows out, or adds deltas to them.
+  void ExecuteStoredRows(const Message& request, float* pull_out);
   // After a push request to sparse table t: TTL-step sweep when due, budget sweep when a
   // sub-shard is over its share; tracks the peak. t < 0: the budget only (after a restore).
   void EnforceMemory(int t);

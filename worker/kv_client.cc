@@ -176,9 +176,10 @@ void KVClient::SumDuplicates(const PreparedKeys& keys, const float* input_rows, 
 }
 
 int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, float* out) {
-  const uint32_t width = placement_.RowWidth(keys.table);
+  const bool stored = type == MsgType::kPullRows || type == MsgType::kPushDelta;
+  const uint32_t width = stored ? placement_.StoredRowWidth(keys.table) : placement_.RowWidth(keys.table);
   const int servers = placement_.num_servers();
-  const bool with_values = type != MsgType::kPull;
+  const bool with_values = type != MsgType::kPull && type != MsgType::kPullRows;
   // Keys per chunk: about max_message_bytes_ of keys and values, never fewer than 1024 keys.
   const size_t bytes_per_key = 8 + size_t{width} * 4;
   const uint32_t chunk_keys = max_message_bytes_ == 0
@@ -266,6 +267,10 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
 
 int KVClient::Pull(const PreparedKeys& keys, float* out) { return Issue(MsgType::kPull, keys, nullptr, out); }
 int KVClient::Push(const PreparedKeys& keys, const float* vals) { return Issue(MsgType::kPush, keys, vals, nullptr); }
+int KVClient::PullRows(const PreparedKeys& keys, float* out) { return Issue(MsgType::kPullRows, keys, nullptr, out); }
+int KVClient::PushDelta(const PreparedKeys& keys, const float* deltas) {
+  return Issue(MsgType::kPushDelta, keys, deltas, nullptr);
+}
 int KVClient::PushPull(const PreparedKeys& keys, const float* vals, float* out) {
   return Issue(MsgType::kPushPull, keys, vals, out);
 }

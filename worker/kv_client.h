@@ -86,6 +86,11 @@ class KVClient {
   int Push(const PreparedKeys& keys, const float* vals);
   // Fused: pushes `vals`, then returns the updated rows in `out`, in one round trip.
   int PushPull(const PreparedKeys& keys, const float* vals, float* out);
+  // Local-update training (worker/row_replica.h): whole stored rows, weights followed by the
+  // optimizer state, placement().StoredRowWidth(table) floats each. PullRows copies them into
+  // `out`; PushDelta adds `deltas` (same layout) to them on the servers.
+  int PullRows(const PreparedKeys& keys, float* out);
+  int PushDelta(const PreparedKeys& keys, const float* deltas);
   // Forgets every output buffer of requests in flight and waits until no reply is being
   // copied: after it returns, late replies are dropped. Call before freeing buffers of
   // requests that were never waited for (error paths).

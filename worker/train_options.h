@@ -16,6 +16,14 @@
 namespace embark {
 
 enum class Consistency { kBsp, kSsp, kAsp };
+
+// How a worker's updates reach the servers (README "Synchronisation"):
+//   kExact  pull the batch's rows, push its gradients, every batch (the reference path);
+//   kLocal  train on the worker's own copies of the rows (worker/row_replica.h) and exchange
+//           what changed with the servers every `sync_every` batches.
+enum class SyncMode { kExact, kLocal };
+Status ParseSyncMode(const std::string& name, SyncMode* out);
+const char* SyncModeName(SyncMode m);
 Status ParseConsistency(const std::string& name, Consistency* out);
 const char* ConsistencyName(Consistency c);
 
@@ -29,6 +37,10 @@ struct TrainOptions {
   size_t batch_size = 256;
   Consistency consistency = Consistency::kBsp;
   int staleness = 0;             // SSP bound (clocks); 0 for BSP
+  SyncMode sync = SyncMode::kExact;
+  uint64_t sync_every = 256;     // kLocal: batches between exchanges with the servers
+  size_t input_cache_bytes = size_t{4} << 30;  // kLocal: a worker's parsed share kept in memory (0 = read every epoch)
+  uint64_t replica_rows = uint64_t{1} << 24;  // kLocal: sparse rows a worker holds before it forgets them at a sync
   uint64_t seed = 1;
   size_t shuffle_buffer = 100000;
   BadLinePolicy bad_lines = BadLinePolicy::kFail;

@@ -8,7 +8,10 @@
 #include <cstring>
 #include <thread>
 
+#include "core/hash.h"
+#include "worker/epoch_cache.h"
 #include "worker/evaluation.h"
+#include "worker/row_replica.h"
 #include "worker/input_position.h"
 #include "worker/train_protocol.h"
 
@@ -30,6 +33,15 @@ const char* ConsistencyName(Consistency c) {
   }
   return "?";
 }
+
+Status ParseSyncMode(const std::string& name, SyncMode* out) {
+  if (name == "exact") *out = SyncMode::kExact;
+  else if (name == "local") *out = SyncMode::kLocal;
+  else return Status::InvalidArgument("--sync must be exact or local, got '" + name + "'");
+  return Status::OK();
+}
+
+const char* SyncModeName(SyncMode m) { return m == SyncMode::kLocal ? "local" : "exact"; }
 
 Trainer::Trainer(const TrainOptions& opts, const Model& model, WorkerContext& ctx)
     : opts_(opts),
@@ -216,16 +228,25 @@ Status Trainer::Load(DataReader* reader, Slot* slot, bool* end) {
   return PreparePulls(slot->batch, slot);
 }
 
-Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held) {
+bool Trainer::CutDue(int epoch, uint64_t clock) {
   std::string payload;
   while (ctx_.control->WaitApp(kTrainCut, &payload, 0).ok()) {
     CutRequest c;
-    if (!DecodeMsg(payload, &c)) return Status::Corruption("undecodable cut request from the scheduler");
+    if (!DecodeMsg(payload, &c)) {
+      cut_decode_failed_ = true;
+      return true;  // PauseIfCut reports it
+    }
     if (c.epoch != epoch) continue;  // meant for an epoch this worker already finished
     cut_pending_ = true;
     cut_clock_ = c.clock;
   }
-  if (!cut_pending_ || clock < cut_clock_) return Status::OK();
+  return cut_pending_ && clock >= cut_clock_;
+}
+
+Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held) {
+  const bool due = CutDue(epoch, clock);
+  if (cut_decode_failed_) return Status::Corruption("undecodable cut request from the scheduler");
+  if (!due) return Status::OK();
   cut_pending_ = false;
   InputPosition pos;
   pos.epoch = epoch;
@@ -241,6 +262,278 @@ Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double 
   // Nobody pushes until the servers have written their shards: the cut is consistent.
   std::string done;
   return WaitFor(kTrainCutDone, "the mid-epoch checkpoint to be written", &done);
+}
+
+Status Trainer::ResolveLocal(LocalBatch* lb) {
+  const Batch& batch = lb->batch;
+  const size_t n_tables = tables_.size();
+  RowReplica& rep = *replica_;
+  lb->replica_row.assign(batch.num_features(), -1);
+  std::vector<std::vector<uint64_t>> missing(n_tables);
+  for (size_t i = 0; i < batch.num_features(); ++i) {
+    const int t = TableOf(batch.fields[i]);
+    if (t < 0) continue;
+    if (t >= static_cast<int>(n_tables) || tables_[t].dense) {
+      return Status::Internal("model " + model_.name() + " maps field " + std::to_string(batch.fields[i]) +
+                              " to table " + std::to_string(t) + ", which is not a sparse table");
+    }
+    lb->replica_row[i] = static_cast<int32_t>(rep.Resolve(t, batch.keys[i], &missing[t]));
+  }
+  // Rows this worker does not hold yet come from their servers, all tables at once.
+  std::vector<PreparedKeys> prepared(n_tables);
+  std::vector<std::vector<float>> fetched(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (missing[t].empty()) continue;
+    replica_misses_ += missing[t].size();
+    kv_.Prepare(t, missing[t].data(), missing[t].size(), &prepared[t]);
+    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
+    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
+  }
+  Status first;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (ts[t] == 0) continue;
+    Status st = kv_.Wait(ts[t]);
+    if (st.ok()) rep.Fill(t, prepared[t].keys.data(), prepared[t].size(), fetched[t].data());
+    else if (first.ok()) first = st;
+  }
+  return first;
+}
+
+void Trainer::GatherLocal(LocalBatch* lb) {
+  const Batch& batch = lb->batch;
+  const size_t n_tables = tables_.size();
+  RowReplica& rep = *replica_;
+  lb->rows.rows.resize(n_tables);
+  lb->uniq.resize(n_tables);
+  for (auto& u : lb->uniq) u.clear();
+  lb->rows.row_of_feature.assign(batch.num_features(), -1);
+  if (++resolve_seq_ == 0) {  // the stamps wrapped: forget them all
+    for (auto& st : stamp_) std::fill(st.begin(), st.end(), 0);
+    resolve_seq_ = 1;
+  }
+  // Each replica row read by the batch gets one compact row (duplicates share it).
+  for (size_t i = 0; i < batch.num_features(); ++i) {
+    const int32_t index = lb->replica_row[i];
+    if (index < 0) continue;
+    const int t = TableOf(batch.fields[i]);
+    std::vector<uint32_t>& stamp = stamp_[t];
+    if (static_cast<size_t>(index) >= stamp.size()) {
+      stamp.resize(rep.held(t), 0);
+      compact_[t].resize(rep.held(t));
+    }
+    if (stamp[index] != resolve_seq_) {
+      stamp[index] = resolve_seq_;
+      compact_[t][index] = static_cast<uint32_t>(lb->uniq[t].size());
+      lb->uniq[t].push_back(static_cast<uint32_t>(index));
+    }
+    lb->rows.row_of_feature[i] = static_cast<int32_t>(compact_[t][index]);
+  }
+  for (size_t t = 0; t < n_tables; ++t) {
+    std::vector<float>& out = lb->rows.rows[t];
+    if (tables_[t].dense) {
+      out.resize(rep.dim(t));
+      rep.DenseWeights(t, out.data());
+      continue;
+    }
+    replica_lookups_ += lb->uniq[t].size();
+    const uint32_t dim = rep.dim(t);
+    out.resize(lb->uniq[t].size() * size_t{dim});
+    for (size_t j = 0; j < lb->uniq[t].size(); ++j)
+      std::memcpy(out.data() + j * dim, rep.Row(t, lb->uniq[t][j]), dim * sizeof(float));
+  }
+}
+
+LossSum Trainer::ComputeLocal(LocalBatch* lb) {
+  const size_t n_tables = tables_.size();
+  const int parts = pool_.parts();
+  const size_t n = lb->batch.size();
+  std::vector<LossSum> losses(parts);
+  for (int p = 0; p < parts; ++p) {
+    part_grads_[p].rows.resize(n_tables);
+    for (size_t t = 0; t < n_tables; ++t) part_grads_[p].rows[t].assign(lb->rows.rows[t].size(), 0.0f);
+  }
+  pool_.Run([&](int p) {
+    const size_t begin = n * p / parts, end = n * (p + 1) / parts;
+    if (begin < end) losses[p] = model_.ForwardBackward(lb->batch, begin, end, lb->rows, &part_grads_[p]);
+  });
+  RowReplica& rep = *replica_;
+  for (size_t t = 0; t < n_tables; ++t) {
+    std::vector<float>& sum = part_grads_[0].rows[t];
+    for (int p = 1; p < parts; ++p) {
+      const std::vector<float>& g = part_grads_[p].rows[t];
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += g[i];
+    }
+    if (tables_[t].dense) {
+      rep.ApplyDense(t, sum.data());
+      continue;
+    }
+    const uint32_t dim = rep.dim(t);
+    for (size_t j = 0; j < lb->uniq[t].size(); ++j) rep.Apply(t, lb->uniq[t][j], sum.data() + j * dim);
+  }
+  LossSum total;
+  for (const LossSum& l : losses) {
+    total.loss += l.loss;
+    total.examples += l.examples;
+  }
+  return total;
+}
+
+Status Trainer::PushDeltas() {
+  const size_t n_tables = tables_.size();
+  std::vector<PreparedKeys> prepared(n_tables);
+  std::vector<std::vector<float>> grouped(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  std::vector<uint64_t> keys;
+  std::vector<float> deltas;
+  for (size_t t = 0; t < n_tables; ++t) {
+    replica_->CollectDeltas(t, &keys, &deltas);
+    if (keys.empty()) continue;
+    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
+    // The deltas in the prepared (server-grouped) order; every key is distinct, so this is a permutation.
+    KVClient::SumDuplicates(prepared[t], deltas.data(), kv_.placement().StoredRowWidth(t), &grouped[t]);
+    ts[t] = kv_.PushDelta(prepared[t], grouped[t].data());
+  }
+  Status first;
+  for (int id : ts) {
+    if (id == 0) continue;
+    Status st = kv_.Wait(id);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
+Status Trainer::RefreshReplica() {
+  const size_t n_tables = tables_.size();
+  size_t held = 0;
+  for (size_t t = 0; t < n_tables; ++t) held += tables_[t].dense ? 0 : replica_->held(t);
+  if (held > opts_.replica_rows) {
+    // Past the budget: forget the sparse rows (they come back one batch at a time, as needed);
+    // cached examples name rows by replica index, so the cache goes too.
+    replica_->Clear();
+    epoch_cache_.reset();
+    cache_complete_ = false;
+    for (auto& st : stamp_) st.clear();
+    for (auto& c : compact_) c.clear();
+  }
+  std::vector<PreparedKeys> prepared(n_tables);
+  std::vector<std::vector<float>> fetched(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  for (size_t t = 0; t < n_tables; ++t) {
+    const std::vector<uint64_t>& keys = replica_->keys(t);
+    if (keys.empty()) continue;
+    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
+    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
+    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
+  }
+  Status first;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (ts[t] == 0) continue;
+    Status st = kv_.Wait(ts[t]);
+    if (st.ok()) replica_->Refresh(t, fetched[t].data(), prepared[t].index_of_input);
+    else if (first.ok()) first = st;
+  }
+  return first;
+}
+
+Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
+  const double epoch_start = NowSeconds();
+  EMBARK_RETURN_IF_ERROR(OpenReader());
+  DataReader* reader = reader_.get();
+  EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
+  if (!replica_) {
+    replica_ = std::make_unique<RowReplica>(kv_.placement());
+    table_of_field_.assign(65536, kFieldUnknown);
+    stamp_.assign(tables_.size(), {});
+    compact_.assign(tables_.size(), {});
+  }
+  const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
+  cut_pending_ = false;
+  uint64_t clock = 0, examples = 0, since_sync = 0;
+  double loss_sum = 0;
+  EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, 0));
+  // Every worker's changes of the previous epoch (and a restored checkpoint) are in the servers.
+  EMBARK_RETURN_IF_ERROR(RefreshReplica());
+  LocalBatch lb;
+  auto pause_hook = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
+  // Later epochs train from memory when the whole share was cached; the first builds the cache
+  // (unless it starts from a checkpoint's remainder or needs file positions for cuts).
+  const bool from_cache = epoch_cache_ != nullptr && cache_complete_;
+  const bool build_cache = !from_cache && resume == nullptr && !cuts && opts_.input_cache_bytes > 0;
+  if (build_cache) epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
+  if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
+                                                    static_cast<uint64_t>(ctx_.worker_index)));
+  bool building = build_cache;
+  while (true) {
+    if (from_cache && epoch_cache_ != nullptr) {
+      if (!epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) break;
+    } else {
+      bool end = false;
+      EMBARK_RETURN_IF_ERROR(reader->Next(&lb.batch, &end));
+      if (end) break;
+      EMBARK_RETURN_IF_ERROR(ResolveLocal(&lb));
+      if (building && !epoch_cache_->Add(lb.batch, lb.replica_row)) {
+        LOG(INFO) << "worker " << ctx_.worker_index << ": the training data exceed --input_cache_mb="
+                  << (opts_.input_cache_bytes >> 20) << "; every epoch reads the files";
+        building = false;
+        epoch_cache_.reset();
+      }
+    }
+    GatherLocal(&lb);
+    const LossSum loss = ComputeLocal(&lb);
+    if (opts_.slow_worker == ctx_.worker_index && opts_.slow_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(opts_.slow_ms));
+    ++clock;
+    examples += lb.batch.size();
+    loss_sum += loss.loss;
+    const bool cut_due = cuts && CutDue(epoch, clock);
+    if (++since_sync < opts_.sync_every && !cut_due) continue;
+    // Sync: this worker's changes go in, the clock condition holds, everyone's changes come back.
+    since_sync = 0;
+    EMBARK_RETURN_IF_ERROR(PushDeltas());
+    EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
+    if (cut_due) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, nullptr));
+    EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock, cuts ? std::function<Status()>(pause_hook) : nullptr));
+    EMBARK_RETURN_IF_ERROR(RefreshReplica());
+  }
+  EMBARK_RETURN_IF_ERROR(PushDeltas());
+  if (building && epoch_cache_ != nullptr) {
+    cache_complete_ = true;
+    LOG(INFO) << "worker " << ctx_.worker_index << " holds its " << epoch_cache_->examples()
+              << " training examples in memory (" << (epoch_cache_->bytes() >> 20) << " MiB) for the next epochs";
+  }
+  if (replica_lookups_ > 0) {
+    VLOG(1) << "worker " << ctx_.worker_index << " replica: " << replica_lookups_ << " row reads, " << replica_misses_
+            << " pulled from servers";
+  }
+  return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start);
+}
+
+Status Trainer::OpenReader() {
+  if (reader_) return Status::OK();
+  DataReaderOptions ropts;
+  ropts.format = opts_.format;
+  ropts.files = opts_.train;
+  ropts.num_workers = ctx_.num_workers;
+  ropts.worker_index = ctx_.worker_index;
+  ropts.batch_size = opts_.batch_size;
+  ropts.shuffle_buffer = opts_.shuffle_buffer;
+  ropts.seed = opts_.seed;
+  ropts.bad_lines = opts_.bad_lines;
+  ropts.parser.csv_schema = opts_.csv_schema;
+  reader_ = std::make_unique<DataReader>(ropts);
+  return reader_->Open();
+}
+
+Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds) {
+  EpochDone done;
+  done.epoch = epoch;
+  done.clock = clock;
+  done.examples = examples;
+  done.loss_sum = loss_sum;
+  done.seconds = seconds;
+  for (const auto& [reason, count] : reader_->bad_line_counts()) done.bad_lines[BadLineReasonName(reason)] = count;
+  return ctx_.control->SendToScheduler(kTrainEpochDone, EncodeMsg(done));
 }
 
 Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
@@ -421,7 +714,9 @@ Status Trainer::Run() {
     if (!DecodeMsg(payload, resume.get())) return Status::Corruption("undecodable resume input from the scheduler");
   }
   for (int epoch = first_epoch; epoch <= opts_.epochs; ++epoch) {
-    EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch, epoch == first_epoch ? resume.get() : nullptr));
+    const RemainingInput* rest = epoch == first_epoch ? resume.get() : nullptr;
+    if (opts_.sync == SyncMode::kLocal) EMBARK_RETURN_IF_ERROR(TrainEpochLocal(epoch, rest));
+    else EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch, rest));
     // Everyone's updates of this epoch are in before anyone evaluates; nobody starts the next
     // epoch before everyone evaluated (so evaluation never sees a later epoch's updates).
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));

@@ -29,6 +29,8 @@
 #include "models/model.h"
 #include "worker/kv_client.h"
 #include "worker/ranking_evaluator.h"
+#include "worker/epoch_cache.h"
+#include "worker/row_replica.h"
 #include "worker/train_options.h"
 
 namespace embark {
@@ -56,12 +58,43 @@ class Trainer {
     std::vector<int> push_ts;
   };
 
+  // A batch resolved against the replica (--sync=local): the rows it reads, compacted.
+  struct LocalBatch {
+    Batch batch;
+    std::vector<int32_t> replica_row;           // per feature: its replica row, -1 if ignored
+    PulledRows rows;                            // compact weights, as the model reads them
+    std::vector<std::vector<uint32_t>> uniq;    // per sparse table: replica index per compact row
+  };
+
   // `resume`: the remainder of an interrupted epoch to train instead of this worker's share.
   Status TrainEpoch(int epoch, const RemainingInput* resume);
+  // The same epoch with local updates (--sync=local): batches train on the replica, and every
+  // --sync_every batches (and before a checkpoint cut and at the end) Sync exchanges deltas.
+  Status TrainEpochLocal(int epoch, const RemainingInput* resume);
+  // Maps the batch's features to replica rows, pulling the rows not held yet.
+  Status ResolveLocal(LocalBatch* lb);
+  // Compacts the batch's replica rows (one per distinct row) and copies their weights.
+  void GatherLocal(LocalBatch* lb);
+  // Model forward/backward on the gathered rows, then the optimizer on the replica.
+  LossSum ComputeLocal(LocalBatch* lb);
+  // Pushes every changed row's delta and waits for the acks.
+  Status PushDeltas();
+  // Reads every held row again (or forgets them past --replica_rows).
+  Status RefreshReplica();
+  // Index of the table of `field` (or -1), cached per field.
+  int TableOf(uint16_t field) {
+    int16_t& t = table_of_field_[field];
+    if (t == kFieldUnknown) t = static_cast<int16_t>(model_.TableOfField(field));
+    return t;
+  }
   // Mid-epoch checkpoints: takes the scheduler's cut requests for `epoch` (non-blocking), and
   // if one is due after `clock` finished batches, records the position and waits for the
   // checkpoint. `held` is a batch taken from the reader but not trained (or null).
   Status PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held);
+  // Takes the scheduler's cut requests (non-blocking); true if one is due after `clock` batches.
+  bool CutDue(int epoch, uint64_t clock);
+  Status OpenReader();
+  Status ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds);
   Status LoadTest();
   // Waits for an application message from the scheduler, bounded by --clock_timeout.
   Status WaitFor(uint64_t subtype, const char* what, std::string* payload);
@@ -89,10 +122,20 @@ class Trainer {
   std::vector<Gradients> part_grads_;    // per compute thread
   std::vector<std::vector<uint64_t>> dense_block_ids_;  // per table
   std::vector<std::unique_ptr<Slot>> slots_;
+  // --sync=local
+  static constexpr int16_t kFieldUnknown = -2;
+  std::vector<int16_t> table_of_field_;
+  std::unique_ptr<RowReplica> replica_;
+  std::vector<std::vector<uint32_t>> stamp_, compact_;  // per table, per replica index
+  uint32_t resolve_seq_ = 0;
+  uint64_t replica_lookups_ = 0, replica_misses_ = 0;
+  std::unique_ptr<EpochCache> epoch_cache_;
+  bool cache_complete_ = false;
   uint64_t min_clock_ = 0;
   int min_clock_epoch_ = -1;
   std::unique_ptr<DataReader> reader_;
   bool cut_pending_ = false;     // a cut request for the current epoch not served yet
+  bool cut_decode_failed_ = false;
   uint64_t cut_clock_ = 0;
   std::vector<Batch> test_batches_;
   std::unique_ptr<RankingEvaluator> ranking_;  // ranking models: replaces test_batches_

@@ -1,0 +1,56 @@
+#include "worker/epoch_cache.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/hash.h"
+
+namespace embark {
+
+size_t EpochCache::bytes() const {
+  return keys_.size() * (sizeof(uint64_t) + sizeof(float) + sizeof(uint16_t) + sizeof(int32_t)) +
+         labels_.size() * (sizeof(float) + sizeof(uint64_t) + sizeof(uint32_t));
+}
+
+bool EpochCache::Add(const Batch& batch, const std::vector<int32_t>& row) {
+  const size_t add = batch.num_features() * 18 + batch.size() * 16;
+  if (bytes() + add > max_bytes_) return false;
+  labels_.insert(labels_.end(), batch.labels.begin(), batch.labels.end());
+  const uint64_t base = keys_.size();
+  for (size_t e = 1; e <= batch.size(); ++e) offsets_.push_back(base + batch.offsets[e]);
+  keys_.insert(keys_.end(), batch.keys.begin(), batch.keys.end());
+  values_.insert(values_.end(), batch.values.begin(), batch.values.end());
+  fields_.insert(fields_.end(), batch.fields.begin(), batch.fields.end());
+  rows_.insert(rows_.end(), row.begin(), row.end());
+  return true;
+}
+
+void EpochCache::Shuffle(uint64_t seed) {
+  order_.resize(labels_.size());
+  std::iota(order_.begin(), order_.end(), 0u);
+  // Fisher-Yates with a counter-based generator: the same seed gives the same order anywhere.
+  for (size_t i = order_.size(); i > 1; --i) {
+    const uint64_t r = Mix64(seed ^ Mix64(i));
+    const size_t j = static_cast<size_t>((static_cast<unsigned __int128>(r) * i) >> 64);
+    std::swap(order_[i - 1], order_[j]);
+  }
+  cursor_ = 0;
+}
+
+bool EpochCache::Next(size_t batch_size, Batch* out, std::vector<int32_t>* row) {
+  out->Clear();
+  row->clear();
+  if (cursor_ >= order_.size()) return false;
+  const size_t end = std::min(order_.size(), cursor_ + batch_size);
+  for (; cursor_ < end; ++cursor_) {
+    const uint32_t e = order_[cursor_];
+    for (uint64_t f = offsets_[e]; f < offsets_[e + 1]; ++f) {
+      out->AddFeature(keys_[f], values_[f], fields_[f]);
+      row->push_back(rows_[f]);
+    }
+    out->EndExample(labels_[e]);
+  }
+  return true;
+}
+
+}  // namespace embark

@@ -1,0 +1,52 @@
+// EpochCache: one worker's share of the training data, parsed once and kept in memory with
+// every feature already resolved to its row in the worker's RowReplica (--sync=local).
+//
+// The first epoch reads and parses the files as always and adds each batch here; later epochs
+// train from memory: no parsing, no shuffle buffer and no hashing of keys, only the model's
+// arithmetic and the optimizer. Each epoch visits every cached example exactly once, in a
+// fresh order drawn from the epoch's seed (a full shuffle, not a window). The cache only holds
+// a complete share: an epoch that started from a checkpoint's remainder does not build it, and
+// an epoch that needs mid-epoch checkpoint positions (byte offsets into the files) streams.
+//
+// Memory: 18 bytes per feature (key, value, field, replica row) plus 12 per example; Add
+// refuses past `max_bytes`, and the trainer then streams every epoch.
+//
+// Thread-safety: not synchronised; one owner thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "worker/batch.h"
+
+namespace embark {
+
+class EpochCache {
+ public:
+  explicit EpochCache(size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // Appends the examples of `batch`; row[i] is the replica row of feature i (-1: ignored).
+  // Returns false (and keeps nothing more) once the cache would exceed max_bytes.
+  bool Add(const Batch& batch, const std::vector<int32_t>& row);
+  size_t examples() const { return labels_.size(); }
+  size_t bytes() const;
+
+  // Starts an epoch over every cached example in an order drawn from `seed`.
+  void Shuffle(uint64_t seed);
+  // The next up to `batch_size` examples of the epoch's order; false when the epoch is over.
+  bool Next(size_t batch_size, Batch* out, std::vector<int32_t>* row);
+
+ private:
+  size_t max_bytes_;
+  std::vector<float> labels_;
+  std::vector<uint64_t> offsets_{0};
+  std::vector<uint64_t> keys_;
+  std::vector<float> values_;
+  std::vector<uint16_t> fields_;
+  std::vector<int32_t> rows_;
+  std::vector<uint32_t> order_;
+  size_t cursor_ = 0;
+};
+
+}  // namespace embark
