@@ -42,13 +42,23 @@ bool EpochCache::Next(size_t batch_size, Batch* out, std::vector<int32_t>* row) 
   row->clear();
   if (cursor_ >= order_.size()) return false;
   const size_t end = std::min(order_.size(), cursor_ + batch_size);
+  size_t features = 0;
+  for (size_t c = cursor_; c < end; ++c) features += offsets_[order_[c] + 1] - offsets_[order_[c]];
+  out->keys.resize(features);
+  out->values.resize(features);
+  out->fields.resize(features);
+  row->resize(features);
+  size_t at = 0;
   for (; cursor_ < end; ++cursor_) {
     const uint32_t e = order_[cursor_];
-    for (uint64_t f = offsets_[e]; f < offsets_[e + 1]; ++f) {
-      out->AddFeature(keys_[f], values_[f], fields_[f]);
-      row->push_back(rows_[f]);
-    }
-    out->EndExample(labels_[e]);
+    const size_t begin = offsets_[e], n = offsets_[e + 1] - begin;
+    std::copy_n(keys_.data() + begin, n, out->keys.data() + at);
+    std::copy_n(values_.data() + begin, n, out->values.data() + at);
+    std::copy_n(fields_.data() + begin, n, out->fields.data() + at);
+    std::copy_n(rows_.data() + begin, n, row->data() + at);
+    at += n;
+    out->labels.push_back(labels_[e]);
+    out->offsets.push_back(static_cast<uint32_t>(at));
   }
   return true;
 }

@@ -1,0 +1,59 @@
+# Local-update training (--sync=local) against the per-batch reference (--sync=exact):
+#  * one process, files read every epoch (--input_cache_mb=0): the same optimizer steps on the
+#    same rows in the same order, so the test RMSE equals the exact path's (to rounding);
+#  * one process with the in-memory epochs, and 1 server + 2 workers: within a small tolerance;
+#  * the servers' byte counters: local moves several times fewer bytes per example;
+#  * the staleness bound: with one worker slowed, under bsp no worker runs more than
+#    --sync_every batches ahead of the slowest; under asp (the negative control) it does;
+#  * a checkpoint taken in local mode resumes on another cluster size.
+source "$(dirname "$0")/../cluster_lib.sh" "$@"
+
+"$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=20000 --seed=3 >/dev/null || fail "gen failed"
+common=(--model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" --epochs=3 --dim=16)
+rmse() { tail -1 "$1" | grep -oE '"test_rmse": [0-9.]+' | grep -oE '[0-9.]+$'; }
+close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
+
+"$EMBARK_BIN" train-local "${common[@]}" --sync=exact --metrics_out="$WORK/exact.jsonl" >"$WORK/log" 2>&1 || fail "exact exited $?"
+"$EMBARK_BIN" train-local "${common[@]}" --sync=local --input_cache_mb=0 --metrics_out="$WORK/stream.jsonl" >"$WORK/log" 2>&1 \
+  || fail "local (streaming) exited $?"
+"$EMBARK_BIN" train-local "${common[@]}" --sync=local --metrics_out="$WORK/cached.jsonl" >"$WORK/log" 2>&1 \
+  || fail "local (cached) exited $?"
+grep -q "training examples in memory" "$WORK/log" || fail "the cached run did not keep its share in memory"
+e=$(rmse "$WORK/exact.jsonl"); s=$(rmse "$WORK/stream.jsonl"); c=$(rmse "$WORK/cached.jsonl")
+close "$e" "$s" 0.00002 || fail "one worker, same order: local RMSE $s should equal exact $e"
+close "$e" "$c" 0.01 || fail "one worker, in-memory epochs: local RMSE $c too far from exact $e"
+
+bytes() { grep -oE '[0-9]+ bytes in, [0-9]+ bytes out' "$1" | awk '{ s += $1 + $4 } END { print s + 0 }'; }
+"$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --sync=exact --metrics_out="$WORK/ce.jsonl" >"$WORK/log" 2>&1 \
+  || fail "cluster exact exited $?"
+be=$(bytes "$WORK/log")
+"$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --sync=local --metrics_out="$WORK/cl.jsonl" >"$WORK/log" 2>&1 \
+  || fail "cluster local exited $?"
+bl=$(bytes "$WORK/log")
+ce=$(rmse "$WORK/ce.jsonl"); cl=$(rmse "$WORK/cl.jsonl")
+close "$ce" "$cl" 0.02 || fail "1 server + 2 workers: local RMSE $cl too far from exact $ce"
+[ "$be" -gt 0 ] && [ "$bl" -gt 0 ] || fail "servers reported no byte counts ($be, $bl)"
+awk -v e="$be" -v l="$bl" 'BEGIN { exit !(l * 4 < e) }' || fail "local moved $bl bytes, exact $be: expected 4x fewer"
+
+spread() {
+  "$LOCAL" --servers 1 --workers 3 -- train --model=mf --train="$WORK/r.train.tsv" --epochs=1 --dim=8 --batch_size=16 \
+    --sync=local --sync_every=8 --slow_worker=1:10 "$@" --metrics_out="$WORK/s.jsonl" >"$WORK/log" 2>&1 || fail "train $* exited $?"
+  tail -1 "$WORK/s.jsonl" | grep -oE '"max_clock_spread": [0-9]+' | grep -oE '[0-9]+$'
+}
+b=$(spread --consistency=bsp)
+[ -n "$b" ] && [ "$b" -le 8 ] || fail "bsp with --sync_every=8: a worker ran $b batches ahead of the slowest"
+a=$(spread --consistency=asp)
+[ "$a" -gt 24 ] || fail "asp: spread $a; the slowed worker should fall far behind (the bound must be what holds it)"
+
+# A checkpoint of a local-mode run resumes on 2 servers + 3 workers.
+"$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --sync=local --checkpoint_dir="$WORK/ck" --checkpoint_every=1epoch \
+  --epochs=2 --metrics_out="$WORK/ck.jsonl" >"$WORK/log" 2>&1 || fail "checkpointed run exited $?"
+[ -f "$WORK/ck/epoch-2/MANIFEST" ] || fail "no checkpoint after epoch 2"
+cp "$WORK/ck.jsonl" "$WORK/resumed.jsonl"
+"$LOCAL" --servers 2 --workers 3 -- train "${common[@]}" --sync=local --checkpoint_dir="$WORK/ck" --checkpoint_every=1epoch \
+  --resume --metrics_out="$WORK/resumed.jsonl" >"$WORK/log" 2>&1 || fail "resumed run exited $?"
+grep -q '"resumed_from_epoch": 2' "$WORK/resumed.jsonl" || fail "the metrics do not say it resumed after epoch 2"
+r=$(rmse "$WORK/resumed.jsonl")
+close "$r" "$cl" 0.03 || fail "resumed RMSE $r too far from an uninterrupted local run's $cl"
+assert_no_orphans
+echo "PASS (exact $e, local streaming $s, cached $c; cluster exact $ce local $cl; bytes $be vs $bl; spread bsp $b asp $a; resumed $r)"
