@@ -82,7 +82,7 @@ DEFINE_double(max_rating, 5, "train: ratings above are clipped at prediction (mf
 DEFINE_uint64(batch_size, 0, "train: examples per minibatch per worker (default by model)");
 DEFINE_string(consistency, "bsp", "train: bsp, ssp or asp");
 DEFINE_int32(staleness, 0, "train: SSP bound in clocks (only with --consistency=ssp)");
-DEFINE_string(sync, "exact",
+DEFINE_string(sync, "local",
               "train: exact (pull rows and push gradients every batch) or local (train on the worker's own "
               "copies of the rows, exchange what changed with the servers every --sync_every batches)");
 DEFINE_uint64(sync_every, 256, "train: --sync=local: batches between a worker's exchanges with the servers");
@@ -304,6 +304,9 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (FLAGS_admission_sketch_kb < 1 || FLAGS_admission_sketch_kb > (uint64_t{1} << 30))
     return Status::InvalidArgument("train: --admission_sketch_kb must be in [1, 2^30]");
   mem.sketch_bytes = FLAGS_admission_sketch_kb << 10;
+  // Bounded memory admits and evicts rows per push, which a worker's own copies would bypass:
+  // it trains on the exact path unless --sync=local was asked for (an error).
+  if (mem.enabled() && o.sync == embark::SyncMode::kLocal && !IsSet("sync")) o.sync = embark::SyncMode::kExact;
   if (mem.enabled() && o.sync == embark::SyncMode::kLocal)
     return Status::InvalidArgument("train: --sync=local does not combine with bounded memory (--min_count, "
                                    "--admit_probability, --ttl, --server_memory): servers admit and evict rows per "

@@ -98,6 +98,16 @@ void RowReplica::CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vec
     }
     return;
   }
+  if (all_changed_) {
+    for (size_t index = 0; index < tb.keys.size(); ++index) {
+      const float* row = tb.rows.data() + index * tb.stored;
+      const float* base = tb.base.data() + index * tb.stored;
+      if (std::memcmp(row, base, tb.stored * sizeof(float)) == 0) continue;
+      keys->push_back(tb.keys[index]);
+      for (uint32_t j = 0; j < tb.stored; ++j) deltas->push_back(row[j] - base[j]);
+    }
+    return;
+  }
   keys->reserve(tb.dirty_list.size());
   deltas->resize(tb.dirty_list.size() * size_t{tb.stored});
   float* out = deltas->data();
@@ -129,7 +139,10 @@ void RowReplica::Refresh(uint32_t t, const float* stored_rows, const std::vector
   tb.dirty_list.clear();
 }
 
+void RowReplica::RefreshDone() { all_changed_ = false; }
+
 void RowReplica::Clear() {
+  all_changed_ = false;
   for (Table& tb : tables_) {
     if (tb.dense) continue;
     tb.keys.clear();

@@ -69,6 +69,16 @@ class RowReplica {
     }
   }
 
+  // The same step without marking the row changed (safe from several threads; see
+  // MarkAllChanged).
+  void ApplyUntracked(uint32_t t, uint32_t index, const float* grad) {
+    const Table& tb = tables_[t];
+    tb.optimizer->Apply(Row(t, index), grad, static_cast<int>(tb.dim));
+  }
+  // Until the next Refresh, CollectDeltas compares every held row with its base instead of
+  // trusting the change list (for ApplyUntracked).
+  void MarkAllChanged() { all_changed_ = true; }
+
   // Dense tables: the whole vector's weights into `out` (dim floats); one optimizer step per
   // block with grad[0, dim).
   void DenseWeights(uint32_t t, float* out) const;
@@ -83,6 +93,8 @@ class RowReplica {
   // i-th of keys(t) / dense_block_keys(t)) is stored_rows + position[i] * StoredRowWidth.
   // row = base = the new value; nothing counts as changed any more.
   void Refresh(uint32_t t, const float* stored_rows, const std::vector<uint32_t>& position);
+  // After every table's Refresh: the change list is trusted again.
+  void RefreshDone();
   // Forgets every sparse row (indices start again from 0); dense blocks are kept.
   void Clear();
   // Changed sparse rows since the last Refresh/Fill (for counters and tests).
@@ -109,6 +121,7 @@ class RowReplica {
   void Grow(Table& tb);
 
   std::vector<Table> tables_;
+  bool all_changed_ = false;
 };
 
 inline uint32_t RowReplica::Resolve(uint32_t t, uint64_t key, std::vector<uint64_t>* missing) {

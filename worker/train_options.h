@@ -37,7 +37,7 @@ struct TrainOptions {
   size_t batch_size = 256;
   Consistency consistency = Consistency::kBsp;
   int staleness = 0;             // SSP bound (clocks); 0 for BSP
-  SyncMode sync = SyncMode::kExact;
+  SyncMode sync = SyncMode::kLocal;
   uint64_t sync_every = 256;     // kLocal: batches between exchanges with the servers
   size_t input_cache_bytes = size_t{4} << 30;  // kLocal: a worker's parsed share kept in memory (0 = read every epoch)
   uint64_t replica_rows = uint64_t{1} << 24;  // kLocal: sparse rows a worker holds before it forgets them at a sync

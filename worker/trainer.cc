@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "core/hash.h"
@@ -308,26 +309,29 @@ void Trainer::GatherLocal(LocalBatch* lb) {
   lb->uniq.resize(n_tables);
   for (auto& u : lb->uniq) u.clear();
   lb->rows.row_of_feature.assign(batch.num_features(), -1);
-  if (++resolve_seq_ == 0) {  // the stamps wrapped: forget them all
-    for (auto& st : stamp_) std::fill(st.begin(), st.end(), 0);
-    resolve_seq_ = 1;
+  lb->stamp.resize(n_tables);
+  lb->compact.resize(n_tables);
+  if (++lb->seq == 0) {  // the stamps wrapped: forget them all
+    for (auto& st : lb->stamp) std::fill(st.begin(), st.end(), 0);
+    lb->seq = 1;
   }
   // Each replica row read by the batch gets one compact row (duplicates share it).
   for (size_t i = 0; i < batch.num_features(); ++i) {
     const int32_t index = lb->replica_row[i];
     if (index < 0) continue;
     const int t = TableOf(batch.fields[i]);
-    std::vector<uint32_t>& stamp = stamp_[t];
+    std::vector<uint32_t>& stamp = lb->stamp[t];
+    std::vector<uint32_t>& compact = lb->compact[t];
     if (static_cast<size_t>(index) >= stamp.size()) {
       stamp.resize(rep.held(t), 0);
-      compact_[t].resize(rep.held(t));
+      compact.resize(rep.held(t));
     }
-    if (stamp[index] != resolve_seq_) {
-      stamp[index] = resolve_seq_;
-      compact_[t][index] = static_cast<uint32_t>(lb->uniq[t].size());
+    if (stamp[index] != lb->seq) {
+      stamp[index] = lb->seq;
+      compact[index] = static_cast<uint32_t>(lb->uniq[t].size());
       lb->uniq[t].push_back(static_cast<uint32_t>(index));
     }
-    lb->rows.row_of_feature[i] = static_cast<int32_t>(compact_[t][index]);
+    lb->rows.row_of_feature[i] = static_cast<int32_t>(compact[index]);
   }
   for (size_t t = 0; t < n_tables; ++t) {
     std::vector<float>& out = lb->rows.rows[t];
@@ -336,7 +340,7 @@ void Trainer::GatherLocal(LocalBatch* lb) {
       rep.DenseWeights(t, out.data());
       continue;
     }
-    replica_lookups_ += lb->uniq[t].size();
+    lb->lookups += lb->uniq[t].size();
     const uint32_t dim = rep.dim(t);
     out.resize(lb->uniq[t].size() * size_t{dim});
     for (size_t j = 0; j < lb->uniq[t].size(); ++j)
@@ -344,8 +348,24 @@ void Trainer::GatherLocal(LocalBatch* lb) {
   }
 }
 
-LossSum Trainer::ComputeLocal(LocalBatch* lb) {
+LossSum Trainer::ComputeLocal(LocalBatch* lb, Gradients* grads) {
   const size_t n_tables = tables_.size();
+  RowReplica& rep = *replica_;
+  if (grads != nullptr) {
+    grads->rows.resize(n_tables);
+    for (size_t t = 0; t < n_tables; ++t) grads->rows[t].assign(lb->rows.rows[t].size(), 0.0f);
+    const LossSum loss = model_.ForwardBackward(lb->batch, 0, lb->batch.size(), lb->rows, grads);
+    for (size_t t = 0; t < n_tables; ++t) {
+      const std::vector<float>& g = grads->rows[t];
+      if (tables_[t].dense) {
+        rep.ApplyDense(t, g.data());
+        continue;
+      }
+      const uint32_t dim = rep.dim(t);
+      for (size_t j = 0; j < lb->uniq[t].size(); ++j) rep.ApplyUntracked(t, lb->uniq[t][j], g.data() + j * dim);
+    }
+    return loss;
+  }
   const int parts = pool_.parts();
   const size_t n = lb->batch.size();
   std::vector<LossSum> losses(parts);
@@ -357,7 +377,6 @@ LossSum Trainer::ComputeLocal(LocalBatch* lb) {
     const size_t begin = n * p / parts, end = n * (p + 1) / parts;
     if (begin < end) losses[p] = model_.ForwardBackward(lb->batch, begin, end, lb->rows, &part_grads_[p]);
   });
-  RowReplica& rep = *replica_;
   for (size_t t = 0; t < n_tables; ++t) {
     std::vector<float>& sum = part_grads_[0].rows[t];
     for (int p = 1; p < parts; ++p) {
@@ -376,6 +395,40 @@ LossSum Trainer::ComputeLocal(LocalBatch* lb) {
     total.loss += l.loss;
     total.examples += l.examples;
   }
+  return total;
+}
+
+LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples) {
+  // Hogwild (Niu et al., NIPS 2011): the threads' batches rarely share a row, and when they do
+  // an update may be lost to a race; that is the price of no locks. Changes are not tracked
+  // per row (the list would need a lock): the next sync compares every held row with its base.
+  replica_->MarkAllChanged();
+  std::mutex mu;
+  uint64_t taken = 0;
+  std::vector<LossSum> losses(pool_.parts());
+  std::vector<uint64_t> counts(pool_.parts(), 0);
+  pool_.Run([&](int p) {
+    LocalBatch& lb = local_batches_[p];
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (taken >= batches || !epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) return;
+        ++taken;
+      }
+      GatherLocal(&lb);
+      const LossSum l = ComputeLocal(&lb, &part_grads_[p]);
+      losses[p].loss += l.loss;
+      losses[p].examples += l.examples;
+      counts[p] += lb.batch.size();
+    }
+  });
+  LossSum total;
+  for (int p = 0; p < pool_.parts(); ++p) {
+    total.loss += losses[p].loss;
+    total.examples += losses[p].examples;
+    *examples += counts[p];
+  }
+  *trained = taken;
   return total;
 }
 
@@ -413,8 +466,10 @@ Status Trainer::RefreshReplica() {
     replica_->Clear();
     epoch_cache_.reset();
     cache_complete_ = false;
-    for (auto& st : stamp_) st.clear();
-    for (auto& c : compact_) c.clear();
+    for (LocalBatch& b : local_batches_) {
+      b.stamp.clear();
+      b.compact.clear();
+    }
   }
   std::vector<PreparedKeys> prepared(n_tables);
   std::vector<std::vector<float>> fetched(n_tables);
@@ -433,6 +488,7 @@ Status Trainer::RefreshReplica() {
     if (st.ok()) replica_->Refresh(t, fetched[t].data(), prepared[t].index_of_input);
     else if (first.ok()) first = st;
   }
+  if (first.ok()) replica_->RefreshDone();
   return first;
 }
 
@@ -444,8 +500,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   if (!replica_) {
     replica_ = std::make_unique<RowReplica>(kv_.placement());
     table_of_field_.assign(65536, kFieldUnknown);
-    stamp_.assign(tables_.size(), {});
-    compact_.assign(tables_.size(), {});
+    local_batches_.resize(pool_.parts());
   }
   const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
   cut_pending_ = false;
@@ -454,7 +509,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, 0));
   // Every worker's changes of the previous epoch (and a restored checkpoint) are in the servers.
   EMBARK_RETURN_IF_ERROR(RefreshReplica());
-  LocalBatch lb;
+  LocalBatch& lb = local_batches_[0];
   auto pause_hook = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
   // Later epochs train from memory when the whole share was cached; the first builds the cache
   // (unless it starts from a checkpoint's remainder or needs file positions for cuts).
@@ -464,7 +519,27 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
                                                     static_cast<uint64_t>(ctx_.worker_index)));
   bool building = build_cache;
-  while (true) {
+  const bool hogwild = from_cache && pool_.parts() > 1;
+  // A lone worker's rows change nowhere else: it exchanges them only at the end of the epoch
+  // and at checkpoint cuts (the clock is still reported for progress lines).
+  const bool exchange_mid_epoch = ctx_.num_workers > 1;
+  VLOG(1) << "worker " << ctx_.worker_index << " epoch " << epoch << (from_cache ? " from memory" : " from the files")
+          << (hogwild ? ", " + std::to_string(pool_.parts()) + " threads lock-free" : std::string());
+  while (hogwild) {
+    uint64_t trained = 0;
+    const LossSum loss = TrainCachedRound(opts_.sync_every, &trained, &examples);
+    if (trained == 0) break;
+    clock += trained;
+    loss_sum += loss.loss;
+    if (exchange_mid_epoch) EMBARK_RETURN_IF_ERROR(PushDeltas());
+    EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
+    if (exchange_mid_epoch) {
+      EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock));
+      EMBARK_RETURN_IF_ERROR(RefreshReplica());
+    }
+    if (trained < opts_.sync_every) break;
+  }
+  while (!hogwild) {
     if (from_cache && epoch_cache_ != nullptr) {
       if (!epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) break;
     } else {
@@ -488,8 +563,12 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     loss_sum += loss.loss;
     const bool cut_due = cuts && CutDue(epoch, clock);
     if (++since_sync < opts_.sync_every && !cut_due) continue;
-    // Sync: this worker's changes go in, the clock condition holds, everyone's changes come back.
     since_sync = 0;
+    if (!exchange_mid_epoch && !cut_due) {
+      EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
+      continue;
+    }
+    // Sync: this worker's changes go in, the clock condition holds, everyone's changes come back.
     EMBARK_RETURN_IF_ERROR(PushDeltas());
     EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
     if (cut_due) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, nullptr));
@@ -502,8 +581,10 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     LOG(INFO) << "worker " << ctx_.worker_index << " holds its " << epoch_cache_->examples()
               << " training examples in memory (" << (epoch_cache_->bytes() >> 20) << " MiB) for the next epochs";
   }
-  if (replica_lookups_ > 0) {
-    VLOG(1) << "worker " << ctx_.worker_index << " replica: " << replica_lookups_ << " row reads, " << replica_misses_
+  uint64_t lookups = 0;
+  for (const LocalBatch& b : local_batches_) lookups += b.lookups;
+  if (lookups > 0) {
+    VLOG(1) << "worker " << ctx_.worker_index << " replica: " << lookups << " row reads, " << replica_misses_
             << " pulled from servers";
   }
   return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start);

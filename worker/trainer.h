@@ -64,6 +64,11 @@ class Trainer {
     std::vector<int32_t> replica_row;           // per feature: its replica row, -1 if ignored
     PulledRows rows;                            // compact weights, as the model reads them
     std::vector<std::vector<uint32_t>> uniq;    // per sparse table: replica index per compact row
+    // Compaction scratch, per table and replica index: the batch that last saw the row, and
+    // the row's compact index in it.
+    std::vector<std::vector<uint32_t>> stamp, compact;
+    uint32_t seq = 0;
+    uint64_t lookups = 0;
   };
 
   // `resume`: the remainder of an interrupted epoch to train instead of this worker's share.
@@ -75,8 +80,12 @@ class Trainer {
   Status ResolveLocal(LocalBatch* lb);
   // Compacts the batch's replica rows (one per distinct row) and copies their weights.
   void GatherLocal(LocalBatch* lb);
-  // Model forward/backward on the gathered rows, then the optimizer on the replica.
-  LossSum ComputeLocal(LocalBatch* lb);
+  // Model forward/backward on the gathered rows, then the optimizer on the replica; `grads`
+  // given: on this thread alone, applying without change tracking (Hogwild, see TrainCachedRound).
+  LossSum ComputeLocal(LocalBatch* lb, Gradients* grads = nullptr);
+  // Cached epochs with several compute threads: each thread takes whole batches from the
+  // cache and updates the replica without locks until `batches` were trained.
+  LossSum TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples);
   // Pushes every changed row's delta and waits for the acks.
   Status PushDeltas();
   // Reads every held row again (or forgets them past --replica_rows).
@@ -126,9 +135,8 @@ class Trainer {
   static constexpr int16_t kFieldUnknown = -2;
   std::vector<int16_t> table_of_field_;
   std::unique_ptr<RowReplica> replica_;
-  std::vector<std::vector<uint32_t>> stamp_, compact_;  // per table, per replica index
-  uint32_t resolve_seq_ = 0;
-  uint64_t replica_lookups_ = 0, replica_misses_ = 0;
+  std::vector<LocalBatch> local_batches_;  // one per compute thread
+  uint64_t replica_misses_ = 0;
   std::unique_ptr<EpochCache> epoch_cache_;
   bool cache_complete_ = false;
   uint64_t min_clock_ = 0;
