@@ -148,7 +148,7 @@ read_counters() {  # one "tx rx" line per host
 
 describe="rank -> host:"
 for ((r = 0; r < np; r++)); do describe+=" $r:h${map[$r]}"; done
-echo "netns.sh: $hosts simulated hosts ($layout, links $rate each way, $subnet.0/24), $servers servers, $workers workers; $describe" >&2
+echo "netns.sh: $hosts simulated hosts ($layout, links $rate each way, $subnet.0/24, namespaces ${prefix}h0..h$((hosts - 1)) + $sw), $servers servers, $workers workers; $describe" >&2
 
 before=$(read_counters)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
