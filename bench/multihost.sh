@@ -12,7 +12,8 @@
 #
 # Environment (defaults): HOSTS="1 2 4", RATES="1gbit 10gbit", MODELS="mf fm",
 # LAYOUTS="colocated" (also: dedicated), MF_ROWS=300000, FM_ROWS=200000, MF_EPOCHS=1,
-# FM_EPOCHS=2, EXTRA_FLAGS (train flags added to every run, like the ones after --).
+# FM_EPOCHS=2, REPEATS=3 (runs per configuration; the table shows the run of median examples/s,
+# the JSON every run's rate), EXTRA_FLAGS (train flags added to every run, like the ones after --).
 # Layouts: colocated = one server + one worker per host (scheduler on host 0); dedicated = H
 # worker hosts plus one more host for the scheduler and the server. No --test file is given, so
 # the link bytes are training traffic (plus a few KB of start-up). Needs root (namespaces).
@@ -28,6 +29,7 @@ hosts_list="${HOSTS:-1 2 4}"
 rates="${RATES:-1gbit 10gbit}"
 models="${MODELS:-mf fm}"
 layouts="${LAYOUTS:-colocated}"
+repeats="${REPEATS:-3}"
 mkdir -p "$out/runs"
 data="$out/data"
 [ -s "$data.r.train.tsv" ] || "$bin" gen --kind=ratings --rows="${MF_ROWS:-300000}" --out="$data.r" --seed=1 >/dev/null
@@ -35,6 +37,7 @@ data="$out/data"
 
 runs="$out/runs/index.tsv"
 : >"$runs"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for model in $models; do
   case "$model" in
     mf) args=(train --model=mf --train="$data.r.train.tsv" --epochs="${MF_EPOCHS:-1}") ;;
@@ -44,31 +47,33 @@ for model in $models; do
   for layout in $layouts; do
     for h in $hosts_list; do
       for rate in $rates; do
-        name="$model-$layout-h$h-$rate"
-        if [ "$layout" = dedicated ]; then ns=$((h + 1)); else ns=$h; fi
-        echo "multihost: $name" >&2
-        rc=0
-        "$root/launch/netns.sh" --hosts "$ns" --layout "$layout" --rate "$rate" --counters "$out/runs/$name.counters.json" \
-          -- "${args[@]}" --metrics_out="$out/runs/$name.jsonl" --progress_every=1000 "${extra[@]}" \
-          >"$out/runs/$name.log" 2>&1 || rc=$?
-        [ "$rc" = 0 ] || { echo "multihost: $name exited $rc; see $out/runs/$name.log" >&2; tail -5 "$out/runs/$name.log" >&2; }
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$model" "$layout" "$h" "$rate" "$rc" >>"$runs"
+        for ((rep = 1; rep <= repeats; rep++)); do
+          name="$model-$layout-h$h-$rate-r$rep"
+          if [ "$layout" = dedicated ]; then ns=$((h + 1)); else ns=$h; fi
+          echo "multihost: $name" >&2
+          rc=0
+          "$root/launch/netns.sh" --hosts "$ns" --layout "$layout" --rate "$rate" --counters "$out/runs/$name.counters.json" \
+            -- "${args[@]}" --metrics_out="$out/runs/$name.jsonl" --progress_every=1000 "${extra[@]}" \
+            >"$out/runs/$name.log" 2>&1 || rc=$?
+          [ "$rc" = 0 ] || { echo "multihost: $name exited $rc; see $out/runs/$name.log" >&2; tail -5 "$out/runs/$name.log" >&2; }
+          printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$model" "$layout" "$h" "$rate" "$rc" >>"$runs"
+        done
       done
     done
   done
 done
 
-python3 - "$out" "$(nproc)" "${extra[*]}" <<'EOF'
+python3 - "$out" "$(nproc)" "${extra[*]}" "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, re, sys
-out, cores, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out, cores, extra, load_start, load_end = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def rate_bps(r):
     m = re.fullmatch(r"(\d+)(kbit|mbit|gbit)", r)
     return int(m.group(1)) * {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}[m.group(2)] if m else None
-rows = []
+runs = []
 for line in open(f"{out}/runs/index.tsv"):
     name, model, layout, h, rate, rc = line.rstrip("\n").split("\t")
     row = {"run": name, "model": model, "layout": layout, "hosts": int(h), "link": rate, "exit_code": int(rc)}
-    rows.append(row)
+    runs.append(row)
     if rc != "0":
         continue
     final = [json.loads(l) for l in open(f"{out}/runs/{name}.jsonl") if l.strip()][-1]
@@ -92,6 +97,17 @@ for line in open(f"{out}/runs/index.tsv"):
         "server_keys_per_example": sum(int(s[1]) for s in srv) / ex,
         "final_train_loss": final.get("train_loss"),
     })
+# One row per configuration: the run of median examples/s (of the successful repeats).
+rows, groups = [], {}
+for r in runs:
+    groups.setdefault((r["model"], r["layout"], r["hosts"], r["link"]), []).append(r)
+for key, group in groups.items():
+    ok = sorted((r for r in group if "examples_per_sec" in r), key=lambda r: r["examples_per_sec"])
+    row = dict(ok[(len(ok) - 1) // 2]) if ok else dict(group[0])
+    row["repeats"] = len(group)
+    row["failed_repeats"] = len(group) - len(ok)
+    row["examples_per_sec_runs"] = [round(r["examples_per_sec"]) for r in ok]
+    rows.append(row)
 base = {(r["model"], r["layout"], r["link"]): r["examples_per_sec"] for r in rows if r["hosts"] == 1 and "examples_per_sec" in r}
 for r in rows:
     b = base.get((r["model"], r["layout"], r["link"]))
@@ -101,21 +117,24 @@ for r in rows:
 note = (f"All simulated hosts share this machine's {cores} CPU cores, so CPU-bound scaling cannot exceed "
         f"about {cores}x whatever the host count; only the link-bound regime (1gbit) says something about "
         "a real cluster. 10gbit links are not the limit here: one veth stream on this VM moves ~8 Gbit/s unshaped.")
-json.dump({"note": note, "extra_train_flags": extra, "runs": rows}, open(f"{out}/multihost.json", "w"), indent=1)
+json.dump({"note": note, "extra_train_flags": extra, "loadavg_start": load_start, "loadavg_end": load_end, "configurations": rows, "runs": runs}, open(f"{out}/multihost.json", "w"), indent=1)
 f = lambda v, p=0: "-" if v is None else (f"{v:,.{p}f}" if isinstance(v, float) else str(v))
 md = ["# Multi-host harness: MF and FM on simulated hosts", "",
       f"**{note}**", "",
       "Layout `colocated`: host 0 runs the scheduler; every host runs one server and one worker (a worker reaches its own "
       "host's server through shared memory, the others over the links). `dedicated`: one extra host runs the scheduler and "
       "the server, the H hosts run one worker each. Links: tbf on both directions of every host link.",
-      "", f"Extra train flags: `{extra or '(none)'}`", "",
-      "| model | layout | hosts | link | examples/s | speedup | efficiency vs linear | bytes sent/example (veth) | busiest link MB/s | link bound ex/s | server keys/example | server requests via shm |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+      "", f"Extra train flags: `{extra or '(none)'}`. Load average (1/5/15 min) at the start: {load_start}, at the end: "
+      f"{load_end} (other work on the machine makes the rates noisy; the range column shows it).", "",
+      "| model | layout | hosts | link | examples/s (median) | range over repeats | speedup | efficiency vs linear | bytes sent/example (veth) | busiest link MB/s | link bound ex/s | server keys/example | server requests via shm |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 for r in rows:
     if "examples_per_sec" not in r:
-        md.append(f"| {r['model']} | {r['layout']} | {r['hosts']} | {r['link']} | failed (exit {r['exit_code']}) |||||||")
+        md.append(f"| {r['model']} | {r['layout']} | {r['hosts']} | {r['link']} | failed (exit {r['exit_code']}) ||||||||")
         continue
+    rng = r["examples_per_sec_runs"]
     md.append(f"| {r['model']} | {r['layout']} | {r['hosts']} | {r['link']} | {f(r['examples_per_sec'])} | "
+              f"{f(float(rng[0]))}-{f(float(rng[-1]))} | "
               f"{f(r.get('speedup'), 2)} | {f(r.get('efficiency_vs_linear'), 2)} | {f(r['bytes_sent_per_example'], 1)} | "
               f"{f(r['busiest_link_mbyte_per_sec'], 1)} | {f(r['link_bound_examples_per_sec'])} | {f(r['server_keys_per_example'], 2)} | "
               f"{r['server_shm_requests']} / {r['server_requests']} |")
