@@ -212,6 +212,7 @@ Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* tr
   me.host = HostName();
   me.pid = static_cast<int>(getpid());
   me.boot_id = ReadBootId();
+  me.net_ns = ReadNetNamespace();
   me.config_hash = opts.config_hash;
 
   std::string scheduler_endpoint = endpoint;

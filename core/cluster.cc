@@ -16,7 +16,7 @@ const char* RoleName(Role role) {
 }
 
 bool SameHost(const NodeInfo& a, const NodeInfo& b) {
-  return !a.boot_id.empty() && a.boot_id == b.boot_id && a.host == b.host;
+  return !a.boot_id.empty() && a.boot_id == b.boot_id && a.host == b.host && a.net_ns == b.net_ns;
 }
 
 Role RoleOfRank(int rank, int num_servers, int* role_index) {

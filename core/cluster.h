@@ -31,11 +31,13 @@ struct NodeInfo {
   int pid = 0;
   uint64_t config_hash = 0; // hash of the job flags: every rank must run the same job
   std::string boot_id;      // the kernel's boot id: with `host`, tells ranks sharing memory
+  std::string net_ns;       // the rank's network namespace ("net:[4026531840]"): ranks in
+                            // different namespaces are different hosts (simulated hosts)
 
   template <class Archive>
   void serialize(Archive& ar) {
     uint8_t r = static_cast<uint8_t>(role);
-    ar(rank, r, role_index, endpoint, host, pid, config_hash, boot_id);
+    ar(rank, r, role_index, endpoint, host, pid, config_hash, boot_id, net_ns);
     role = static_cast<Role>(r);
   }
 };
@@ -56,8 +58,10 @@ struct ClusterTable {
   std::string Describe(int rank) const;
 };
 
-// True if two ranks run on the same machine (same host name and boot id), so they can share
-// memory. False when either boot id is unknown.
+// True if two ranks run on the same host (same host name, boot id and network namespace), so
+// they can share memory. False when either boot id is unknown. Network namespaces share the
+// host name and boot id, so one machine running ranks in several namespaces (the multi-host
+// harness, containers) is several hosts here: those ranks talk over TCP.
 bool SameHost(const NodeInfo& a, const NodeInfo& b);
 // The role and role index of `rank` in a job of `size` ranks with `num_servers` servers.
 Role RoleOfRank(int rank, int num_servers, int* role_index = nullptr);

@@ -147,4 +147,10 @@ std::string ReadBootId() {
   return id;
 }
 
+std::string ReadNetNamespace() {
+  char buf[128];
+  const ssize_t n = readlink("/proc/self/ns/net", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 }  // namespace embark

@@ -74,5 +74,9 @@ int RemoveStaleShmSegments();
 // This host's boot id (/proc/sys/kernel/random/boot_id), empty if unreadable. Two processes
 // share memory only if they report the same host name and the same boot id.
 std::string ReadBootId();
+// This process's network namespace: the target of /proc/self/ns/net ("net:[4026531840]"),
+// unique among the namespaces alive on a boot; empty if unreadable. Ranks in different network
+// namespaces never share memory, even on one kernel (see SameHost in core/cluster.h).
+std::string ReadNetNamespace();
 
 }  // namespace embark

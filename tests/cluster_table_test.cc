@@ -32,6 +32,8 @@ ClusterTable SampleTable() {
     n.host = "vm";
     n.pid = 4240 + rank;
     n.config_hash = 0xfedcba9876543210ULL;
+    n.boot_id = "0b4e1c2a-5d6f-4a3b-9c8d-7e6f5a4b3c2d";
+    n.net_ns = rank < 3 ? "net:[4026531840]" : "net:[4026532301]";
     t.nodes.push_back(n);
   }
   t.shard_map = std::string("EMBSHMAP\0\x01\xff binary", 19);
@@ -128,6 +130,28 @@ void ExpectSameNode(const NodeInfo& a, const NodeInfo& b) {
   EXPECT_EQ(a.host, b.host);
   EXPECT_EQ(a.pid, b.pid);
   EXPECT_EQ(a.config_hash, b.config_hash);
+  EXPECT_EQ(a.boot_id, b.boot_id);
+  EXPECT_EQ(a.net_ns, b.net_ns);
+}
+
+// Shared memory needs one host name, one boot and one network namespace: the multi-host
+// harness runs its simulated hosts in network namespaces of one kernel (same name, same boot
+// id), and those must talk over TCP.
+TEST(ClusterTableTest, SameHostNeedsHostBootIdAndNetworkNamespace) {
+  const ClusterTable t = SampleTable();  // ranks 0-2 in one namespace, 3-5 in another
+  EXPECT_TRUE(SameHost(t.nodes[1], t.nodes[2]));
+  EXPECT_TRUE(SameHost(t.nodes[3], t.nodes[5]));
+  EXPECT_FALSE(SameHost(t.nodes[1], t.nodes[3]));
+  EXPECT_FALSE(SameHost(t.nodes[5], t.nodes[2]));
+
+  NodeInfo a = t.nodes[1], b = t.nodes[2];
+  b.host = "other";
+  EXPECT_FALSE(SameHost(a, b));
+  b = t.nodes[2];
+  b.boot_id = "1b4e1c2a-5d6f-4a3b-9c8d-7e6f5a4b3c2d";
+  EXPECT_FALSE(SameHost(a, b));
+  a.boot_id = b.boot_id = "";  // unknown boot id: never shared memory
+  EXPECT_FALSE(SameHost(a, b));
 }
 
 TEST(ClusterTableTest, TableRoundTrip) {

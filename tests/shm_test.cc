@@ -6,6 +6,7 @@
 #include "core/shm_segment.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +111,36 @@ TEST(ShmSegmentTest, StaleSegmentsOfDeadProcessesAreRemoved) {
   EXPECT_FALSE(NameExists(dead));
   EXPECT_TRUE(NameExists(alive));
   b->Unlink();
+}
+
+// Ranks tell simulated hosts apart by their network namespace: the id is stable within one
+// namespace and differs in a new one (checked in a child that unshares its network namespace;
+// skipped where the kernel refuses, e.g. without CAP_SYS_ADMIN).
+TEST(ShmSegmentTest, NetworkNamespaceIdTellsNamespacesApart) {
+  const std::string mine = ReadNetNamespace();
+  ASSERT_FALSE(mine.empty());
+  EXPECT_EQ(mine.rfind("net:[", 0), 0u) << mine;
+  EXPECT_EQ(ReadNetNamespace(), mine);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    std::string id = unshare(CLONE_NEWNET) == 0 ? ReadNetNamespace() : std::string("refused");
+    if (write(fds[1], id.data(), id.size()) < 0) _exit(2);
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  close(fds[1]);
+  char buf[128];
+  const ssize_t n = read(fds[0], buf, sizeof(buf));
+  close(fds[0]);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  ASSERT_GT(n, 0);
+  const std::string theirs(buf, static_cast<size_t>(n));
+  if (theirs == "refused") GTEST_SKIP() << "unshare(CLONE_NEWNET) refused";
+  EXPECT_EQ(theirs.rfind("net:[", 0), 0u) << theirs;
+  EXPECT_NE(theirs, mine);
 }
 
 // ----- the server's side -----
