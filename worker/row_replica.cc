@@ -62,10 +62,27 @@ void RowReplica::Fill(uint32_t t, const uint64_t* keys, size_t n, const float* s
     size_t h = static_cast<size_t>((keys[i] * 0x9e3779b97f4a7c15ULL) >> 20) & mask;
     while (tb.slot_index[h] != 0 && tb.slot_key[h] != keys[i]) h = (h + 1) & mask;
     CHECK_NE(tb.slot_index[h], 0u) << "Fill of a key that was never resolved";
-    const size_t at = size_t{tb.slot_index[h] - 1} * tb.stored;
-    std::memcpy(tb.rows.data() + at, stored_rows + i * tb.stored, tb.stored * sizeof(float));
-    std::memcpy(tb.base.data() + at, stored_rows + i * tb.stored, tb.stored * sizeof(float));
+    FillIndex(t, tb.slot_index[h] - 1, stored_rows + i * tb.stored);
   }
+}
+
+void RowReplica::FillIndex(uint32_t t, uint32_t index, const float* stored_row) {
+  Table& tb = tables_[t];
+  const size_t at = size_t{index} * tb.stored;
+  std::memcpy(tb.rows.data() + at, stored_row, tb.stored * sizeof(float));
+  std::memcpy(tb.base.data() + at, stored_row, tb.stored * sizeof(float));
+  tb.fresh[index] = 1;
+}
+
+void RowReplica::RefreshChanged(uint32_t t, const std::vector<uint32_t>& indices, const float* stored_rows,
+                                const std::vector<uint32_t>& position) {
+  Table& tb = tables_[t];
+  CHECK(!tb.dense);
+  CHECK_EQ(indices.size(), position.size());
+  std::fill(tb.fresh.begin(), tb.fresh.end(), 0);
+  for (size_t i = 0; i < indices.size(); ++i) FillIndex(t, indices[i], stored_rows + size_t{position[i]} * tb.stored);
+  for (uint32_t index : tb.dirty_list) tb.dirty[index] = 0;
+  tb.dirty_list.clear();
 }
 
 void RowReplica::DenseWeights(uint32_t t, float* out) const {
@@ -81,10 +98,12 @@ void RowReplica::ApplyDense(uint32_t t, const float* grad) {
                         static_cast<int>(tb.blocks[b].length));
 }
 
-void RowReplica::CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vector<float>* deltas) const {
+void RowReplica::CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vector<float>* deltas,
+                               std::vector<uint32_t>* indices) const {
   const Table& tb = tables_[t];
   keys->clear();
   deltas->clear();
+  if (indices != nullptr) indices->clear();
   if (tb.dense) {
     std::vector<float> diff;
     deltas->resize(tb.blocks.size() * size_t{tb.stored});
@@ -104,6 +123,7 @@ void RowReplica::CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vec
       const float* base = tb.base.data() + index * tb.stored;
       if (std::memcmp(row, base, tb.stored * sizeof(float)) == 0) continue;
       keys->push_back(tb.keys[index]);
+      if (indices != nullptr) indices->push_back(static_cast<uint32_t>(index));
       for (uint32_t j = 0; j < tb.stored; ++j) deltas->push_back(row[j] - base[j]);
     }
     return;
@@ -111,6 +131,7 @@ void RowReplica::CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vec
   keys->reserve(tb.dirty_list.size());
   deltas->resize(tb.dirty_list.size() * size_t{tb.stored});
   float* out = deltas->data();
+  if (indices != nullptr) *indices = tb.dirty_list;
   for (uint32_t index : tb.dirty_list) {
     keys->push_back(tb.keys[index]);
     const float* row = tb.rows.data() + size_t{index} * tb.stored;
@@ -135,6 +156,7 @@ void RowReplica::Refresh(uint32_t t, const float* stored_rows, const std::vector
   for (size_t i = 0; i < tb.keys.size(); ++i)
     std::memcpy(tb.rows.data() + i * tb.stored, stored_rows + size_t{position[i]} * tb.stored, tb.stored * sizeof(float));
   tb.base = tb.rows;
+  std::fill(tb.fresh.begin(), tb.fresh.end(), 1);
   for (uint32_t index : tb.dirty_list) tb.dirty[index] = 0;
   tb.dirty_list.clear();
 }
@@ -149,6 +171,7 @@ void RowReplica::Clear() {
     tb.rows.clear();
     tb.base.clear();
     tb.dirty.clear();
+    tb.fresh.clear();
     tb.dirty_list.clear();
     tb.slot_key.assign(16, 0);
     tb.slot_index.assign(16, 0);

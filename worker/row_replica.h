@@ -87,8 +87,19 @@ class RowReplica {
   const std::vector<uint64_t>& dense_block_keys(uint32_t t) const { return tables_[t].keys; }
 
   // Sync, step 1: the changed rows (sparse) or all blocks (dense) as wire keys and deltas
-  // (StoredRowWidth floats each), row - base. Does not change the replica.
-  void CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vector<float>* deltas) const;
+  // (StoredRowWidth floats each), row - base, and (optional) their local indices. Does not
+  // change the replica.
+  void CollectDeltas(uint32_t t, std::vector<uint64_t>* keys, std::vector<float>* deltas,
+                     std::vector<uint32_t>* indices = nullptr) const;
+  // Sync, step 2 (sparse): the changed rows again, as the servers sent them (row `indices[i]`
+  // is stored_rows + position[i] * StoredRowWidth); every other held row becomes stale: it is
+  // read from the servers again before it is used (IsFresh). So no row a batch reads is older
+  // than the last sync, and only rows in use travel.
+  void RefreshChanged(uint32_t t, const std::vector<uint32_t>& indices, const float* stored_rows,
+                      const std::vector<uint32_t>& position);
+  bool IsFresh(uint32_t t, uint32_t index) const { return tables_[t].fresh[index] != 0; }
+  // One stale (or new) row by index: row = base = stored_row, fresh again.
+  void FillIndex(uint32_t t, uint32_t index, const float* stored_row);
   // Sync, step 2: every held row again as the servers sent them: the row of local index i (the
   // i-th of keys(t) / dense_block_keys(t)) is stored_rows + position[i] * StoredRowWidth.
   // row = base = the new value; nothing counts as changed any more.
@@ -110,6 +121,7 @@ class RowReplica {
     std::vector<uint64_t> keys;     // per index
     std::vector<float> rows, base;  // per index, `stored` floats each (dense: blocks back to back)
     std::vector<uint8_t> dirty;
+    std::vector<uint8_t> fresh;     // per index: row equals the servers' as of the last sync
     std::vector<uint32_t> dirty_list;
     // Open addressing key -> index + 1 (0 = empty), power-of-two size, load <= 1/2.
     std::vector<uint64_t> slot_key;
@@ -138,6 +150,7 @@ inline uint32_t RowReplica::Resolve(uint32_t t, uint64_t key, std::vector<uint64
   tb.slot_index[h] = index + 1;
   tb.keys.push_back(key);
   tb.dirty.push_back(0);
+  tb.fresh.push_back(0);
   tb.rows.resize(tb.rows.size() + tb.stored);
   tb.base.resize(tb.base.size() + tb.stored);
   missing->push_back(key);

@@ -301,7 +301,7 @@ Status Trainer::ResolveLocal(LocalBatch* lb) {
   return first;
 }
 
-void Trainer::GatherLocal(LocalBatch* lb) {
+Status Trainer::GatherLocal(LocalBatch* lb) {
   const Batch& batch = lb->batch;
   const size_t n_tables = tables_.size();
   RowReplica& rep = *replica_;
@@ -333,6 +333,8 @@ void Trainer::GatherLocal(LocalBatch* lb) {
     }
     lb->rows.row_of_feature[i] = static_cast<int32_t>(compact[index]);
   }
+  // Rows gone stale at the last sync (held, but not used in its interval) are read again.
+  EMBARK_RETURN_IF_ERROR(RefreshStale(lb));
   for (size_t t = 0; t < n_tables; ++t) {
     std::vector<float>& out = lb->rows.rows[t];
     if (tables_[t].dense) {
@@ -346,6 +348,49 @@ void Trainer::GatherLocal(LocalBatch* lb) {
     for (size_t j = 0; j < lb->uniq[t].size(); ++j)
       std::memcpy(out.data() + j * dim, rep.Row(t, lb->uniq[t][j]), dim * sizeof(float));
   }
+  return Status::OK();
+}
+
+Status Trainer::RefreshStale(LocalBatch* lb) {
+  RowReplica& rep = *replica_;
+  const size_t n_tables = tables_.size();
+  std::vector<std::vector<uint32_t>>& stale = lb->stale;
+  stale.resize(n_tables);
+  bool any = false;
+  for (size_t t = 0; t < n_tables; ++t) {
+    stale[t].clear();
+    if (tables_[t].dense) continue;
+    for (uint32_t index : lb->uniq[t])
+      if (!rep.IsFresh(t, index)) stale[t].push_back(index);
+    any |= !stale[t].empty();
+  }
+  if (!any) return Status::OK();
+  std::vector<PreparedKeys> prepared(n_tables);
+  std::vector<std::vector<float>> fetched(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  std::vector<uint64_t> keys;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (stale[t].empty()) continue;
+    keys.clear();
+    for (uint32_t index : stale[t]) keys.push_back(rep.keys(t)[index]);
+    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
+    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
+    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
+    lb->stale_pulled += keys.size();
+  }
+  Status first;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (ts[t] == 0) continue;
+    Status st = kv_.Wait(ts[t]);
+    if (!st.ok()) {
+      if (first.ok()) first = st;
+      continue;
+    }
+    const uint32_t width = kv_.placement().StoredRowWidth(t);
+    for (size_t i = 0; i < stale[t].size(); ++i)
+      rep.FillIndex(t, stale[t][i], fetched[t].data() + size_t{prepared[t].index_of_input[i]} * width);
+  }
+  return first;
 }
 
 LossSum Trainer::ComputeLocal(LocalBatch* lb, Gradients* grads) {
@@ -398,12 +443,13 @@ LossSum Trainer::ComputeLocal(LocalBatch* lb, Gradients* grads) {
   return total;
 }
 
-LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples) {
+LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples, Status* error) {
   // Hogwild (Niu et al., NIPS 2011): the threads' batches rarely share a row, and when they do
   // an update may be lost to a race; that is the price of no locks. Changes are not tracked
   // per row (the list would need a lock): the next sync compares every held row with its base.
   replica_->MarkAllChanged();
   std::mutex mu;
+  Status round_error;
   uint64_t taken = 0;
   std::vector<LossSum> losses(pool_.parts());
   std::vector<uint64_t> counts(pool_.parts(), 0);
@@ -415,7 +461,13 @@ LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t*
         if (taken >= batches || !epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) return;
         ++taken;
       }
-      GatherLocal(&lb);
+      Status st = GatherLocal(&lb);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (round_error.ok()) round_error = st;
+        taken = batches;  // the other threads stop too
+        return;
+      }
       const LossSum l = ComputeLocal(&lb, &part_grads_[p]);
       losses[p].loss += l.loss;
       losses[p].examples += l.examples;
@@ -429,18 +481,21 @@ LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t*
     *examples += counts[p];
   }
   *trained = taken;
+  *error = round_error;
   return total;
 }
 
 Status Trainer::PushDeltas() {
   const size_t n_tables = tables_.size();
-  std::vector<PreparedKeys> prepared(n_tables);
   std::vector<std::vector<float>> grouped(n_tables);
   std::vector<int> ts(n_tables, 0);
   std::vector<uint64_t> keys;
   std::vector<float> deltas;
+  sync_keys_.assign(n_tables, PreparedKeys());
+  sync_indices_.assign(n_tables, {});
+  std::vector<PreparedKeys>& prepared = sync_keys_;
   for (size_t t = 0; t < n_tables; ++t) {
-    replica_->CollectDeltas(t, &keys, &deltas);
+    replica_->CollectDeltas(t, &keys, &deltas, &sync_indices_[t]);
     if (keys.empty()) continue;
     kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
     // The deltas in the prepared (server-grouped) order; every key is distinct, so this is a permutation.
@@ -453,6 +508,44 @@ Status Trainer::PushDeltas() {
     Status st = kv_.Wait(id);
     if (!st.ok() && first.ok()) first = st;
   }
+  return first;
+}
+
+Status Trainer::RefreshChanged() {
+  const size_t n_tables = tables_.size();
+  size_t held = 0;
+  for (size_t t = 0; t < n_tables; ++t) held += tables_[t].dense ? 0 : replica_->held(t);
+  if (held > opts_.replica_rows || sync_keys_.size() != n_tables) return RefreshReplica();
+  std::vector<PreparedKeys> dense_keys(n_tables);
+  std::vector<std::vector<float>> fetched(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  for (size_t t = 0; t < n_tables; ++t) {
+    const PreparedKeys* keys = &sync_keys_[t];
+    if (tables_[t].dense) {
+      const std::vector<uint64_t>& blocks = replica_->dense_block_keys(t);
+      kv_.Prepare(t, blocks.data(), blocks.size(), &dense_keys[t]);
+      keys = &dense_keys[t];
+    }
+    if (keys->size() == 0) continue;
+    fetched[t].resize(keys->size() * size_t{kv_.placement().StoredRowWidth(t)});
+    ts[t] = kv_.PullRows(*keys, fetched[t].data());
+  }
+  Status first;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (ts[t] != 0) {
+      Status st = kv_.Wait(ts[t]);
+      if (!st.ok()) {
+        if (first.ok()) first = st;
+        continue;
+      }
+    }
+    if (tables_[t].dense) {
+      if (ts[t] != 0) replica_->Refresh(t, fetched[t].data(), dense_keys[t].index_of_input);
+    } else {
+      replica_->RefreshChanged(t, sync_indices_[t], fetched[t].data(), sync_keys_[t].index_of_input);
+    }
+  }
+  if (first.ok()) replica_->RefreshDone();
   return first;
 }
 
@@ -527,7 +620,9 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
           << (hogwild ? ", " + std::to_string(pool_.parts()) + " threads lock-free" : std::string());
   while (hogwild) {
     uint64_t trained = 0;
-    const LossSum loss = TrainCachedRound(opts_.sync_every, &trained, &examples);
+    Status round;
+    const LossSum loss = TrainCachedRound(opts_.sync_every, &trained, &examples, &round);
+    EMBARK_RETURN_IF_ERROR(round);
     if (trained == 0) break;
     clock += trained;
     loss_sum += loss.loss;
@@ -535,7 +630,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
     if (exchange_mid_epoch) {
       EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock));
-      EMBARK_RETURN_IF_ERROR(RefreshReplica());
+      EMBARK_RETURN_IF_ERROR(RefreshChanged());
     }
     if (trained < opts_.sync_every) break;
   }
@@ -554,7 +649,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
         epoch_cache_.reset();
       }
     }
-    GatherLocal(&lb);
+    EMBARK_RETURN_IF_ERROR(GatherLocal(&lb));
     const LossSum loss = ComputeLocal(&lb);
     if (opts_.slow_worker == ctx_.worker_index && opts_.slow_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(opts_.slow_ms));
@@ -562,7 +657,11 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     examples += lb.batch.size();
     loss_sum += loss.loss;
     const bool cut_due = cuts && CutDue(epoch, clock);
-    if (++since_sync < opts_.sync_every && !cut_due) continue;
+    if (++since_sync < opts_.sync_every && !cut_due) {
+      // Steps of --checkpoint_every count batch clocks: the scheduler must see every one.
+      if (cuts) EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
+      continue;
+    }
     since_sync = 0;
     if (!exchange_mid_epoch && !cut_due) {
       EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
@@ -573,7 +672,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
     if (cut_due) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, nullptr));
     EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock, cuts ? std::function<Status()>(pause_hook) : nullptr));
-    EMBARK_RETURN_IF_ERROR(RefreshReplica());
+    EMBARK_RETURN_IF_ERROR(RefreshChanged());
   }
   EMBARK_RETURN_IF_ERROR(PushDeltas());
   if (building && epoch_cache_ != nullptr) {

@@ -69,6 +69,8 @@ class Trainer {
     std::vector<std::vector<uint32_t>> stamp, compact;
     uint32_t seq = 0;
     uint64_t lookups = 0;
+    std::vector<std::vector<uint32_t>> stale;   // per table: rows read again before this batch
+    uint64_t stale_pulled = 0;
   };
 
   // `resume`: the remainder of an interrupted epoch to train instead of this worker's share.
@@ -79,17 +81,22 @@ class Trainer {
   // Maps the batch's features to replica rows, pulling the rows not held yet.
   Status ResolveLocal(LocalBatch* lb);
   // Compacts the batch's replica rows (one per distinct row) and copies their weights.
-  void GatherLocal(LocalBatch* lb);
+  Status GatherLocal(LocalBatch* lb);
+  // Reads again the batch's rows that went stale at the last sync.
+  Status RefreshStale(LocalBatch* lb);
   // Model forward/backward on the gathered rows, then the optimizer on the replica; `grads`
   // given: on this thread alone, applying without change tracking (Hogwild, see TrainCachedRound).
   LossSum ComputeLocal(LocalBatch* lb, Gradients* grads = nullptr);
   // Cached epochs with several compute threads: each thread takes whole batches from the
   // cache and updates the replica without locks until `batches` were trained.
-  LossSum TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples);
+  LossSum TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples, Status* error);
   // Pushes every changed row's delta and waits for the acks.
   Status PushDeltas();
   // Reads every held row again (or forgets them past --replica_rows).
   Status RefreshReplica();
+  // After a sync: reads again the rows this worker changed (and the dense tables); the other
+  // held rows go stale and are read when next used.
+  Status RefreshChanged();
   // Index of the table of `field` (or -1), cached per field.
   int TableOf(uint16_t field) {
     int16_t& t = table_of_field_[field];
@@ -136,6 +143,8 @@ class Trainer {
   std::vector<int16_t> table_of_field_;
   std::unique_ptr<RowReplica> replica_;
   std::vector<LocalBatch> local_batches_;  // one per compute thread
+  std::vector<PreparedKeys> sync_keys_;     // per table: the rows of the last PushDeltas
+  std::vector<std::vector<uint32_t>> sync_indices_;
   uint64_t replica_misses_ = 0;
   std::unique_ptr<EpochCache> epoch_cache_;
   bool cache_complete_ = false;

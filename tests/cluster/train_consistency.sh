@@ -6,7 +6,7 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 "$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=12000 --seed=5 >/dev/null || fail "gen failed"
 spread() {
   "$LOCAL" --servers 1 --workers 3 -- train --model=mf --train="$WORK/r.train.tsv" --epochs=1 \
-    --batch_size=64 --slow_worker=1:15 "$@" --metrics_out="$WORK/m.jsonl" >"$WORK/log" 2>&1 || fail "train $* exited $?"
+    --batch_size=64 --sync=exact --slow_worker=1:15 "$@" --metrics_out="$WORK/m.jsonl" >"$WORK/log" 2>&1 || fail "train $* exited $?"
   tail -1 "$WORK/m.jsonl" | grep -oE '"max_clock_spread": [0-9]+' | grep -oE '[0-9]+$'
 }
 s=$(spread --consistency=ssp --staleness=2)

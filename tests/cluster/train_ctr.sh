@@ -1,4 +1,4 @@
-# CTR models on generated click logs: LR and FM train on a 1 server + 2 workers cluster, report
+# CTR models on generated click logs (the per-batch reference path, --sync=exact; local updates: train_local_sync.sh): LR and FM train on a 1 server + 2 workers cluster, report
 # logloss and AUC in the metrics contract, rank far better than chance, and agree closely with
 # the single-process reference trained with the same flags.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
@@ -12,7 +12,7 @@ for model in lr fm; do
   flags=()
   [ $model = fm ] && flags=(--lr=0.05)
   "$LOCAL" --servers 1 --workers 2 -- train --model=$model --format=libsvm --train="$WORK/c.train.libsvm" \
-    --test="$WORK/c.test.libsvm" --epochs=1 "${flags[@]}" --metrics_out="$WORK/$model.jsonl" >"$WORK/log" 2>&1 || fail "$model on the cluster exited $?"
+    --test="$WORK/c.test.libsvm" --epochs=1 --sync=exact "${flags[@]}" --metrics_out="$WORK/$model.jsonl" >"$WORK/log" 2>&1 || fail "$model on the cluster exited $?"
   "$EMBARK_BIN" train-local --model=$model --format=libsvm --train="$WORK/c.train.libsvm" \
     --test="$WORK/c.test.libsvm" --epochs=1 "${flags[@]}" --metrics_out="$WORK/$model.local.jsonl" >"$WORK/log" 2>&1 || fail "$model train-local exited $?"
   for key in test_logloss test_auc; do

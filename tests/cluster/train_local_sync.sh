@@ -45,6 +45,15 @@ b=$(spread --consistency=bsp)
 a=$(spread --consistency=asp)
 [ "$a" -gt 24 ] || fail "asp: spread $a; the slowed worker should fall far behind (the bound must be what holds it)"
 
+# FM (CTR defaults exchange every 16 batches): the cluster stays close to one process.
+"$EMBARK_BIN" gen --kind=clicks --out="$WORK/c" --rows=60000 --seed=4 >/dev/null || fail "gen clicks failed"
+fm=(--model=fm --format=libsvm --train="$WORK/c.train.libsvm" --test="$WORK/c.test.libsvm" --epochs=1 --lr=0.05)
+"$LOCAL" --servers 1 --workers 2 -- train "${fm[@]}" --metrics_out="$WORK/fm.jsonl" >"$WORK/log" 2>&1 || fail "fm cluster exited $?"
+"$EMBARK_BIN" train-local "${fm[@]}" --metrics_out="$WORK/fm1.jsonl" >"$WORK/log" 2>&1 || fail "fm train-local exited $?"
+ll() { tail -1 "$1" | grep -oE '"test_logloss": [0-9.]+' | grep -oE '[0-9.]+$'; }
+f2=$(ll "$WORK/fm.jsonl"); f1=$(ll "$WORK/fm1.jsonl")
+close "$f2" "$f1" 0.015 || fail "fm: local cluster logloss $f2 too far from one process $f1"
+
 # A checkpoint of a local-mode run resumes on 2 servers + 3 workers.
 "$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --sync=local --checkpoint_dir="$WORK/ck" --checkpoint_every=1epoch \
   --epochs=2 --metrics_out="$WORK/ck.jsonl" >"$WORK/log" 2>&1 || fail "checkpointed run exited $?"
@@ -56,4 +65,4 @@ grep -q '"resumed_from_epoch": 2' "$WORK/resumed.jsonl" || fail "the metrics do 
 r=$(rmse "$WORK/resumed.jsonl")
 close "$r" "$cl" 0.03 || fail "resumed RMSE $r too far from an uninterrupted local run's $cl"
 assert_no_orphans
-echo "PASS (exact $e, local streaming $s, cached $c; cluster exact $ce local $cl; bytes $be vs $bl; spread bsp $b asp $a; resumed $r)"
+echo "PASS (fm cluster $f2 vs one process $f1; exact $e, local streaming $s, cached $c; cluster exact $ce local $cl; bytes $be vs $bl; spread bsp $b asp $a; resumed $r)"

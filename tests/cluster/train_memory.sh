@@ -7,7 +7,7 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 "$EMBARK_BIN" gen --kind=clicks --out="$WORK/c" --rows=60000 --seed=4 >/dev/null || fail "gen failed"
 metric() { tail -1 "$1" | grep -oE "\"$2\": [0-9.e+-]+" | grep -oE '[0-9.e+-]+$'; }
-common=(--model=fm --format=libsvm --train="$WORK/c.train.libsvm" --test="$WORK/c.test.libsvm" --epochs=1 --lr=0.05)
+common=(--model=fm --format=libsvm --train="$WORK/c.train.libsvm" --test="$WORK/c.test.libsvm" --epochs=1 --lr=0.05 --sync=exact)
 
 "$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --metrics_out="$WORK/free.jsonl" >"$WORK/log" 2>&1 \
   || fail "unbounded run exited $?"
