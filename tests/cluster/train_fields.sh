@@ -5,11 +5,10 @@
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 # Fields 0..9: noise ids; label = (field 10 == field 11), an interaction of the last two fields.
-awk 'BEGIN { srand(7); for (i = 0; i < 6000; i++) {
+awk -v TRAIN="$WORK/f.train.libffm" -v TEST="$WORK/f.test.libffm" 'BEGIN { srand(7); for (i = 0; i < 6000; i++) {
        a = int(rand() * 2); b = int(rand() * 2); line = (a == b) ? "1" : "0";
        for (f = 0; f < 10; f++) line = line " " f ":n" int(rand() * 5) ":1";
-       print line " 10:a" a ":1 11:b" b ":1" > (i < 5000 ? TRAIN : TEST) } }' \
-  TRAIN="$WORK/f.train.libffm" TEST="$WORK/f.test.libffm"
+       print line " 10:a" a ":1 11:b" b ":1" > (i < 5000 ? TRAIN : TEST) } }'
 
 "$LOCAL" --servers 1 --workers 2 -- train --model=ffm --format=libffm --train="$WORK/f.train.libffm" \
   --test="$WORK/f.test.libffm" --epochs=4 --metrics_out="$WORK/m.jsonl" >"$WORK/log" 2>&1 || fail "ffm exited $?"
