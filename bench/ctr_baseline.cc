@@ -32,6 +32,9 @@ Status CtrBaselineConfigOf(const Model& model, uint64_t seed, CtrBaselineConfig*
     c.init_stddev = ffm->options().init_stddev;
     c.reg = ffm->options().reg;
     c.optimizer = ffm->options().optimizer;
+    if (ffm->options().instance_norm) {
+      return Status::InvalidArgument("ctr-baseline: ffm with instance_norm has no baseline");
+    }
   } else {
     return Status::InvalidArgument("ctr-baseline: model " + model.name() + " has no baseline (fm and ffm do)");
   }
@@ -55,7 +58,10 @@ CtrBaseline::CtrBaseline(const CtrBaselineConfig& config, size_t num_rows)
   for (size_t r = 0; r < num_rows; ++r) {
     float* w = Weights(static_cast<uint32_t>(r));
     for (uint32_t j = 0; j < width_; ++j) w[j] = config.init_stddev > 0 ? init(rng) : 0.0f;
+    // The AdaGrad sums start where the server's do (OptimizerConfig::adagrad_init).
+    std::fill(w + width_, w + 2 * width_, config.optimizer.adagrad_init);
   }
+  bias_sum_ = config.optimizer.adagrad_init;
 }
 
 double CtrBaseline::Logit(const IndexedExamples& ex, size_t e, double* penalty) {
@@ -194,6 +200,8 @@ Status LoadIndexedExamples(const std::string& files, DataFormat format, uint32_t
   ropts.format = format;
   ropts.files = files;
   ropts.batch_size = 65536;
+  // libffm: a field the model has no room for is an error naming the line, as in train.
+  if (format == DataFormat::kLibffm && max_field != UINT32_MAX) ropts.parser.num_fields = max_field;
   std::vector<Batch> batches;
   EMBARK_RETURN_IF_ERROR(ReadAll(ropts, &batches));
   for (const Batch& b : batches) {

@@ -98,8 +98,9 @@ class CtrBaseline {
 };
 
 // Reads `files` (any format the trainer reads) and appends its examples to `out`, giving every
-// new key the next row index in `index` (load time, not timed). Features whose field is
-// >= max_field are dropped (FFM's num_fields). Errors name the file and line.
+// new key the next row index in `index` (load time, not timed). A libffm line with a field
+// >= max_field (FFM's num_fields) is refused, as the trainer's reader does; in the other
+// formats such features are dropped. Errors name the file and line.
 Status LoadIndexedExamples(const std::string& files, DataFormat format, uint32_t max_field,
                            std::unordered_map<uint64_t, uint32_t>* row_of_key, IndexedExamples* out);
 

@@ -29,6 +29,7 @@
 #include "serving/serve_main.h"
 #include "scheduler/train_app.h"
 #include "worker/checkpoint_interval.h"
+#include "worker/field_count.h"
 #include "worker/local_runner.h"
 #include "worker/trainer.h"
 #include "core/hash.h"
@@ -74,7 +75,8 @@ DEFINE_string(optimizer, "", "train: sgd, adagrad, ftrl or adam (default by mode
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
 DEFINE_double(l2, 0, "train: L2 strength; default by model");
-DEFINE_uint32(num_fields, 0, "train: fields used by ffm/deepfm (default 10; 39 with --format=criteo)");
+DEFINE_uint32(num_fields, 0, "train: fields of ffm/deepfm (default: from the data: 1 + the highest libffm field of --train/--test, 39 for criteo, the schema's for csv); a libffm line with a field >= it is a bad line");
+DEFINE_bool(instance_norm, false, "train: ffm: scale each example's feature values by 1/|x| (libffm's normalisation)");
 DEFINE_string(hidden, "", "train: deepfm hidden layer widths, e.g. 64,32 (none = no hidden layer)");
 DEFINE_double(init_scale, 0, "train: standard deviation of the initial embedding values; default by model");
 DEFINE_double(min_rating, 1, "train: ratings below are clipped at prediction (mf)");
@@ -173,7 +175,7 @@ const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden",
+    "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
@@ -339,10 +341,21 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (IsSet("l1")) m.l1 = static_cast<float>(FLAGS_l1);
   if (IsSet("l2")) m.l2 = static_cast<float>(FLAGS_l2);
   if (IsSet("init_scale")) m.init_scale = static_cast<float>(FLAGS_init_scale);
-  if (IsSet("num_fields")) {
-    m.num_fields = FLAGS_num_fields;
-  } else if (o.format == embark::DataFormat::kCriteo && (FLAGS_model == "ffm" || FLAGS_model == "deepfm")) {
-    m.num_fields = embark::kCriteoFields;  // otherwise fields 10..38 would be ignored
+  if (FLAGS_model == "ffm" || FLAGS_model == "deepfm") {
+    // Never drop a field silently: without --num_fields the count comes from the data (every
+    // rank scans the same files, so all agree); with it, a libffm line with a higher field is
+    // refused by the reader (worker/field_count.h).
+    if (IsSet("num_fields") && FLAGS_num_fields == 0) return Status::InvalidArgument("train: --num_fields must be at least 1");
+    uint32_t fields = 0;
+    std::string how;
+    Status st = embark::ResolveNumFields(o.format, o.csv_schema.get(), o.train, o.test,
+                                         IsSet("num_fields") ? FLAGS_num_fields : 0, &fields, &how);
+    if (!st.ok()) return Status::InvalidArgument("train: " + st.message());
+    m.num_fields = fields;
+    if (o.format == embark::DataFormat::kLibffm) o.num_fields = fields;
+    if (!IsSet("num_fields")) LOG(INFO) << "train: --model=" << FLAGS_model << " uses --num_fields=" << fields << " (" << how << ")";
+  } else if (IsSet("num_fields")) {
+    m.num_fields = FLAGS_num_fields;  // the factory refuses it for this model
   }
   if (IsSet("hidden")) {
     std::vector<uint32_t> hidden;
@@ -371,6 +384,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     m.tower = tower;
   }
   if (IsSet("item_bias")) m.item_bias = FLAGS_item_bias;
+  if (IsSet("instance_norm")) m.instance_norm = FLAGS_instance_norm;
   std::unique_ptr<embark::Model> model;
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
   o.model_options = embark::FormatModelOptions(m);

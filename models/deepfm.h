@@ -13,7 +13,9 @@
 //
 // Fields: as in FfmModel, a feature whose field is >= num_fields is IGNORED (TableOfField
 // returns -1, so it is never pulled and adds nothing to either part): the MLP input width
-// depends on num_fields, and the FM part is kept consistent with it.
+// depends on num_fields, and the FM part is kept consistent with it. The trainer never lets
+// that happen silently (worker/field_count.h: the count comes from the data, or a libffm line
+// with a higher field is refused).
 //
 // Tables, in this order (L = number of hidden layers, hidden[l] their widths):
 //   0          "v"        sparse, dim K+1: column 0 = linear weight w, columns 1..K = v

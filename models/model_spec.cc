@@ -56,6 +56,7 @@ ModelOptionText FormatModelOptions(const ModelOptions& o) {
   // two_tower: the tower shape and the item bias change the tables and the vectors.
   if (o.tower) out.emplace_back("tower", TwoTowerTowerName(*o.tower));
   if (o.item_bias) out.emplace_back("item_bias", *o.item_bias ? "true" : "false");
+  if (o.instance_norm) out.emplace_back("instance_norm", *o.instance_norm ? "true" : "false");
   if (o.hidden) {
     std::string text;
     for (uint32_t w : *o.hidden) text += (text.empty() ? "" : ",") + std::to_string(w);
@@ -93,10 +94,10 @@ Status SetModelOption(const std::string& name, const std::string& value, ModelOp
     o->tower = tower;
     return Status::OK();
   }
-  if (name == "item_bias") {
+  if (name == "item_bias" || name == "instance_norm") {
     if (value != "true" && value != "false")
-      return Status::InvalidArgument("model option item_bias must be true or false, got '" + value + "'");
-    o->item_bias = value == "true";
+      return Status::InvalidArgument("model option " + name + " must be true or false, got '" + value + "'");
+    (name == "item_bias" ? o->item_bias : o->instance_norm) = value == "true";
     return Status::OK();
   }
   if (name == "hidden") {

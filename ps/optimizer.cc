@@ -50,6 +50,9 @@ class AdaGradOptimizer final : public OptimizerBase<AdaGradOptimizer> {
  public:
   explicit AdaGradOptimizer(const OptimizerConfig& cfg) : OptimizerBase(cfg) {}
   int StateFloats(int dim) const override { return dim; }
+  void InitState(float* row, int dim) const override {
+    std::fill(row + dim, row + 2 * dim, cfg_.adagrad_init);
+  }
   void Apply(float* row, const float* grad, int dim) const override {
     const float lr = cfg_.lr, l2 = cfg_.l2, eps = cfg_.adagrad_eps;
     // Weights and accumulator are disjoint halves of the row and the gradient is the caller's
@@ -199,7 +202,8 @@ std::vector<SpecKey> KeysFor(OptimizerKind kind) {
     case OptimizerKind::kAdaGrad:
       return {{"lr", &OptimizerConfig::lr},
               {"l2", &OptimizerConfig::l2},
-              {"eps", &OptimizerConfig::adagrad_eps}};
+              {"eps", &OptimizerConfig::adagrad_eps},
+              {"init", &OptimizerConfig::adagrad_init}};
     case OptimizerKind::kFtrl:
       return {{"lr", &OptimizerConfig::lr},
               {"alpha", &OptimizerConfig::lr},
@@ -305,6 +309,7 @@ Status ParseOptimizerSpec(const std::string& spec, OptimizerConfig* out) {
   if (cfg.l2 < 0.0f) return bad("l2", "must be >= 0");
   if (cfg.ftrl_beta < 0.0f) return bad("beta", "must be >= 0");
   if (cfg.adagrad_eps < 0.0f || cfg.adam_eps < 0.0f) return bad("eps", "must be >= 0");
+  if (cfg.adagrad_init < 0.0f) return bad("init", "must be >= 0");
   if (cfg.adam_beta1 < 0.0f || cfg.adam_beta1 >= 1.0f) return bad("beta1", "must be in [0, 1)");
   if (cfg.adam_beta2 < 0.0f || cfg.adam_beta2 >= 1.0f) return bad("beta2", "must be in [0, 1)");
   *out = cfg;

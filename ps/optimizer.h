@@ -9,8 +9,11 @@
 // Update rules (g = pushed gradient, w = weights, all per coordinate):
 //   SGD      w -= lr * (g + l2*w)                                       state: none
 //   AdaGrad  g' = g + l2*w;  n += g'^2;  w -= lr * g' / (sqrt(n) + eps)  state: n (dim floats)
-//            eps = OptimizerConfig::adagrad_eps is added OUTSIDE the square root, and the
-//            accumulator starts at 0, so the first step is lr * g'/(|g'| + eps) ~= lr*sign(g').
+//            eps = OptimizerConfig::adagrad_eps is added OUTSIDE the square root. The
+//            accumulator of a new row starts at OptimizerConfig::adagrad_init: with the default
+//            0 the first step is lr * g'/(|g'| + eps) ~= lr*sign(g') whatever |g'| is; with
+//            n0 > 0 (libffm and xLearn use 1) it is lr * g'/sqrt(n0 + g'^2), so a coordinate
+//            with small gradients (a rare feature) takes small steps, ~lr*g'/sqrt(n0).
 //   FTRL     FTRL-Proximal (McMahan et al., KDD 2013), alpha = lr, beta = ftrl_beta:
 //            sigma = (sqrt(n + g^2) - sqrt(n)) / alpha;  z += g - sigma*w;  n += g^2;
 //            w = 0 if |z| <= l1 else -(z - sign(z)*l1) / ((beta + sqrt(n))/alpha + l2)
@@ -84,7 +87,7 @@ class Optimizer {
 // Parses "name" or "name:key=value,key=value" into `out` (reset to OptimizerConfig defaults
 // first, then overridden by the given keys). Names and keys:
 //   sgd      lr, l2
-//   adagrad  lr, l2, eps
+//   adagrad  lr, l2, eps, init (the initial accumulator)
 //   ftrl     lr (alias alpha), l1, l2, beta
 //   adam     lr, l2, beta1, beta2, eps
 // Examples: "adagrad", "sgd:lr=0.5", "ftrl:lr=0.1,l1=1,l2=0.1,beta=1",

@@ -22,6 +22,7 @@ struct OptimizerConfig {
   float l2 = 0.0f;           // L2 strength (SGD/AdaGrad/Adam: added to the gradient; FTRL: proximal)
   float ftrl_beta = 1.0f;    // FTRL beta
   float adagrad_eps = 1e-8f; // AdaGrad: w -= lr * g / (sqrt(n) + eps), see optimizer.h
+  float adagrad_init = 0.0f; // AdaGrad: the accumulator n of a new row starts here, see optimizer.h
   float adam_beta1 = 0.9f;
   float adam_beta2 = 0.999f;
   float adam_eps = 1e-8f;

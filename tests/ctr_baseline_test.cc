@@ -52,7 +52,8 @@ double ReferenceStep(const Model& model, const Batch& batch, PulledRows* rows,
     std::unique_ptr<Optimizer> opt = Optimizer::Create(tables[t].optimizer);
     const uint32_t dim = tables[t].dim;
     const size_t n = rows->rows[t].size() / dim;
-    (*states)[t].resize(rows->rows[t].size(), 0.0f);
+    // AdaGrad sums of a new row start at adagrad_init (the server's InitState).
+    (*states)[t].resize(rows->rows[t].size(), tables[t].optimizer.adagrad_init);
     for (size_t r = 0; r < n; ++r) {
       std::vector<float> row(2 * dim);
       std::copy_n(rows->rows[t].data() + r * dim, dim, row.data());
@@ -148,7 +149,7 @@ TEST(CtrBaselineTest, ConfigOnlyForAdaGradFmAndFfm) {
   EXPECT_EQ(CtrBaseline(c, 2).width(), 1 + 7 * ffm.dim);
 }
 
-TEST(CtrBaselineTest, LoadGivesEveryKeyOneRowAndDropsUnusedFields) {
+TEST(CtrBaselineTest, LoadGivesEveryKeyOneRowAndRefusesFieldsBeyondTheModel) {
   const std::string dir = testing::TempDir() + "embark_ctr_baseline_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);
   {
@@ -157,15 +158,22 @@ TEST(CtrBaselineTest, LoadGivesEveryKeyOneRowAndDropsUnusedFields) {
   }
   std::unordered_map<uint64_t, uint32_t> index;
   IndexedExamples train, test;
-  ASSERT_TRUE(LoadIndexedExamples(dir + "/train", DataFormat::kLibffm, 2, &index, &train).ok());
-  ASSERT_TRUE(LoadIndexedExamples(dir + "/test", DataFormat::kLibffm, 2, &index, &test).ok());
+  // Field 2 of line 1 does not fit a model of 2 fields: refused, naming file, line and field.
+  const Status refused = LoadIndexedExamples(dir + "/train", DataFormat::kLibffm, 2, &index, &train);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find(dir + "/train:1: field_out_of_range (field 2 "), std::string::npos)
+      << refused.message();
+  index.clear();
+  train = IndexedExamples();
+  ASSERT_TRUE(LoadIndexedExamples(dir + "/train", DataFormat::kLibffm, 3, &index, &train).ok());
+  ASSERT_TRUE(LoadIndexedExamples(dir + "/test", DataFormat::kLibffm, 3, &index, &test).ok());
   ASSERT_EQ(train.size(), 2u);
   EXPECT_EQ(train.labels, (std::vector<float>{1, 0}));
-  EXPECT_EQ(train.offsets, (std::vector<uint32_t>{0, 2, 4}));  // field 2 dropped
-  EXPECT_EQ(train.rows, (std::vector<uint32_t>{0, 1, 0, 2}));  // a, b, a, d
+  EXPECT_EQ(train.offsets, (std::vector<uint32_t>{0, 3, 5}));
+  EXPECT_EQ(train.rows, (std::vector<uint32_t>{0, 1, 2, 0, 3}));  // a, b, c, a, d
   EXPECT_EQ(train.values[1], 0.5f);
-  EXPECT_EQ(test.rows, (std::vector<uint32_t>{3, 1}));  // e is new, b is known
-  EXPECT_EQ(index.size(), 4u);
+  EXPECT_EQ(test.rows, (std::vector<uint32_t>{4, 1}));  // e is new, b is known
+  EXPECT_EQ(index.size(), 5u);
   EXPECT_FALSE(LoadIndexedExamples(dir + "/missing", DataFormat::kLibffm, 2, &index, &test).ok());
   std::filesystem::remove_all(dir);
 }

@@ -75,14 +75,18 @@ std::string NumberedRatings(int n) {
 }
 
 // Fail mode: the bad line at line 3 stops the reader with PATH:3: reason.
+// `detail` is what field_out_of_range adds after the reason, "" for the others.
 void ExpectFailsAtLine3(DataFormat format, const std::string& good, const std::string& bad,
-                        BadLineReason reason) {
+                        BadLineReason reason, const std::string& detail = "",
+                        uint32_t num_fields = 0) {
   TempDir dir;
   std::string path = dir.Write("data", good + "\n" + good + "\n" + bad + "\n" + good + "\n");
   std::vector<Batch> batches;
-  Status s = ReadAll(Options(format, path), &batches);
+  DataReaderOptions options = Options(format, path);
+  options.parser.num_fields = num_fields;
+  Status s = ReadAll(options, &batches);
   EXPECT_EQ(s.code(), Status::Code::kCorruption) << bad;
-  const std::string want = path + ":3: " + BadLineReasonName(reason) + ": " + bad;
+  const std::string want = path + ":3: " + BadLineReasonName(reason) + detail + ": " + bad;
   EXPECT_EQ(s.message(), want);
 }
 
@@ -94,7 +98,11 @@ TEST(DataReaderTest, FailModeNamesPathLineAndReason) {
   ExpectFailsAtLine3(svm, "1 a:1", "nan a:1", BadLineReason::kNonFinite);
   ExpectFailsAtLine3(svm, "1 a:1", "3 a:1", BadLineReason::kLabelOutOfRange);
   ExpectFailsAtLine3(DataFormat::kLibffm, "1 1:a:1", "1 99999:a:1",
-                     BadLineReason::kFieldOutOfRange);
+                     BadLineReason::kFieldOutOfRange, " (field 99999 is not in 0..65535)");
+  // A field the model has no room for (ParserOptions::num_fields) names the field.
+  ExpectFailsAtLine3(DataFormat::kLibffm, "1 0:a:1 9:b:1", "1 0:a:1 10:b:1 11:c:1",
+                     BadLineReason::kFieldOutOfRange,
+                     " (field 10 but the model has num_fields 10 (fields 0..9))", 10);
   ExpectFailsAtLine3(DataFormat::kRatings, "1,2,3", "1,2,3,4,5", BadLineReason::kWrongFieldCount);
 }
 

@@ -119,6 +119,7 @@ TEST(LineParserTest, LibffmFieldsAndKeys) {
   ExpectBad(p, "1 70000:a:1", BadLineReason::kFieldOutOfRange);
   ExpectBad(p, "1 99999999999999999999999:a:1", BadLineReason::kFieldOutOfRange);
   ExpectBad(p, "1 -1:a:1", BadLineReason::kFieldOutOfRange);
+  EXPECT_EQ(p->detail(), "field -1 is not in 0..65535");
   ExpectBad(p, "1 +1:a:1", BadLineReason::kNonNumeric);
   ExpectBad(p, "1 x:a:1", BadLineReason::kNonNumeric);
   ExpectBad(p, "1 1:a:nan", BadLineReason::kNonFinite);

@@ -69,6 +69,31 @@ TEST(OptimizerTest, AdaGradTwoSteps) {
   EXPECT_FLOAT_EQ(row[2], 25.0f);
 }
 
+// adagrad_init: the accumulator of a new row starts there, so small gradients take small
+// steps (lr * g / sqrt(n0 + g^2)) instead of lr * sign(g).
+TEST(OptimizerTest, AdaGradInitialAccumulator) {
+  OptimizerConfig cfg = Config(OptimizerKind::kAdaGrad, 0.5f);
+  cfg.adagrad_eps = 0.0f;
+  cfg.adagrad_init = 1.0f;
+  auto opt = Optimizer::Create(cfg);
+  std::vector<float> row = MakeRow(*opt, {1.0f, 0.0f});
+  EXPECT_EQ(row[2], 1.0f);
+  EXPECT_EQ(row[3], 1.0f);
+  const float g[2] = {0.75f, 0.0f};
+  opt->Apply(row.data(), g, 2);
+  // n = [1 + 0.5625, 1];  w0 = 1 - 0.5 * 0.75 / 1.25 = 0.7;  w1 untouched
+  EXPECT_FLOAT_EQ(row[0], 0.7f);
+  EXPECT_FLOAT_EQ(row[1], 0.0f);
+  EXPECT_FLOAT_EQ(row[2], 1.5625f);
+  EXPECT_FLOAT_EQ(row[3], 1.0f);
+  // The default starts at 0: the same gradient moves w0 by the whole lr.
+  cfg.adagrad_init = 0.0f;
+  auto plain = Optimizer::Create(cfg);
+  std::vector<float> row0 = MakeRow(*plain, {1.0f, 0.0f});
+  plain->Apply(row0.data(), g, 2);
+  EXPECT_FLOAT_EQ(row0[0], 0.5f);
+}
+
 TEST(OptimizerTest, AdaGradEpsIsOutsideSqrtAndL2JoinsGradient) {
   OptimizerConfig cfg = Config(OptimizerKind::kAdaGrad, 1.0f);
   cfg.adagrad_eps = 1.0f;
@@ -298,7 +323,11 @@ TEST(OptimizerTest, ParseGoodSpecs) {
 
   ASSERT_TRUE(ParseOptimizerSpec("adagrad:eps=0.001,l2=0.01", &cfg).ok());
   EXPECT_FLOAT_EQ(cfg.adagrad_eps, 0.001f);
+  EXPECT_FLOAT_EQ(cfg.adagrad_init, 0.0f);
   EXPECT_FLOAT_EQ(cfg.l2, 0.01f);
+  ASSERT_TRUE(ParseOptimizerSpec("adagrad:init=1", &cfg).ok());
+  EXPECT_FLOAT_EQ(cfg.adagrad_init, 1.0f);
+  EXPECT_FALSE(ParseOptimizerSpec("adagrad:init=-1", &cfg).ok());
 }
 
 TEST(OptimizerTest, ParseBadSpecsNameTheProblem) {

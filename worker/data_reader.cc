@@ -247,7 +247,9 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
     LineParser::Outcome outcome = parser->Parse(line, first_line_of_file, target, &reason);
     if (outcome == LineParser::Outcome::kBad) {
       if (options_.bad_lines == BadLinePolicy::kFail) {
-        return Status::Corruption(where() + ": " + BadLineReasonName(reason) + ": " + Excerpt(line));
+        const std::string detail =
+            reason == BadLineReason::kFieldOutOfRange ? " (" + parser->detail() + ")" : "";
+        return Status::Corruption(where() + ": " + BadLineReasonName(reason) + detail + ": " + Excerpt(line));
       }
       ++(*counts)[static_cast<int>(reason)];
       return Status::OK();

@@ -9,7 +9,8 @@
 // batches. Next() hands them out in order.
 //
 // Bad lines: with BadLinePolicy::kFail the first bad line ends the epoch and Next() returns
-// "PATH:LINE: reason: <start of line>" (after the batches queued before it). With kSkip the
+// "PATH:LINE: reason: <start of line>" (after the batches queued before it; field_out_of_range
+// adds which field, "reason (field 11 but the model has num_fields 10 ...)"). With kSkip the
 // line is dropped and counted per reason (lines a csv schema's policy skips -- cancellations,
 // missing values -- are counted the same way under both policies); bad_line_counts() gives
 // the counts of the current epoch once Next() has reported its end. Missing or unreadable files are always errors. An

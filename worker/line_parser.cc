@@ -145,6 +145,8 @@ class RatingsParser final : public LineParser {
 template <bool kFields>
 class SparseParser final : public LineParser {
  public:
+  explicit SparseParser(uint32_t num_fields = 0) : num_fields_(num_fields) {}
+
   Outcome Parse(std::string_view line, bool /*first_line_of_file*/, Batch* batch,
                 BadLineReason* reason) override {
     std::string_view rest = line;
@@ -171,7 +173,7 @@ class SparseParser final : public LineParser {
   }
 
  private:
-  static bool AddToken(std::string_view tok, Batch* batch, BadLineReason* reason) {
+  bool AddToken(std::string_view tok, Batch* batch, BadLineReason* reason) {
     uint16_t field = 0;
     if (kFields) {
       // Check the shape first: "a:1" (a libsvm token) is a bad feature, not a bad field.
@@ -197,11 +199,12 @@ class SparseParser final : public LineParser {
     return true;
   }
 
-  static bool ParseField(std::string_view s, uint16_t* field, BadLineReason* reason) {
+  bool ParseField(std::string_view s, uint16_t* field, BadLineReason* reason) {
     long long v = 0;
     auto res = std::from_chars(s.data(), s.data() + s.size(), v);
     if (res.ec == std::errc::result_out_of_range && res.ptr == s.data() + s.size()) {
       *reason = BadLineReason::kFieldOutOfRange;
+      detail_ = "field " + std::string(s) + " is not in 0..65535";
       return false;
     }
     if (res.ec != std::errc() || res.ptr != s.data() + s.size()) {
@@ -210,11 +213,20 @@ class SparseParser final : public LineParser {
     }
     if (v < 0 || v > 65535) {
       *reason = BadLineReason::kFieldOutOfRange;
+      detail_ = "field " + std::to_string(v) + " is not in 0..65535";
+      return false;
+    }
+    if (num_fields_ > 0 && v >= num_fields_) {
+      *reason = BadLineReason::kFieldOutOfRange;
+      detail_ = "field " + std::to_string(v) + " but the model has num_fields " +
+                std::to_string(num_fields_) + " (fields 0.." + std::to_string(num_fields_ - 1) + ")";
       return false;
     }
     *field = static_cast<uint16_t>(v);
     return true;
   }
+
+  const uint32_t num_fields_;  // 0: any field 0..65535
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -528,7 +540,7 @@ std::unique_ptr<LineParser> LineParser::Create(DataFormat format, const ParserOp
   switch (format) {
     case DataFormat::kRatings: return std::make_unique<RatingsParser>(options);
     case DataFormat::kLibsvm: return std::make_unique<SparseParser<false>>();
-    case DataFormat::kLibffm: return std::make_unique<SparseParser<true>>();
+    case DataFormat::kLibffm: return std::make_unique<SparseParser<true>>(options.num_fields);
     case DataFormat::kCriteo: return std::make_unique<CriteoParser>();
     case DataFormat::kCsv: return MakeCsvLineParser(options.csv_schema);
   }

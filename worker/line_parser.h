@@ -91,7 +91,8 @@ enum class BadLineReason : uint8_t {
   kNonNumeric,           // "non_numeric": a label, rating, value or field is not a number
   kNonFinite,            // "non_finite": NaN, inf, or a number that overflows float
   kLabelOutOfRange,      // "label_out_of_range": click label not in {-1,0,1}, rating outside range
-  kFieldOutOfRange,      // "field_out_of_range": libffm field number does not fit uint16
+  kFieldOutOfRange,      // "field_out_of_range": libffm field number does not fit uint16,
+                         // or is >= ParserOptions::num_fields
   kEmptyFile,            // "empty_file": reported by the reader, not by a parser
   kCancelled,            // "cancelled": csv, a cancellation row (skipped, or bad with policy fail)
   kMissingValue,         // "missing_value": csv, a missing value in a drop or fail column
@@ -129,6 +130,9 @@ struct ParserOptions {
   float max_rating = std::numeric_limits<float>::max();
   // Format csv: the schema (required; shared read-only by every parser).
   std::shared_ptr<const CsvSchema> csv_schema;
+  // Format libffm: a feature of field >= num_fields makes the line bad (field_out_of_range),
+  // so a field-aware model never drops fields silently; 0 = any field 0..65535.
+  uint32_t num_fields = 0;
 };
 
 class LineParser {
@@ -152,6 +156,13 @@ class LineParser {
   // line that may be a header.
   virtual Outcome Parse(std::string_view line, bool first_line_of_file, Batch* batch,
                         BadLineReason* reason) = 0;
+
+  // After a kBad outcome with reason field_out_of_range: which field and why ("field 11 but
+  // the model has num_fields 10 (fields 0..9)"), for the error message. Unspecified otherwise.
+  const std::string& detail() const { return detail_; }
+
+ protected:
+  std::string detail_;
 };
 
 // Parses all of `s` as a finite float. Returns false and sets *reason to kNonNumeric (not a

@@ -31,6 +31,7 @@ struct TrainOptions {
   std::string model;             // mf, lr, fm, ...
   DataFormat format = DataFormat::kRatings;
   std::shared_ptr<const CsvSchema> csv_schema;  // format csv: loaded once from --schema
+  uint32_t num_fields = 0;       // libffm: a line with a field >= this is bad (field_out_of_range); 0 = any
   std::string train;             // files, globs, directories (comma-separated)
   std::string test;              // optional
   int epochs = 10;

@@ -727,6 +727,7 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   ropts.seed = opts_.seed;
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;
+  ropts.parser.num_fields = opts_.num_fields;
   const double epoch_start = NowSeconds();
   if (!reader_) {
     reader_ = std::make_unique<DataReader>(ropts);
@@ -813,6 +814,7 @@ Status Trainer::LoadTest() {
   ropts.batch_size = 4096;
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;
+  ropts.parser.num_fields = opts_.num_fields;
   BadLineCounts skipped;
   EMBARK_RETURN_IF_ERROR(ReadAll(ropts, &test_batches_, &skipped));
   if (!skipped.empty()) {
