@@ -171,7 +171,8 @@ mf_workload() {  # NAME TRAIN TEST
       # The learning curve: the same training with -p prints the test RMSE of every iteration.
       run "$work/libmf.curve.log" "$LIBMF_TRAIN" "${flags[@]}" -t 20 -p "$work/mf.test" "$work/mf.train" "$work/mfc.model"
       local per_it; per_it=$(awk -v a="$wall" -v b="$wall1" 'BEGIN { x = (a - b) / 19; print (x > 0 ? x : 0) }')
-      local curve; curve=$(awk -v s="$per_it" '$1 ~ /^[0-9]+$/ && NF >= 4 { printf "%s[%.6f,%s]", (n++ ? "," : ""), $1 * s, $3 }' \
+      # LIBMF numbers its iterations from 0: the line "i ..." follows i + 1 iterations.
+      local curve; curve=$(awk -v s="$per_it" '$1 ~ /^[0-9]+$/ && NF >= 4 { printf "%s[%.6f,%s]", (n++ ? "," : ""), ($1 + 1) * s, $3 }' \
         "$work/libmf.curve.log")
       record workload="$name" kind=mf system="LIBMF" settings="-k 32 -t 20 -l2 0.05 -r 0.1 -s 2" run="$r" load="$load" \
         rows="$rows" epochs=20 examples=$((rows * 20)) wall_s="$wall" train_s="$(awk -v s="$per_it" 'BEGIN { print 20 * s }')" \
