@@ -26,6 +26,22 @@ std::vector<std::string> SplitPhases(const std::string& list) {
   return out;
 }
 
+}  // namespace
+
+size_t FreshBatchCount(const KvBenchOptions& opts) {
+  // The server's key-set cache is LRU over at most server_key_cache entries (shared by all
+  // workers, one or more per request), so a cycle of more distinct key sets than it holds
+  // always misses (while B < K: a batch of the whole key space is always the same set). Twice
+  // the capacity plus two leaves margin; small batches get more of them, up to about 8M keys
+  // (64 MB) per worker.
+  const size_t B = std::max<uint64_t>(1, std::min<uint64_t>(opts.batch_keys, opts.key_space));
+  const size_t by_cache = 2 * opts.server_key_cache + 2;
+  const size_t by_memory = std::min<size_t>(1024, (size_t{1} << 23) / B);
+  return std::max(by_cache, by_memory);
+}
+
+namespace {
+
 Status RunBenchWorker(const KvBenchOptions& opts, WorkerContext& ctx) {
   KVClient& kv = *ctx.kv;
   const uint64_t stride = ~uint64_t{0} / opts.key_space;  // floor(2^64 / K) up to rounding
@@ -33,36 +49,71 @@ Status RunBenchWorker(const KvBenchOptions& opts, WorkerContext& ctx) {
   std::vector<uint64_t> perm(opts.key_space);
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), rng);
-  const int kBatches = 8;
   const size_t B = std::min<uint64_t>(opts.batch_keys, opts.key_space);
-  std::vector<std::vector<uint64_t>> batches(kBatches);
-  std::vector<std::vector<float>> values(kBatches);
+  const bool rotating = opts.rotating_batches > 0;
+  const size_t num_batches = rotating ? opts.rotating_batches : FreshBatchCount(opts);
+  std::vector<std::vector<uint64_t>> batches(num_batches);
   std::uniform_real_distribution<float> uni(-0.01f, 0.01f);
-  for (int b = 0; b < kBatches; ++b) {
-    for (size_t i = 0; i < B; ++i) batches[b].push_back(perm[(b * B + i) % opts.key_space] * stride);
-    std::sort(batches[b].begin(), batches[b].end());
-    batches[b].erase(std::unique(batches[b].begin(), batches[b].end()), batches[b].end());
-    values[b].resize(batches[b].size() * opts.val_len);
-    for (float& v : values[b]) v = uni(rng);
+  if (rotating) {
+    // ps-lite's workload: batch b is entries [b*B, (b+1)*B) of the permutation (wrapping).
+    for (size_t b = 0; b < num_batches; ++b)
+      for (size_t i = 0; i < B; ++i) batches[b].push_back(perm[(b * B + i) % opts.key_space] * stride);
+  } else {
+    // Fresh key sets: consecutive slices of the permutation; when fewer than B entries are left
+    // the permutation is drawn again, so no two batches of a cycle hold the same key set.
+    size_t pos = 0;
+    for (size_t b = 0; b < num_batches; ++b) {
+      if (pos + B > perm.size()) {
+        std::shuffle(perm.begin(), perm.end(), rng);
+        pos = 0;
+      }
+      for (size_t i = 0; i < B; ++i) batches[b].push_back(perm[pos + i] * stride);
+      pos += B;
+    }
+  }
+  for (auto& keys_of_batch : batches) {
+    std::sort(keys_of_batch.begin(), keys_of_batch.end());
+    keys_of_batch.erase(std::unique(keys_of_batch.begin(), keys_of_batch.end()), keys_of_batch.end());
+  }
+  // Values do not affect which rows are touched, so a few arrays serve every batch.
+  const size_t kValueArrays = std::min<size_t>(8, num_batches);
+  std::vector<std::vector<float>> values(kValueArrays);
+  for (auto& v : values) {
+    v.resize(B * opts.val_len);
+    for (float& x : v) x = uni(rng);
   }
   const uint32_t table = 0;
   std::vector<float> out(B * opts.val_len);
   PreparedKeys keys;
-  // Warm-up: create every row.
-  for (int b = 0; b < kBatches; ++b) {
-    kv.Prepare(table, batches[b].data(), batches[b].size(), &keys);
+  auto push_sorted = [&](const std::vector<uint64_t>& ks, const float* vals) -> Status {
+    kv.Prepare(table, ks.data(), ks.size(), &keys);
     std::vector<float> grouped;  // values in the prepared (server-grouped) order
-    KVClient::SumDuplicates(keys, values[b].data(), opts.val_len, &grouped);
-    EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Push(keys, grouped.data())));
+    KVClient::SumDuplicates(keys, vals, opts.val_len, &grouped);
+    return kv.Wait(kv.Push(keys, grouped.data()));
+  };
+  // Warm-up: create every row.
+  if (rotating) {
+    for (size_t b = 0; b < num_batches; ++b) EMBARK_RETURN_IF_ERROR(push_sorted(batches[b], values[b % kValueArrays].data()));
+  } else {
+    // The whole key space once, B keys at a time (the timed batches cover it several times).
+    std::vector<uint64_t> slice;
+    for (size_t start = 0; start < opts.key_space; start += B) {
+      slice.clear();
+      for (size_t k = start; k < std::min<uint64_t>(start + B, opts.key_space); ++k) slice.push_back(k * stride);
+      EMBARK_RETURN_IF_ERROR(push_sorted(slice, values[0].data()));
+    }
   }
-  // ps-lite's warm-up ends with one pull. We also pull and push-pull every batch once, untimed:
+  // ps-lite's warm-up ends with one pull. We also pull and push-pull a few batches once, untimed:
   // on this kind of VM the first touch of fresh memory (message buffers, the heap growing to
   // its steady size) is slow, and that one-off cost would otherwise land in the first phase.
-  for (int b = 0; b < kBatches; ++b) {
+  for (size_t b = 0; b < std::min<size_t>(num_batches, 8); ++b) {
     kv.Prepare(table, batches[b].data(), batches[b].size(), &keys);
     EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Pull(keys, out.data())));
-    EMBARK_RETURN_IF_ERROR(kv.Wait(kv.PushPull(keys, values[b].data(), out.data())));
+    EMBARK_RETURN_IF_ERROR(kv.Wait(kv.PushPull(keys, values[b % kValueArrays].data(), out.data())));
   }
+  // Each phase continues the cycle where the previous one stopped, so a phase never starts on
+  // the key sets the previous phase (or the warm-up) just sent.
+  size_t next_batch = rotating ? 0 : std::min<size_t>(num_batches, 8) % num_batches;
 
   for (const std::string& phase : SplitPhases(opts.phases)) {
     EMBARK_RETURN_IF_ERROR(ctx.control->Barrier(BarrierGroup::kWorkers, 120));
@@ -71,12 +122,13 @@ Status RunBenchWorker(const KvBenchOptions& opts, WorkerContext& ctx) {
     const double start = NowSeconds();
     double elapsed = 0;
     while (elapsed < opts.seconds || ops < opts.min_ops) {
-      const int b = ops % kBatches;
+      const size_t b = next_batch;
+      next_batch = (next_batch + 1) % num_batches;
       // Key slicing is part of every operation, as in ps-lite: nothing is cached across ops.
       kv.Prepare(table, batches[b].data(), batches[b].size(), &keys);
       // Batches are sorted and unique, so the prepared order is a per-server regrouping of the
       // values; with one server it is the identity. Values are sent as prepared.
-      const float* vals = values[b].data();
+      const float* vals = values[b % kValueArrays].data();
       if (phase == "push") {
         EMBARK_RETURN_IF_ERROR(kv.Wait(kv.Push(keys, vals)));
       } else if (phase == "pull") {

@@ -62,6 +62,7 @@ DEFINE_double(seconds, 2.0, "bench: minimum seconds per phase");
 DEFINE_uint64(key_space, 1000000, "bench: number of distinct keys");
 DEFINE_string(phases, "push,pull,push+pull,fused", "bench: phases to run, comma-separated");
 DEFINE_string(json_out, "", "bench: write results as a JSON array to this file");
+DEFINE_int32(rotating_batches, 0, "bench: 0 = a key set the server has not seen recently for every operation (as in training); N = reuse N pre-generated batches in turn (ps-lite's workload: 8)");
 
 // train (names are a contract: scripts depend on them)
 DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm, imf, two_tower)");
@@ -182,7 +183,7 @@ const std::set<std::string> kTrainFlags = {
     "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "tower", "item_bias", "min_count", "admit_probability",
     "ttl", "server_memory", "admission_sketch_kb"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
-    {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out"}},
+    {"bench", {"val_len", "batch_keys", "seconds", "key_space", "phases", "json_out", "rotating_batches"}},
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
@@ -750,6 +751,8 @@ int main(int argc, char** argv) {
     o.phases = FLAGS_phases;
     o.json_out = FLAGS_json_out;
     o.seed = FLAGS_seed;
+    o.rotating_batches = FLAGS_rotating_batches;
+    o.server_key_cache = FLAGS_server_key_cache;
     std::set<std::string> seen;
     std::stringstream phases(o.phases);
     for (std::string p; std::getline(phases, p, ',');) {
@@ -764,6 +767,10 @@ int main(int argc, char** argv) {
     }
     if (o.val_len == 0 || o.batch_keys == 0 || o.key_space == 0) {
       std::fprintf(stderr, "bench: --val_len, --batch_keys and --key_space must be positive\n");
+      return embark::kExitUsage;
+    }
+    if (o.rotating_batches < 0) {
+      std::fprintf(stderr, "bench: --rotating_batches must be 0 (fresh key sets) or positive\n");
       return embark::kExitUsage;
     }
     job = embark::MakeKvBenchJob(o);
