@@ -215,6 +215,7 @@ Status Trainer::WaitForClock(int epoch, uint64_t clock, const std::function<Stat
 }
 
 Status Trainer::ReportClock(int epoch, uint64_t clock, uint64_t examples, double loss_sum) {
+  last_clock_report_ = NowSeconds();
   ClockReport r;
   r.epoch = epoch;
   r.clock = clock;
@@ -658,8 +659,12 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     loss_sum += loss.loss;
     const bool cut_due = cuts && CutDue(epoch, clock);
     if (++since_sync < opts_.sync_every && !cut_due) {
-      // Steps of --checkpoint_every count batch clocks: the scheduler must see every one.
-      if (cuts) EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
+      // Steps of --checkpoint_every count batch clocks: the scheduler must see every one. The
+      // progress line needs a clock now and then too. (A clock between exchanges is safe for
+      // the consistency waits: a worker past clock c has exchanged at every multiple of
+      // --sync_every up to c.)
+      if (cuts || NowSeconds() - last_clock_report_ > kClockReportSeconds)
+        EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
       continue;
     }
     since_sync = 0;
@@ -701,6 +706,7 @@ Status Trainer::OpenReader() {
   ropts.seed = opts_.seed;
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;
+  ropts.parser.num_fields = opts_.num_fields;
   reader_ = std::make_unique<DataReader>(ropts);
   return reader_->Open();
 }
@@ -717,22 +723,8 @@ Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, do
 }
 
 Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
-  DataReaderOptions ropts;
-  ropts.format = opts_.format;
-  ropts.files = opts_.train;
-  ropts.num_workers = ctx_.num_workers;
-  ropts.worker_index = ctx_.worker_index;
-  ropts.batch_size = opts_.batch_size;
-  ropts.shuffle_buffer = opts_.shuffle_buffer;
-  ropts.seed = opts_.seed;
-  ropts.bad_lines = opts_.bad_lines;
-  ropts.parser.csv_schema = opts_.csv_schema;
-  ropts.parser.num_fields = opts_.num_fields;
   const double epoch_start = NowSeconds();
-  if (!reader_) {
-    reader_ = std::make_unique<DataReader>(ropts);
-    EMBARK_RETURN_IF_ERROR(reader_->Open());
-  }
+  EMBARK_RETURN_IF_ERROR(OpenReader());
   DataReader* reader = reader_.get();
   EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
   const bool prefetch_pulls = EffectiveStaleness(opts_) >= 1;

@@ -143,6 +143,8 @@ class Trainer {
   std::vector<int16_t> table_of_field_;
   std::unique_ptr<RowReplica> replica_;
   std::vector<LocalBatch> local_batches_;  // one per compute thread
+  static constexpr double kClockReportSeconds = 0.2;  // --sync=local: longest silence towards the scheduler
+  double last_clock_report_ = 0;
   std::vector<PreparedKeys> sync_keys_;     // per table: the rows of the last PushDeltas
   std::vector<std::vector<uint32_t>> sync_indices_;
   uint64_t replica_misses_ = 0;

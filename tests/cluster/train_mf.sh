@@ -5,7 +5,7 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 
 "$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=30000 --seed=7 >/dev/null || fail "gen failed"
 "$LOCAL" --servers 1 --workers 2 -- train --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" \
-  --epochs=4 --metrics_out="$WORK/m.jsonl" --predictions_out="$WORK/p.txt" --progress_every=0.5 >"$WORK/log" 2>&1 \
+  --epochs=4 --metrics_out="$WORK/m.jsonl" --predictions_out="$WORK/p.txt" --progress_every=0.05 >"$WORK/log" 2>&1 \
   || fail "train exited $?"
 [ "$(wc -l < "$WORK/m.jsonl")" = 5 ] || fail "expected 4 epoch lines + 1 final line in metrics_out"
 for key in '"epoch": 4' '"examples": ' '"seconds": ' '"test_rmse": ' '"test_mae": ' '"final": true'; do
