@@ -314,7 +314,12 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   mem.sketch_bytes = FLAGS_admission_sketch_kb << 10;
   // Bounded memory admits and evicts rows per push, which a worker's own copies would bypass:
   // it trains on the exact path unless --sync=local was asked for (an error).
-  if (mem.enabled() && o.sync == embark::SyncMode::kLocal && !IsSet("sync")) o.sync = embark::SyncMode::kExact;
+  if (mem.enabled() && o.sync == embark::SyncMode::kLocal && !IsSet("sync")) {
+    if (IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb"))
+      return Status::InvalidArgument("train: bounded memory trains with --sync=exact, so --sync_every, --replica_rows "
+                                     "and --input_cache_mb do not apply");
+    o.sync = embark::SyncMode::kExact;
+  }
   if (mem.enabled() && o.sync == embark::SyncMode::kLocal)
     return Status::InvalidArgument("train: --sync=local does not combine with bounded memory (--min_count, "
                                    "--admit_probability, --ttl, --server_memory): servers admit and evict rows per "

@@ -46,12 +46,18 @@ class SgdOptimizer final : public OptimizerBase<SgdOptimizer> {
   }
 };
 
+constexpr float kAdaGradFloor = 1e-10f;
+
 class AdaGradOptimizer final : public OptimizerBase<AdaGradOptimizer> {
  public:
   explicit AdaGradOptimizer(const OptimizerConfig& cfg) : OptimizerBase(cfg) {}
   int StateFloats(int dim) const override { return dim; }
   void InitState(float* row, int dim) const override {
     std::fill(row + dim, row + 2 * dim, cfg_.adagrad_init);
+  }
+  // Summed deltas (and a peer's garbage that is finite) must not leave a negative accumulator.
+  void AfterDelta(float* row, int dim) const override {
+    for (int j = 0; j < dim; ++j) row[dim + j] = std::max(row[dim + j], 0.0f);
   }
   void Apply(float* row, const float* grad, int dim) const override {
     const float lr = cfg_.lr, l2 = cfg_.l2, eps = cfg_.adagrad_eps;
@@ -65,10 +71,11 @@ class AdaGradOptimizer final : public OptimizerBase<AdaGradOptimizer> {
       const float g = gr[j] + l2 * w[j];
       const float acc = n[j] + g * g;
       n[j] = acc;
-      // With eps = 0 a coordinate that has only seen zero gradients has 0/0; it must not move:
-      // then g = 0 too, and dividing by FLT_MIN instead of 0 gives 0 (a max, not a branch, so
-      // the loop stays vectorised).
-      w[j] -= lr * g / std::max(std::sqrt(acc) + eps, FLT_MIN);
+      // With eps = 0 a coordinate that has only seen zero gradients has 0/0; it must not move.
+      // The denominator is floored at kAdaGradFloor instead (a max, not a branch, so the loop
+      // stays vectorised): that changes nothing unless sqrt(n) + eps < 1e-10, i.e. only with
+      // eps = 0 and |g| < 1e-10, where the step stays below lr * |g| / 1e-10 < lr (and 0 for g = 0).
+      w[j] -= lr * g / std::max(std::sqrt(acc) + eps, kAdaGradFloor);
     }
   }
 };
@@ -148,6 +155,11 @@ class AdamOptimizer final : public OptimizerBase<AdamOptimizer> {
  public:
   explicit AdamOptimizer(const OptimizerConfig& cfg) : OptimizerBase(cfg) {}
   int StateFloats(int dim) const override { return 2 * dim + 1; }
+  // Several workers' deltas of a decaying v can sum below zero; t counts updates.
+  void AfterDelta(float* row, int dim) const override {
+    for (int j = 0; j < dim; ++j) row[2 * dim + j] = std::max(row[2 * dim + j], 0.0f);
+    row[3 * dim] = std::max(row[3 * dim], 0.0f);
+  }
   void Apply(float* row, const float* grad, int dim) const override {
     const float lr = cfg_.lr, l2 = cfg_.l2, eps = cfg_.adam_eps;
     const float b1 = cfg_.adam_beta1, b2 = cfg_.adam_beta2;

@@ -275,6 +275,15 @@ TEST(RowReplicaTest, BadStoredRowRequestsAreRefusedAndChangeNothing) {
   EXPECT_FALSE(r.status.ok());
   EXPECT_NE(r.Text().find("non-finite"), std::string::npos) << r.Text();
   EXPECT_EQ(PullRows(*server, kEmb, keys), before);
+  // A finite delta that would make an AdaGrad accumulator negative leaves it at 0 (a NaN
+  // square root would freeze or poison the row).
+  std::vector<float> negative(20, 0.0f);
+  for (int j = 5; j < 10; ++j) negative[j] = -3.0f;
+  ASSERT_TRUE(PushDelta(*server, kEmb, keys, negative).ok());
+  const std::vector<float> clamped = PullRows(*server, kEmb, keys);
+  for (int j = 5; j < 10; ++j) EXPECT_EQ(clamped[j], 0.0f);
+  ASSERT_TRUE(Call(*server, MsgType::kPush, kEmb, keys, 5, &narrow).status.ok());
+  for (float v : PullRows(*server, kEmb, keys)) EXPECT_TRUE(std::isfinite(v));
   // Bounded memory admits rows per push: stored-row requests would bypass it.
   auto bounded = MakeServer(1, /*bounded=*/true);
   r = Call(*bounded, MsgType::kPullRows, kEmb, keys, 10, nullptr);

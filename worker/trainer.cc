@@ -590,7 +590,6 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   const double epoch_start = NowSeconds();
   EMBARK_RETURN_IF_ERROR(OpenReader());
   DataReader* reader = reader_.get();
-  EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
   if (!replica_) {
     replica_ = std::make_unique<RowReplica>(kv_.placement());
     table_of_field_.assign(65536, kFieldUnknown);
@@ -598,7 +597,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   }
   const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
   cut_pending_ = false;
-  uint64_t clock = 0, examples = 0, since_sync = 0;
+  uint64_t clock = 0, examples = 0;
   double loss_sum = 0;
   EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, 0));
   // Every worker's changes of the previous epoch (and a restored checkpoint) are in the servers.
@@ -607,7 +606,9 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   auto pause_hook = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
   // Later epochs train from memory when the whole share was cached; the first builds the cache
   // (unless it starts from a checkpoint's remainder or needs file positions for cuts).
-  const bool from_cache = epoch_cache_ != nullptr && cache_complete_;
+  const bool from_cache = epoch_cache_ != nullptr && cache_complete_ && resume == nullptr;
+  // An epoch from memory leaves the files alone (bad lines were counted in the first).
+  if (!from_cache) EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
   const bool build_cache = !from_cache && resume == nullptr && !cuts && opts_.input_cache_bytes > 0;
   if (build_cache) epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
   if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
@@ -643,6 +644,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
       EMBARK_RETURN_IF_ERROR(reader->Next(&lb.batch, &end));
       if (end) break;
       EMBARK_RETURN_IF_ERROR(ResolveLocal(&lb));
+      if (building && epoch_cache_ == nullptr) building = false;  // a sync forgot the rows (--replica_rows)
       if (building && !epoch_cache_->Add(lb.batch, lb.replica_row)) {
         LOG(INFO) << "worker " << ctx_.worker_index << ": the training data exceed --input_cache_mb="
                   << (opts_.input_cache_bytes >> 20) << "; every epoch reads the files";
@@ -658,7 +660,9 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     examples += lb.batch.size();
     loss_sum += loss.loss;
     const bool cut_due = cuts && CutDue(epoch, clock);
-    if (++since_sync < opts_.sync_every && !cut_due) {
+    // Exchanges happen at multiples of --sync_every (and at cuts), the same clocks on every
+    // worker, so a worker past clock c has exchanged at every multiple up to c.
+    if (clock % opts_.sync_every != 0 && !cut_due) {
       // Steps of --checkpoint_every count batch clocks: the scheduler must see every one. The
       // progress line needs a clock now and then too. (A clock between exchanges is safe for
       // the consistency waits: a worker past clock c has exchanged at every multiple of
@@ -667,7 +671,6 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
         EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
       continue;
     }
-    since_sync = 0;
     if (!exchange_mid_epoch && !cut_due) {
       EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
       continue;
