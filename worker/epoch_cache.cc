@@ -37,6 +37,17 @@ void EpochCache::Shuffle(uint64_t seed) {
   cursor_ = 0;
 }
 
+void EpochCache::Peek(size_t examples, std::vector<int32_t>* rows, std::vector<uint16_t>* fields) const {
+  rows->clear();
+  fields->clear();
+  const size_t end = std::min(order_.size(), cursor_ + examples);
+  for (size_t c = cursor_; c < end; ++c) {
+    const uint32_t e = order_[c];
+    rows->insert(rows->end(), rows_.begin() + offsets_[e], rows_.begin() + offsets_[e + 1]);
+    fields->insert(fields->end(), fields_.begin() + offsets_[e], fields_.begin() + offsets_[e + 1]);
+  }
+}
+
 bool EpochCache::Next(size_t batch_size, Batch* out, std::vector<int32_t>* row) {
   out->Clear();
   row->clear();

@@ -34,6 +34,9 @@ class EpochCache {
 
   // Starts an epoch over every cached example in an order drawn from `seed`.
   void Shuffle(uint64_t seed);
+  // The replica rows and fields of every feature of the next `examples` examples of the
+  // epoch's order (what the coming batches will read), without moving on.
+  void Peek(size_t examples, std::vector<int32_t>* rows, std::vector<uint16_t>* fields) const;
   // The next up to `batch_size` examples of the epoch's order; false when the epoch is over.
   bool Next(size_t batch_size, Batch* out, std::vector<int32_t>* row);
 

@@ -352,6 +352,52 @@ Status Trainer::GatherLocal(LocalBatch* lb) {
   return Status::OK();
 }
 
+Status Trainer::PrefetchInterval() {
+  if (epoch_cache_ == nullptr || !cache_complete_) return Status::OK();
+  const size_t n_tables = tables_.size();
+  RowReplica& rep = *replica_;
+  std::vector<int32_t> rows;
+  std::vector<uint16_t> fields;
+  epoch_cache_->Peek(opts_.sync_every * opts_.batch_size, &rows, &fields);
+  std::vector<std::vector<uint32_t>> stale(n_tables);
+  std::vector<std::vector<uint8_t>> seen(n_tables);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0) continue;
+    const int t = TableOf(fields[i]);
+    const uint32_t index = static_cast<uint32_t>(rows[i]);
+    if (rep.IsFresh(t, index)) continue;
+    if (seen[t].empty()) seen[t].assign(rep.held(t), 0);
+    if (seen[t][index]) continue;
+    seen[t][index] = 1;
+    stale[t].push_back(index);
+  }
+  std::vector<PreparedKeys> prepared(n_tables);
+  std::vector<std::vector<float>> fetched(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  std::vector<uint64_t> keys;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (stale[t].empty()) continue;
+    keys.clear();
+    for (uint32_t index : stale[t]) keys.push_back(rep.keys(t)[index]);
+    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
+    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
+    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
+  }
+  Status first;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (ts[t] == 0) continue;
+    Status st = kv_.Wait(ts[t]);
+    if (!st.ok()) {
+      if (first.ok()) first = st;
+      continue;
+    }
+    const uint32_t width = kv_.placement().StoredRowWidth(t);
+    for (size_t i = 0; i < stale[t].size(); ++i)
+      rep.FillIndex(t, stale[t][i], fetched[t].data() + size_t{prepared[t].index_of_input[i]} * width);
+  }
+  return first;
+}
+
 Status Trainer::RefreshStale(LocalBatch* lb) {
   RowReplica& rep = *replica_;
   const size_t n_tables = tables_.size();
@@ -633,6 +679,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     if (exchange_mid_epoch) {
       EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock));
       EMBARK_RETURN_IF_ERROR(RefreshChanged());
+      EMBARK_RETURN_IF_ERROR(PrefetchInterval());
     }
     if (trained < opts_.sync_every) break;
   }
@@ -681,6 +728,8 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     if (cut_due) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, nullptr));
     EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock, cuts ? std::function<Status()>(pause_hook) : nullptr));
     EMBARK_RETURN_IF_ERROR(RefreshChanged());
+    // From memory the coming batches are known: their stale rows come in one request.
+    if (from_cache) EMBARK_RETURN_IF_ERROR(PrefetchInterval());
   }
   EMBARK_RETURN_IF_ERROR(PushDeltas());
   if (building && epoch_cache_ != nullptr) {

@@ -84,6 +84,9 @@ class Trainer {
   Status GatherLocal(LocalBatch* lb);
   // Reads again the batch's rows that went stale at the last sync.
   Status RefreshStale(LocalBatch* lb);
+  // Epochs from memory: reads again, in one request per table, the stale rows the next
+  // --sync_every batches will read (so batches do not wait for them one by one).
+  Status PrefetchInterval();
   // Model forward/backward on the gathered rows, then the optimizer on the replica; `grads`
   // given: on this thread alone, applying without change tracking (Hogwild, see TrainCachedRound).
   LossSum ComputeLocal(LocalBatch* lb, Gradients* grads = nullptr);
