@@ -251,6 +251,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     return Status::InvalidArgument("train: --consistency=ssp needs --staleness of at least 1 (0 is bsp)");
   o.staleness = FLAGS_staleness;
   EMBARK_RETURN_IF_ERROR(embark::ParseSyncMode(FLAGS_sync, &o.sync));
+  o.sync_set = IsSet("sync");
   if ((IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb")) && o.sync != embark::SyncMode::kLocal)
     return Status::InvalidArgument("train: --sync_every, --replica_rows and --input_cache_mb apply only to --sync=local");
   o.input_cache_bytes = static_cast<size_t>(FLAGS_input_cache_mb) << 20;

@@ -39,6 +39,12 @@ struct TrainOptions {
   Consistency consistency = Consistency::kBsp;
   int staleness = 0;             // SSP bound (clocks); 0 for BSP
   SyncMode sync = SyncMode::kLocal;
+  // --sync given on the command line. Without it, local updates are used where they are known
+  // to keep the model's quality: mf and imf, and any model trained by a single worker (the
+  // per-batch path exactly). Several workers training a CTR model add up their changes of the
+  // same hot rows (the bias, frequent features) and overshoot at the default steps, so those
+  // default to kExact (see EffectiveSync).
+  bool sync_set = false;
   uint64_t sync_every = 256;     // kLocal: batches between exchanges with the servers
   size_t input_cache_bytes = size_t{4} << 30;  // kLocal: a worker's parsed share kept in memory (0 = read every epoch)
   uint64_t replica_rows = uint64_t{1} << 24;  // kLocal: sparse rows a worker holds before it forgets them at a sync
@@ -67,6 +73,13 @@ struct TrainOptions {
   // records them as "option NAME VALUE" lines so `embark export` can rebuild the model.
   std::vector<std::pair<std::string, std::string>> model_options;
 };
+
+// The synchronisation a job with `num_workers` workers uses (see TrainOptions::sync_set).
+inline SyncMode EffectiveSync(const TrainOptions& o, int num_workers) {
+  if (o.sync_set || o.sync == SyncMode::kExact) return o.sync;
+  if (num_workers == 1 || o.model == "mf" || o.model == "imf") return SyncMode::kLocal;
+  return SyncMode::kExact;
+}
 
 // How a worker's staleness bound is enforced: BSP = 0, SSP = staleness, ASP = unbounded.
 inline int64_t EffectiveStaleness(const TrainOptions& o) {

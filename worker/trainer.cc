@@ -941,7 +941,7 @@ Status Trainer::Run() {
   }
   for (int epoch = first_epoch; epoch <= opts_.epochs; ++epoch) {
     const RemainingInput* rest = epoch == first_epoch ? resume.get() : nullptr;
-    if (opts_.sync == SyncMode::kLocal) EMBARK_RETURN_IF_ERROR(TrainEpochLocal(epoch, rest));
+    if (EffectiveSync(opts_, ctx_.num_workers) == SyncMode::kLocal) EMBARK_RETURN_IF_ERROR(TrainEpochLocal(epoch, rest));
     else EMBARK_RETURN_IF_ERROR(TrainEpoch(epoch, rest));
     // Everyone's updates of this epoch are in before anyone evaluates; nobody starts the next
     // epoch before everyone evaluated (so evaluation never sees a later epoch's updates).

@@ -45,9 +45,9 @@ b=$(spread --consistency=bsp)
 a=$(spread --consistency=asp)
 [ "$a" -gt 24 ] || fail "asp: spread $a; the slowed worker should fall far behind (the bound must be what holds it)"
 
-# FM (CTR defaults exchange every 16 batches): the cluster stays close to one process.
+# FM with --sync=local (CTR models exchange every 16 batches): the cluster stays close to one process.
 "$EMBARK_BIN" gen --kind=clicks --out="$WORK/c" --rows=60000 --seed=4 >/dev/null || fail "gen clicks failed"
-fm=(--model=fm --format=libsvm --train="$WORK/c.train.libsvm" --test="$WORK/c.test.libsvm" --epochs=1 --lr=0.05)
+fm=(--model=fm --format=libsvm --train="$WORK/c.train.libsvm" --test="$WORK/c.test.libsvm" --epochs=1 --lr=0.05 --sync=local)
 "$LOCAL" --servers 1 --workers 2 -- train "${fm[@]}" --metrics_out="$WORK/fm.jsonl" >"$WORK/log" 2>&1 || fail "fm cluster exited $?"
 "$EMBARK_BIN" train-local "${fm[@]}" --metrics_out="$WORK/fm1.jsonl" >"$WORK/log" 2>&1 || fail "fm train-local exited $?"
 ll() { tail -1 "$1" | grep -oE '"test_logloss": [0-9.]+' | grep -oE '[0-9.]+$'; }
