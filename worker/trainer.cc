@@ -352,6 +352,36 @@ Status Trainer::GatherLocal(LocalBatch* lb) {
   return Status::OK();
 }
 
+Status Trainer::PullIntoReplica(const std::vector<std::vector<uint32_t>>& rows) {
+  RowReplica& rep = *replica_;
+  const size_t n_tables = rows.size();
+  std::vector<PreparedKeys> prepared(n_tables);
+  std::vector<std::vector<float>> fetched(n_tables);
+  std::vector<int> ts(n_tables, 0);
+  std::vector<uint64_t> keys;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (rows[t].empty()) continue;
+    keys.clear();
+    for (uint32_t index : rows[t]) keys.push_back(rep.keys(t)[index]);
+    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
+    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
+    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
+  }
+  Status first;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (ts[t] == 0) continue;
+    Status st = kv_.Wait(ts[t]);
+    if (!st.ok()) {
+      if (first.ok()) first = st;
+      continue;
+    }
+    const uint32_t width = kv_.placement().StoredRowWidth(t);
+    for (size_t i = 0; i < rows[t].size(); ++i)
+      rep.FillIndex(t, rows[t][i], fetched[t].data() + size_t{prepared[t].index_of_input[i]} * width);
+  }
+  return first;
+}
+
 Status Trainer::PrefetchInterval() {
   if (epoch_cache_ == nullptr || !cache_complete_) return Status::OK();
   const size_t n_tables = tables_.size();
@@ -371,31 +401,7 @@ Status Trainer::PrefetchInterval() {
     seen[t][index] = 1;
     stale[t].push_back(index);
   }
-  std::vector<PreparedKeys> prepared(n_tables);
-  std::vector<std::vector<float>> fetched(n_tables);
-  std::vector<int> ts(n_tables, 0);
-  std::vector<uint64_t> keys;
-  for (size_t t = 0; t < n_tables; ++t) {
-    if (stale[t].empty()) continue;
-    keys.clear();
-    for (uint32_t index : stale[t]) keys.push_back(rep.keys(t)[index]);
-    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
-    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
-    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
-  }
-  Status first;
-  for (size_t t = 0; t < n_tables; ++t) {
-    if (ts[t] == 0) continue;
-    Status st = kv_.Wait(ts[t]);
-    if (!st.ok()) {
-      if (first.ok()) first = st;
-      continue;
-    }
-    const uint32_t width = kv_.placement().StoredRowWidth(t);
-    for (size_t i = 0; i < stale[t].size(); ++i)
-      rep.FillIndex(t, stale[t][i], fetched[t].data() + size_t{prepared[t].index_of_input[i]} * width);
-  }
-  return first;
+  return PullIntoReplica(stale);
 }
 
 Status Trainer::RefreshStale(LocalBatch* lb) {
@@ -412,32 +418,8 @@ Status Trainer::RefreshStale(LocalBatch* lb) {
     any |= !stale[t].empty();
   }
   if (!any) return Status::OK();
-  std::vector<PreparedKeys> prepared(n_tables);
-  std::vector<std::vector<float>> fetched(n_tables);
-  std::vector<int> ts(n_tables, 0);
-  std::vector<uint64_t> keys;
-  for (size_t t = 0; t < n_tables; ++t) {
-    if (stale[t].empty()) continue;
-    keys.clear();
-    for (uint32_t index : stale[t]) keys.push_back(rep.keys(t)[index]);
-    kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
-    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
-    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
-    lb->stale_pulled += keys.size();
-  }
-  Status first;
-  for (size_t t = 0; t < n_tables; ++t) {
-    if (ts[t] == 0) continue;
-    Status st = kv_.Wait(ts[t]);
-    if (!st.ok()) {
-      if (first.ok()) first = st;
-      continue;
-    }
-    const uint32_t width = kv_.placement().StoredRowWidth(t);
-    for (size_t i = 0; i < stale[t].size(); ++i)
-      rep.FillIndex(t, stale[t][i], fetched[t].data() + size_t{prepared[t].index_of_input[i]} * width);
-  }
-  return first;
+  for (const auto& rows : stale) lb->stale_pulled += rows.size();
+  return PullIntoReplica(stale);
 }
 
 LossSum Trainer::ComputeLocal(LocalBatch* lb, Gradients* grads) {

@@ -87,6 +87,8 @@ class Trainer {
   // Epochs from memory: reads again, in one request per table, the stale rows the next
   // --sync_every batches will read (so batches do not wait for them one by one).
   Status PrefetchInterval();
+  // Reads the given replica rows (per table, by index) from their servers into the replica.
+  Status PullIntoReplica(const std::vector<std::vector<uint32_t>>& rows);
   // Model forward/backward on the gathered rows, then the optimizer on the replica; `grads`
   // given: on this thread alone, applying without change tracking (Hogwild, see TrainCachedRound).
   LossSum ComputeLocal(LocalBatch* lb, Gradients* grads = nullptr);
