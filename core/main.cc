@@ -7,10 +7,12 @@
 //           prepare (clean raw interaction logs into libffm files; runs without MPI).
 // Rank 0 is the scheduler, ranks 1..num_servers the servers, the rest workers.
 #include <gflags/gflags.h>
+#include <nlohmann/json.hpp>
 #include <glog/logging.h>
 
 #include <cinttypes>
 #include <cstdio>
+#include <fstream>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -211,6 +213,21 @@ std::string CheckFlagsBelong(const std::string& command) {
     return "--" + f.name + " does not apply to '" + command + "'";
   }
   return "";
+}
+
+// `gen`: prints the Bayes limit of the test file and writes it to PREFIX.truth.json.
+embark::Status WriteTruth(const std::string& prefix, const char* kind, const char* key, const embark::SynthTruth& t) {
+  nlohmann::json j;
+  j["kind"] = kind;
+  j["test_rows"] = t.test_rows;
+  j[key] = t.bayes_test_loss;
+  std::printf("%s of the generator's own model on the test file: %.6f (%llu rows); wrote %s.truth.json\n", key,
+              t.bayes_test_loss, static_cast<unsigned long long>(t.test_rows), prefix.c_str());
+  std::ofstream out(prefix + ".truth.json");
+  out << j.dump() << "\n";
+  out.close();
+  if (!out) return embark::Status::IoError("cannot write " + prefix + ".truth.json");
+  return embark::Status::OK();
 }
 
 // Builds the train job from the flags; contradictions are errors.
@@ -477,8 +494,10 @@ int RunGen() {
     o.test_fraction = FLAGS_test_fraction;
     o.num_users = users > 0 ? users : std::max<int64_t>(1000, FLAGS_rows / 50);
     o.num_items = items > 0 ? items : std::max<int64_t>(500, FLAGS_rows / 100);
-    st = embark::WriteSynthRatings(o, FLAGS_out + ".train.tsv", FLAGS_out + ".test.tsv");
+    embark::SynthTruth truth;
+    st = embark::WriteSynthRatings(o, FLAGS_out + ".train.tsv", FLAGS_out + ".test.tsv", &truth);
     if (st.ok()) std::printf("wrote %s.train.tsv and %s.test.tsv\n", FLAGS_out.c_str(), FLAGS_out.c_str());
+    if (st.ok()) st = WriteTruth(FLAGS_out, "ratings", "bayes_test_rmse", truth);
   } else if (FLAGS_kind == "clicks") {
     embark::SynthClicksOptions o;
     o.seed = FLAGS_seed;
@@ -486,8 +505,10 @@ int RunGen() {
     o.test_fraction = FLAGS_test_fraction;
     if (users > 0) o.num_users = users;
     if (items > 0) o.num_items = items;
-    st = embark::WriteSynthClicks(o, FLAGS_out);
+    embark::SynthTruth truth;
+    st = embark::WriteSynthClicks(o, FLAGS_out, &truth);
     if (st.ok()) std::printf("wrote %s.{train,test}.{libffm,libsvm}\n", FLAGS_out.c_str());
+    if (st.ok()) st = WriteTruth(FLAGS_out, "clicks", "bayes_test_logloss", truth);
   } else if (FLAGS_kind == "implicit") {
     embark::SynthImplicitOptions o;
     o.seed = FLAGS_seed;

@@ -196,6 +196,46 @@ TEST(SynthRatingsTest, PerItemMeanBeatsGlobalMean) {
   EXPECT_LT(rmse_item, 0.95 * rmse_global) << rmse_item << " vs " << rmse_global;
 }
 
+// The Bayes limit the generator reports: 0 without noise (every rating is the rounded mean),
+// between the rounding-free noise floor and the per-item-mean baseline with noise.
+TEST(SynthRatingsTest, ReportsTheBayesRmseOfItsOwnModel) {
+  ScratchDir dir;
+  SynthRatingsOptions o;
+  o.num_ratings = 30000;
+  o.noise = 0;
+  SynthTruth truth;
+  ASSERT_TRUE(WriteSynthRatings(o, dir.File("train0"), dir.File("test0"), &truth).ok());
+  EXPECT_EQ(truth.test_rows, ParseRatings(dir.File("test0")).size());
+  EXPECT_EQ(truth.bayes_test_loss, 0.0);
+  o.noise = 0.5;
+  ASSERT_TRUE(WriteSynthRatings(o, dir.File("train"), dir.File("test"), &truth).ok());
+  const std::vector<Rating> test = ParseRatings(dir.File("test"));
+  ASSERT_EQ(truth.test_rows, test.size());
+  double mean = 0;
+  for (const Rating& r : test) mean += r.rating;
+  mean /= test.size();
+  const double rmse_mean = Rmse(test, std::vector<double>(o.num_items, mean));
+  EXPECT_GT(truth.bayes_test_loss, 0.3) << "noise 0.5 (clipping and rounding shave a little)";
+  EXPECT_LT(truth.bayes_test_loss, 0.6);
+  EXPECT_LT(truth.bayes_test_loss, 0.8 * rmse_mean);
+}
+
+TEST(SynthClicksTest, ReportsTheBayesLoglossOfItsOwnModel) {
+  ScratchDir dir;
+  SynthClicksOptions o;
+  o.num_rows = 40000;
+  SynthTruth truth;
+  ASSERT_TRUE(WriteSynthClicks(o, dir.File("c"), &truth).ok());
+  const std::vector<std::string> lines = ReadLines(dir.File("c.test.libsvm"));
+  ASSERT_EQ(truth.test_rows, lines.size());
+  double positives = 0;
+  for (const std::string& line : lines) positives += line[0] == '1';
+  const double rate = positives / lines.size();
+  const double constant = -(rate * std::log(rate) + (1 - rate) * std::log(1 - rate));
+  EXPECT_GT(truth.bayes_test_loss, 0.05);
+  EXPECT_LT(truth.bayes_test_loss, constant - 0.02) << "the features carry signal beyond the positive rate";
+}
+
 TEST(SynthRatingsTest, RejectsBadOptionsAndUnwritablePaths) {
   ScratchDir dir;
   SynthRatingsOptions o;

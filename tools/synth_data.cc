@@ -325,8 +325,26 @@ Status WriteRatingBlock(std::vector<RatingLine>* block, uint64_t block_index, ui
 
 }  // namespace
 
+namespace {
+// E[clamp(round(x + noise * N(0,1)), 1, 5)]: each rating k has the probability that x + noise
+// falls in its rounding interval (the two end ratings take the tails).
+double ExpectedRating(double x, double noise) {
+  if (!(noise > 0)) return static_cast<double>(std::clamp(std::lround(x), 1L, 5L));
+  auto below = [&](double edge) { return 0.5 * std::erfc(-(edge - x) / (noise * std::sqrt(2.0))); };
+  double expected = 0, previous = 0;
+  for (int k = 1; k <= 5; ++k) {
+    const double upto = k == 5 ? 1.0 : below(k + 0.5);
+    expected += k * (upto - previous);
+    previous = upto;
+  }
+  return expected;
+}
+}  // namespace
+
 Status WriteSynthRatings(const SynthRatingsOptions& o, const std::string& train_path,
-                         const std::string& test_path) {
+                         const std::string& test_path, SynthTruth* truth) {
+  double squared_error = 0;
+  uint64_t test_rows = 0;
   EMBARK_RETURN_IF_ERROR(ValidateRatingsOptions(o));
   LineWriter train, test;
   EMBARK_RETURN_IF_ERROR(train.Open(train_path));
@@ -383,14 +401,19 @@ Status WriteSynthRatings(const SynthRatingsOptions& o, const std::string& train_
       }
       rated_bits[best >> 6] |= uint64_t{1} << (best & 63);
       rated.push_back(best);
-      const double score = kGlobalMean + user_bias + items.bias[best] + dot(best) +
-                           o.noise * rng.Normal();
+      const double mean = kGlobalMean + user_bias + items.bias[best] + dot(best);
+      const double score = mean + o.noise * rng.Normal();
       RatingLine line;
       line.user = static_cast<uint32_t>(u);
       line.item = best;
       line.rating = static_cast<uint8_t>(std::clamp(std::lround(score), 1L, 5L));
       line.timestamp = static_cast<uint32_t>(kFirstTimestamp + rng.Below(kTimestampSpan));
       line.test = rng.Bernoulli(o.test_fraction);
+      if (line.test) {
+        const double e = line.rating - ExpectedRating(mean, o.noise);
+        squared_error += e * e;
+        ++test_rows;
+      }
       block.push_back(line);
     }
     for (uint32_t i : rated) rated_bits[i >> 6] = 0;
@@ -401,6 +424,10 @@ Status WriteSynthRatings(const SynthRatingsOptions& o, const std::string& train_
   }
   EMBARK_RETURN_IF_ERROR(WriteRatingBlock(&block, block_index, o.seed, &train, &test));
   EMBARK_RETURN_IF_ERROR(train.Close());
+  if (truth != nullptr) {
+    truth->test_rows = test_rows;
+    truth->bayes_test_loss = test_rows > 0 ? std::sqrt(squared_error / static_cast<double>(test_rows)) : 0;
+  }
   return test.Close();
 }
 
@@ -601,7 +628,9 @@ std::vector<SynthClickField> SynthClickFields(const SynthClicksOptions& options)
   return fields;
 }
 
-Status WriteSynthClicks(const SynthClicksOptions& o, const std::string& out_prefix) {
+Status WriteSynthClicks(const SynthClicksOptions& o, const std::string& out_prefix, SynthTruth* truth) {
+  double logloss = 0;
+  uint64_t test_rows = 0;
   EMBARK_RETURN_IF_ERROR(ValidateClicksOptions(o));
   LineWriter ffm_train, ffm_test, svm_train, svm_test;
   EMBARK_RETURN_IF_ERROR(ffm_train.Open(out_prefix + ".train.libffm"));
@@ -615,8 +644,14 @@ Status WriteSynthClicks(const SynthClicksOptions& o, const std::string& out_pref
   uint32_t values[kSynthClickFields];
   for (int64_t row = 0; row < o.num_rows; ++row) {
     model.DrawRow(&rng, values);
-    const int label = rng.Bernoulli(model.ClickProbability(values)) ? 1 : 0;
+    const double p = model.ClickProbability(values);
+    const int label = rng.Bernoulli(p) ? 1 : 0;
     const bool is_test = rng.Bernoulli(o.test_fraction);
+    if (is_test) {
+      const double q = std::clamp(label ? p : 1 - p, 1e-15, 1.0);
+      logloss -= std::log(q);
+      ++test_rows;
+    }
     LineWriter* ffm = is_test ? &ffm_test : &ffm_train;
     LineWriter* svm = is_test ? &svm_test : &svm_train;
     ffm->Char(static_cast<char>('0' + label));
@@ -640,6 +675,10 @@ Status WriteSynthClicks(const SynthClicksOptions& o, const std::string& out_pref
   EMBARK_RETURN_IF_ERROR(ffm_train.Close());
   EMBARK_RETURN_IF_ERROR(ffm_test.Close());
   EMBARK_RETURN_IF_ERROR(svm_train.Close());
+  if (truth != nullptr) {
+    truth->test_rows = test_rows;
+    truth->bayes_test_loss = test_rows > 0 ? logloss / static_cast<double>(test_rows) : 0;
+  }
   return svm_test.Close();
 }
 

@@ -54,10 +54,21 @@ struct SynthRatingsOptions {
   int candidates_per_pick = 3;         // 1 = pure popularity; more = more preference-driven
 };
 
-// Writes the ratings to train_path and test_path (created or truncated).
+// What the best possible model would score on the written test set, from the generator's own
+// known model (the Bayes limit a trained model is measured against):
+//   ratings: the RMSE of E[rating | user, item] (the expectation of the rounded, clipped noisy
+//            score under the generator's noise), over the test ratings;
+//   clicks:  the mean logloss of the true click probabilities, over the test rows.
+struct SynthTruth {
+  uint64_t test_rows = 0;
+  double bayes_test_loss = 0;  // RMSE (ratings) or logloss (clicks)
+};
+
+// Writes the ratings to train_path and test_path (created or truncated); `truth` (optional)
+// receives the Bayes limit of the test file.
 // InvalidArgument for bad options, IoError naming the file if writing fails.
 Status WriteSynthRatings(const SynthRatingsOptions& options, const std::string& train_path,
-                         const std::string& test_path);
+                         const std::string& test_path, SynthTruth* truth = nullptr);
 
 struct SynthClicksOptions {
   uint64_t seed = 1;
@@ -83,7 +94,8 @@ std::vector<SynthClickField> SynthClickFields(const SynthClicksOptions& options)
 
 // Writes PREFIX.train.libffm, PREFIX.test.libffm, PREFIX.train.libsvm, PREFIX.test.libsvm.
 // InvalidArgument for bad options, IoError naming the file if writing fails.
-Status WriteSynthClicks(const SynthClicksOptions& options, const std::string& out_prefix);
+Status WriteSynthClicks(const SynthClicksOptions& options, const std::string& out_prefix,
+                        SynthTruth* truth = nullptr);
 
 // Implicit feedback (purchases/clicks without ratings), in the libffm interaction contract of
 // models/interaction_fields.h, one positive per line:
