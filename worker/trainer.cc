@@ -281,25 +281,16 @@ Status Trainer::ResolveLocal(LocalBatch* lb) {
     }
     lb->replica_row[i] = static_cast<int32_t>(rep.Resolve(t, batch.keys[i], &missing[t]));
   }
-  // Rows this worker does not hold yet come from their servers, all tables at once.
-  std::vector<PreparedKeys> prepared(n_tables);
-  std::vector<std::vector<float>> fetched(n_tables);
-  std::vector<int> ts(n_tables, 0);
+  // Rows this worker does not hold yet come from their servers, all tables at once: Resolve
+  // gave them the indices after the ones held before this batch.
+  std::vector<std::vector<uint32_t>> fresh_rows(n_tables);
   for (size_t t = 0; t < n_tables; ++t) {
     if (missing[t].empty()) continue;
     replica_misses_ += missing[t].size();
-    kv_.Prepare(t, missing[t].data(), missing[t].size(), &prepared[t]);
-    fetched[t].resize(prepared[t].size() * size_t{kv_.placement().StoredRowWidth(t)});
-    ts[t] = kv_.PullRows(prepared[t], fetched[t].data());
+    const uint32_t first = static_cast<uint32_t>(rep.held(t) - missing[t].size());
+    for (uint32_t k = 0; k < missing[t].size(); ++k) fresh_rows[t].push_back(first + k);
   }
-  Status first;
-  for (size_t t = 0; t < n_tables; ++t) {
-    if (ts[t] == 0) continue;
-    Status st = kv_.Wait(ts[t]);
-    if (st.ok()) rep.Fill(t, prepared[t].keys.data(), prepared[t].size(), fetched[t].data());
-    else if (first.ok()) first = st;
-  }
-  return first;
+  return PullIntoReplica(fresh_rows);
 }
 
 Status Trainer::GatherLocal(LocalBatch* lb) {
