@@ -120,28 +120,41 @@ void Trainer::UngroupDense(Slot* slot) {
   }
 }
 
-LossSum Trainer::Compute(Slot* slot) {
+LossSum Trainer::ForwardBackwardParts(const Batch& batch, const PulledRows& rows) {
   const size_t n_tables = tables_.size();
   const int parts = pool_.parts();
-  const size_t n = slot->batch.size();
+  const size_t n = batch.size();
   std::vector<LossSum> losses(parts);
   for (int p = 0; p < parts; ++p) {
     part_grads_[p].rows.resize(n_tables);
-    for (size_t t = 0; t < n_tables; ++t) part_grads_[p].rows[t].assign(slot->rows.rows[t].size(), 0.0f);
+    for (size_t t = 0; t < n_tables; ++t) part_grads_[p].rows[t].assign(rows.rows[t].size(), 0.0f);
   }
   pool_.Run([&](int p) {
     const size_t begin = n * p / parts, end = n * (p + 1) / parts;
-    if (begin < end) losses[p] = model_.ForwardBackward(slot->batch, begin, end, slot->rows, &part_grads_[p]);
+    if (begin < end) losses[p] = model_.ForwardBackward(batch, begin, end, rows, &part_grads_[p]);
   });
   // Parts are summed in a fixed order, so a run's result does not depend on thread timing.
-  LossSum total;
-  slot->push_buffers.resize(n_tables);
   for (size_t t = 0; t < n_tables; ++t) {
     std::vector<float>& sum = part_grads_[0].rows[t];
     for (int p = 1; p < parts; ++p) {
       const std::vector<float>& g = part_grads_[p].rows[t];
       for (size_t i = 0; i < sum.size(); ++i) sum[i] += g[i];
     }
+  }
+  LossSum total;
+  for (const LossSum& l : losses) {
+    total.loss += l.loss;
+    total.examples += l.examples;
+  }
+  return total;
+}
+
+LossSum Trainer::Compute(Slot* slot) {
+  const size_t n_tables = tables_.size();
+  const LossSum total = ForwardBackwardParts(slot->batch, slot->rows);
+  slot->push_buffers.resize(n_tables);
+  for (size_t t = 0; t < n_tables; ++t) {
+    std::vector<float>& sum = part_grads_[0].rows[t];
     if (tables_[t].dense) {
       // Back to server-grouped blocks, padded to the block width.
       const uint32_t width = kv_.RowWidth(t);
@@ -155,10 +168,6 @@ LossSum Trainer::Compute(Slot* slot) {
     } else {
       slot->push_buffers[t].swap(sum);
     }
-  }
-  for (const LossSum& l : losses) {
-    total.loss += l.loss;
-    total.examples += l.examples;
   }
   return total;
 }
@@ -431,34 +440,15 @@ LossSum Trainer::ComputeLocal(LocalBatch* lb, Gradients* grads) {
     }
     return loss;
   }
-  const int parts = pool_.parts();
-  const size_t n = lb->batch.size();
-  std::vector<LossSum> losses(parts);
-  for (int p = 0; p < parts; ++p) {
-    part_grads_[p].rows.resize(n_tables);
-    for (size_t t = 0; t < n_tables; ++t) part_grads_[p].rows[t].assign(lb->rows.rows[t].size(), 0.0f);
-  }
-  pool_.Run([&](int p) {
-    const size_t begin = n * p / parts, end = n * (p + 1) / parts;
-    if (begin < end) losses[p] = model_.ForwardBackward(lb->batch, begin, end, lb->rows, &part_grads_[p]);
-  });
+  const LossSum total = ForwardBackwardParts(lb->batch, lb->rows);
   for (size_t t = 0; t < n_tables; ++t) {
-    std::vector<float>& sum = part_grads_[0].rows[t];
-    for (int p = 1; p < parts; ++p) {
-      const std::vector<float>& g = part_grads_[p].rows[t];
-      for (size_t i = 0; i < sum.size(); ++i) sum[i] += g[i];
-    }
+    const std::vector<float>& sum = part_grads_[0].rows[t];
     if (tables_[t].dense) {
       rep.ApplyDense(t, sum.data());
       continue;
     }
     const uint32_t dim = rep.dim(t);
     for (size_t j = 0; j < lb->uniq[t].size(); ++j) rep.Apply(t, lb->uniq[t][j], sum.data() + j * dim);
-  }
-  LossSum total;
-  for (const LossSum& l : losses) {
-    total.loss += l.loss;
-    total.examples += l.examples;
   }
   return total;
 }
@@ -792,14 +782,7 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
     }
     end = next_end;
   }
-  EpochDone done;
-  done.epoch = epoch;
-  done.clock = clock;
-  done.examples = examples;
-  done.loss_sum = loss_sum;
-  done.seconds = NowSeconds() - epoch_start;
-  for (const auto& [reason, count] : reader->bad_line_counts()) done.bad_lines[BadLineReasonName(reason)] = count;
-  return ctx_.control->SendToScheduler(kTrainEpochDone, EncodeMsg(done));
+  return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start);
 }
 
 // Reads this worker's share of the test files once, before training starts, so a missing

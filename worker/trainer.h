@@ -128,6 +128,8 @@ class Trainer {
   Status WaitPushes(Slot* slot);
   // Dense tables travel as server-grouped blocks; models see them as one flat vector.
   void UngroupDense(Slot* slot);
+  // The model on `rows` over the compute threads; the summed gradients end in part_grads_[0].
+  LossSum ForwardBackwardParts(const Batch& batch, const PulledRows& rows);
   LossSum Compute(Slot* slot);
   Status PushGradients(Slot* slot);
   // `while_waiting` (optional) runs every wait round (at most ~0.1 s apart).

@@ -1,7 +1,8 @@
 # Local-update training (--sync=local) against the per-batch reference (--sync=exact):
 #  * one process, files read every epoch (--input_cache_mb=0): the same optimizer steps on the
 #    same rows in the same order, so the test RMSE equals the exact path's (to rounding);
-#  * one process with the in-memory epochs, and 1 server + 2 workers: within a small tolerance;
+#  * one process with the in-memory epochs (also with 2 lock-free compute threads), and 1 server
+#    + 2 workers: within a small tolerance;
 #  * the servers' byte counters: local moves several times fewer bytes per example;
 #  * the staleness bound: with one worker slowed, under bsp no worker runs more than
 #    --sync_every batches ahead of the slowest; under asp (the negative control) it does;
@@ -22,6 +23,11 @@ grep -q "training examples in memory" "$WORK/log" || fail "the cached run did no
 e=$(rmse "$WORK/exact.jsonl"); s=$(rmse "$WORK/stream.jsonl"); c=$(rmse "$WORK/cached.jsonl")
 close "$e" "$s" 0.00002 || fail "one worker, same order: local RMSE $s should equal exact $e"
 close "$e" "$c" 0.01 || fail "one worker, in-memory epochs: local RMSE $c too far from exact $e"
+"$EMBARK_BIN" train-local "${common[@]}" --sync=local --compute_threads=2 --v=1 --metrics_out="$WORK/hog.jsonl" >"$WORK/log" 2>&1 \
+  || fail "local (2 threads) exited $?"
+grep -q "threads lock-free" "$WORK/log" || fail "epochs from memory with 2 compute threads did not run lock-free"
+h=$(rmse "$WORK/hog.jsonl")
+close "$e" "$h" 0.01 || fail "one worker, 2 lock-free threads: RMSE $h too far from exact $e"
 
 bytes() { grep -oE '[0-9]+ bytes in, [0-9]+ bytes out' "$1" | awk '{ s += $1 + $4 } END { print s + 0 }'; }
 "$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --sync=exact --metrics_out="$WORK/ce.jsonl" >"$WORK/log" 2>&1 \
@@ -65,4 +71,4 @@ grep -q '"resumed_from_epoch": 2' "$WORK/resumed.jsonl" || fail "the metrics do 
 r=$(rmse "$WORK/resumed.jsonl")
 close "$r" "$cl" 0.03 || fail "resumed RMSE $r too far from an uninterrupted local run's $cl"
 assert_no_orphans
-echo "PASS (fm cluster $f2 vs one process $f1; exact $e, local streaming $s, cached $c; cluster exact $ce local $cl; bytes $be vs $bl; spread bsp $b asp $a; resumed $r)"
+echo "PASS (2 threads $h; fm cluster $f2 vs one process $f1; exact $e, local streaming $s, cached $c; cluster exact $ce local $cl; bytes $be vs $bl; spread bsp $b asp $a; resumed $r)"
