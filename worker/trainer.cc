@@ -566,9 +566,13 @@ Status Trainer::RefreshReplica() {
   if (held > opts_.replica_rows) {
     // Past the budget: forget the sparse rows (they come back one batch at a time, as needed);
     // cached examples name rows by replica index, so the cache goes too.
+    LOG(INFO) << "worker " << ctx_.worker_index << " holds " << held << " rows, over --replica_rows="
+              << opts_.replica_rows << ": forgets them (they are read again as needed)"
+              << (epoch_cache_ ? " and reads the files every epoch from now on" : "");
     replica_->Clear();
     epoch_cache_.reset();
     cache_complete_ = false;
+    cache_disabled_ = true;  // the next epoch would outgrow the budget again
     for (LocalBatch& b : local_batches_) {
       b.stamp.clear();
       b.compact.clear();
@@ -618,7 +622,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   const bool from_cache = epoch_cache_ != nullptr && cache_complete_ && resume == nullptr;
   // An epoch from memory leaves the files alone (bad lines were counted in the first).
   if (!from_cache) EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
-  const bool build_cache = !from_cache && resume == nullptr && !cuts && opts_.input_cache_bytes > 0;
+  const bool build_cache = !from_cache && resume == nullptr && !cuts && opts_.input_cache_bytes > 0 && !cache_disabled_;
   if (build_cache) epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
   if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
                                                     static_cast<uint64_t>(ctx_.worker_index)));

@@ -157,6 +157,7 @@ class Trainer {
   uint64_t replica_misses_ = 0;
   std::unique_ptr<EpochCache> epoch_cache_;
   bool cache_complete_ = false;
+  bool cache_disabled_ = false;  // the rows outgrew --replica_rows: every epoch reads the files
   uint64_t min_clock_ = 0;
   int min_clock_epoch_ = -1;
   std::unique_ptr<DataReader> reader_;

@@ -29,6 +29,14 @@ grep -q "threads lock-free" "$WORK/log" || fail "epochs from memory with 2 compu
 h=$(rmse "$WORK/hog.jsonl")
 close "$e" "$h" 0.01 || fail "one worker, 2 lock-free threads: RMSE $h too far from exact $e"
 
+# Past --replica_rows a worker forgets its rows (and its in-memory epochs), saying so; the
+# model does not change.
+"$EMBARK_BIN" train-local "${common[@]}" --sync=local --replica_rows=100 --metrics_out="$WORK/small.jsonl" >"$WORK/log" 2>&1 \
+  || fail "local with --replica_rows=100 exited $?"
+grep -q "over --replica_rows=100: forgets them" "$WORK/log" || fail "no message when the rows outgrow --replica_rows"
+sm=$(rmse "$WORK/small.jsonl")
+close "$e" "$sm" 0.00002 || fail "--replica_rows=100 (files every epoch): RMSE $sm should equal exact $e"
+
 bytes() { grep -oE '[0-9]+ bytes in, [0-9]+ bytes out' "$1" | awk '{ s += $1 + $4 } END { print s + 0 }'; }
 "$LOCAL" --servers 1 --workers 2 -- train "${common[@]}" --sync=exact --metrics_out="$WORK/ce.jsonl" >"$WORK/log" 2>&1 \
   || fail "cluster exact exited $?"
