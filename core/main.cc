@@ -11,12 +11,14 @@
 #include <glog/logging.h>
 
 #include <cinttypes>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <map>
 #include <set>
@@ -93,6 +95,10 @@ DEFINE_string(sync, "local",
 DEFINE_uint64(sync_every, 256,
               "train: --sync=local: batches between a worker's exchanges with the servers (default 256 for mf "
               "and imf, 16 for the others)");
+DEFINE_string(local_step, "example",
+              "train: --sync=local: example (a model that can, mf, steps each row's optimizer after every "
+              "example, as SGD matrix factorisation does) or batch (one step per row per minibatch from the "
+              "summed gradients, the steps of --sync=exact)");
 DEFINE_uint64(input_cache_mb, 4096,
               "train: --sync=local: a worker keeps its parsed, resolved share of the training data in memory "
               "up to this size and trains later epochs from it (0: read the files every epoch)");
@@ -102,7 +108,9 @@ DEFINE_string(metrics_out, "", "train: append one JSON object per evaluation to 
 DEFINE_string(predictions_out, "", "train: write the final test predictions here, one per line");
 DEFINE_string(bad_lines, "fail", "train: fail (stop with file:line:reason) or skip (count per reason)");
 DEFINE_uint64(shuffle_buffer, 100000, "train: examples held for shuffling (0 = file order)");
-DEFINE_int32(compute_threads, 1, "train: threads computing each batch on a worker");
+DEFINE_int32(compute_threads, 1,
+             "train: threads computing each batch on a worker (train-local --model=mf with --sync=local: "
+             "default the machine's cores)");
 DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
 DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ with one shard per server and a MANIFEST)");
@@ -179,7 +187,7 @@ const std::set<std::string> kClusterFlags = {
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
-    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "replica_rows", "input_cache_mb", "metrics_out",
+    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
     "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "tower", "item_bias", "min_count", "admit_probability",
@@ -269,8 +277,13 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.staleness = FLAGS_staleness;
   EMBARK_RETURN_IF_ERROR(embark::ParseSyncMode(FLAGS_sync, &o.sync));
   o.sync_set = IsSet("sync");
-  if ((IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb")) && o.sync != embark::SyncMode::kLocal)
-    return Status::InvalidArgument("train: --sync_every, --replica_rows and --input_cache_mb apply only to --sync=local");
+  if ((IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb") || IsSet("local_step")) &&
+      o.sync != embark::SyncMode::kLocal)
+    return Status::InvalidArgument(
+        "train: --sync_every, --local_step, --replica_rows and --input_cache_mb apply only to --sync=local");
+  if (FLAGS_local_step != "example" && FLAGS_local_step != "batch")
+    return Status::InvalidArgument("train: --local_step must be example or batch, not '" + FLAGS_local_step + "'");
+  o.example_steps = FLAGS_local_step == "example";
   o.input_cache_bytes = static_cast<size_t>(FLAGS_input_cache_mb) << 20;
   if (FLAGS_sync_every < 1) return Status::InvalidArgument("train: --sync_every must be at least 1");
   // Factorisation rows are each touched by many workers a little; CTR models' hot rows (the
@@ -333,8 +346,8 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   // Bounded memory admits and evicts rows per push, which a worker's own copies would bypass:
   // it trains on the exact path unless --sync=local was asked for (an error).
   if (mem.enabled() && o.sync == embark::SyncMode::kLocal && !IsSet("sync")) {
-    if (IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb"))
-      return Status::InvalidArgument("train: bounded memory trains with --sync=exact, so --sync_every, --replica_rows "
+    if (IsSet("sync_every") || IsSet("local_step") || IsSet("replica_rows") || IsSet("input_cache_mb"))
+      return Status::InvalidArgument("train: bounded memory trains with --sync=exact, so --sync_every, --local_step, --replica_rows "
                                      "and --input_cache_mb do not apply");
     o.sync = embark::SyncMode::kExact;
   }
@@ -754,6 +767,10 @@ int main(int argc, char** argv) {
     embark::Status st = MakeTrainJob(&unused, &topts, &model);
     if (st.ok() && !topts.checkpoint_dir.empty())
       st = embark::Status::InvalidArgument("train-local: checkpoints need a cluster run (train)");
+    // One process owns the machine: MF's epochs from memory run Hogwild on every core (as
+    // LIBMF's -s does). A cluster's ranks share their hosts, so `train` keeps one thread.
+    if (st.ok() && !IsSet("compute_threads") && topts.model == "mf" && topts.sync == embark::SyncMode::kLocal)
+      topts.compute_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (!st.ok()) {
       std::fprintf(stderr, "embark: %s\n", st.message().c_str());
       return embark::kExitUsage;

@@ -89,14 +89,41 @@ double MfModel::RawPrediction(double mu, const float* user, const float* item) c
   return pred;
 }
 
-LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
-                                 const PulledRows& rows, Gradients* grads) const {
+double MfModel::RatingStep(double mu, const float* p, const float* q, float label, float* gp,
+                           float* gq, double* global_grad) const {
   const int k = static_cast<int>(options_.dim);
-  const int width = k + 1;
-  const double mu = options_.global_mean + rows.rows[kGlobalTable][0];
   const float reg = options_.reg;
   const float bias_reg = options_.bias_reg;
   const float s = options_.bias_scale;
+  const double err_d = RawPrediction(mu, p, q) - label;
+  double loss = 0.5 * err_d * err_d;
+  const float err = static_cast<float>(err_d);
+  *global_grad += err_d;
+  if (p != nullptr) {
+    Vec g(gp, k);
+    if (q != nullptr) g += err * ConstVec(q, k) + reg * ConstVec(p, k);
+    else g += reg * ConstVec(p, k);
+    const double sq = ConstVec(p, k).squaredNorm();
+    const float b = s * p[k];
+    gp[k] += s * (err + bias_reg * b);  // chain rule through b = s * column
+    loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(b) * b;
+  }
+  if (q != nullptr) {
+    Vec g(gq, k);
+    if (p != nullptr) g += err * ConstVec(p, k) + reg * ConstVec(q, k);
+    else g += reg * ConstVec(q, k);
+    const double sq = ConstVec(q, k).squaredNorm();
+    const float b = s * q[k];
+    gq[k] += s * (err + bias_reg * b);
+    loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(b) * b;
+  }
+  return loss;
+}
+
+LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
+                                 const PulledRows& rows, Gradients* grads) const {
+  const int width = static_cast<int>(options_.dim) + 1;
+  const double mu = options_.global_mean + rows.rows[kGlobalTable][0];
   double global_grad = 0;
   LossSum out;
   for (size_t e = begin; e < end; ++e) {
@@ -104,37 +131,39 @@ LossSum MfModel::ForwardBackward(const Batch& batch, size_t begin, size_t end,
     RowsOfExample(batch, e, rows, &user_row, &item_row);
     const float* p = user_row >= 0 ? rows.Row(kUserTable, user_row, width) : nullptr;
     const float* q = item_row >= 0 ? rows.Row(kItemTable, item_row, width) : nullptr;
-    const double err_d = RawPrediction(mu, p, q) - batch.labels[e];
-    double loss = 0.5 * err_d * err_d;
-    const float err = static_cast<float>(err_d);
-    global_grad += err_d;
-    if (p != nullptr) {
-      float* gp = grads->Row(kUserTable, user_row, width);
-      Vec g(gp, k);
-      if (q != nullptr) g += err * ConstVec(q, k) + reg * ConstVec(p, k);
-      else g += reg * ConstVec(p, k);
-      const double sq = ConstVec(p, k).squaredNorm();
-      const float b = s * p[k];
-      gp[k] += s * (err + bias_reg * b);  // chain rule through b = s * column
-      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(b) * b;
-    }
-    if (q != nullptr) {
-      float* gq = grads->Row(kItemTable, item_row, width);
-      Vec g(gq, k);
-      if (p != nullptr) g += err * ConstVec(p, k) + reg * ConstVec(q, k);
-      else g += reg * ConstVec(q, k);
-      const double sq = ConstVec(q, k).squaredNorm();
-      const float b = s * q[k];
-      gq[k] += s * (err + bias_reg * b);
-      loss += 0.5 * reg * sq + 0.5 * bias_reg * static_cast<double>(b) * b;
-    }
-    out.loss += loss;
+    float* gp = p != nullptr ? grads->Row(kUserTable, user_row, width) : nullptr;
+    float* gq = q != nullptr ? grads->Row(kItemTable, item_row, width) : nullptr;
+    out.loss += RatingStep(mu, p, q, batch.labels[e], gp, gq, &global_grad);
   }
   if (options_.learn_global_mean) {
     grads->rows[kGlobalTable][0] += static_cast<float>(global_grad);
   }
   out.examples = end - begin;
   return out;
+}
+
+double MfModel::ExampleForwardBackward(const Batch& batch, size_t e, const ExampleRows& rows) const {
+  const double mu = options_.global_mean + rows.dense[kGlobalTable][0];
+  const float* p = nullptr;
+  const float* q = nullptr;
+  float* gp = nullptr;
+  float* gq = nullptr;
+  // As RowsOfExample: the last occurrence of each field wins.
+  for (uint32_t f = batch.offsets[e], j = 0; f < batch.offsets[e + 1]; ++f, ++j) {
+    if (batch.fields[f] == kUserField) {
+      p = rows.row[j];
+      gp = rows.grad[j];
+    } else if (batch.fields[f] == kItemField) {
+      q = rows.row[j];
+      gq = rows.grad[j];
+    }
+  }
+  if (p == nullptr) gp = nullptr;
+  if (q == nullptr) gq = nullptr;
+  double global_grad = 0;
+  const double loss = RatingStep(mu, p, q, batch.labels[e], gp, gq, &global_grad);
+  if (options_.learn_global_mean) rows.dense_grad[kGlobalTable][0] += static_cast<float>(global_grad);
+  return loss;
 }
 
 void MfModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

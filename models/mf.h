@@ -103,8 +103,14 @@ class MfModel : public Model {
                           Gradients* grads) const override;
   void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                float* preds) const override;
+  bool TrainsExampleAtATime() const override { return true; }
+  double ExampleForwardBackward(const Batch& batch, size_t e, const ExampleRows& rows) const override;
 
  private:
+  // Loss of one rating and its gradients, added into gp / gq (for non-null p / q) and
+  // *global_grad; the one place both training paths compute the maths.
+  double RatingStep(double mu, const float* p, const float* q, float label, float* gp, float* gq,
+                    double* global_grad) const;
   // Finds the user and item rows of example e (-1 when absent).
   void RowsOfExample(const Batch& batch, size_t e, const PulledRows& rows, int32_t* user_row,
                      int32_t* item_row) const;

@@ -38,6 +38,18 @@ struct Gradients {
   float* Row(int table, int32_t row, int dim) { return rows[table].data() + static_cast<size_t>(row) * dim; }
 };
 
+// The rows of one example, read where they lie (ExampleForwardBackward below). Feature
+// occurrence j of the example (batch feature offsets[e] + j) reads row[j] (nullptr when the
+// worker ignores it) and adds d(loss)/d(row) into grad[j], a buffer of the row's dim floats
+// the caller zeroed. Dense tables are read from dense[t] and their gradients added into
+// dense_grad[t] (summed over the caller's batch; sparse tables' entries are empty).
+struct ExampleRows {
+  const float* const* row;
+  float* const* grad;
+  const std::vector<float>* dense;
+  std::vector<float>* dense_grad;
+};
+
 // Loss summed over examples plus the number of examples it covers.
 struct LossSum {
   double loss = 0;
@@ -61,6 +73,19 @@ class Model {
   // into preds[begin..end).
   virtual void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                        float* preds) const = 0;
+
+  // Example-at-a-time training (optional). Local-update training holds every row it trains on
+  // (worker/row_replica.h); a model that implements this trains on them one example at a time,
+  // as SGD matrix factorisation does (Koren et al. 2009; LIBMF): it reads the example's rows in
+  // place and fills one gradient per feature occurrence, and the caller steps each row's
+  // optimizer right after (summing the gradients of occurrences that share a row). For the
+  // sparse rows this is ForwardBackward on a batch of one example, without gathering rows into
+  // a batch copy and back; dense tables take one step per batch from the summed gradients.
+  // Returns the example's loss. Same concurrency contract as ForwardBackward.
+  virtual bool TrainsExampleAtATime() const { return false; }
+  virtual double ExampleForwardBackward(const Batch& batch, size_t e, const ExampleRows& rows) const {
+    return 0;
+  }
 
   // Ranking models (implicit feedback, models/interaction_fields.h) rank every catalogue item
   // for a user by the dot product of a user vector and an item vector; evaluation computes the

@@ -82,9 +82,11 @@ void ExpectSameTraining(const Model& model, const Batch& batch) {
   std::vector<std::vector<float>> states(2);
   // Two steps: the second starts from non-zero AdaGrad sums and reuses the gradient slots.
   for (int step = 0; step < 2; ++step) {
+    // Float sums: the two compute the same terms in another order (and fused multiply-adds
+    // where the build targets a CPU with them), so they agree to float precision.
     const double want_loss = ReferenceStep(model, batch, &rows, &states);
     const double got_loss = baseline.TrainBatch(ex, nullptr, 0, ex.size());
-    EXPECT_NEAR(got_loss, want_loss, 1e-9 * std::fabs(want_loss) + 1e-9) << "step " << step;
+    EXPECT_NEAR(got_loss, want_loss, 1e-7 * std::fabs(want_loss) + 1e-9) << "step " << step;
     for (size_t r = 0; r < num_rows; ++r) {
       for (uint32_t j = 0; j < width; ++j) {
         ASSERT_NEAR(baseline.Weights(static_cast<uint32_t>(r))[j], rows.rows[0][r * width + j], 1e-6)

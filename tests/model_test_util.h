@@ -101,4 +101,50 @@ inline int CheckGradients(const Model& model, const Batch& batch, PulledRows row
   return checked;
 }
 
+// A model's example-at-a-time path (Model::ExampleForwardBackward) against its batch path on
+// unchanged rows: the per-occurrence gradients, summed into the batch's rows, must equal
+// ForwardBackward's, and the losses must add up to its loss.
+inline void ExpectExampleStepsMatchBatch(const Model& model, const Batch& batch, const PulledRows& rows) {
+  ASSERT_TRUE(model.TrainsExampleAtATime());
+  const std::vector<TableConfig> tables = model.Tables();
+  Gradients want = ZeroGradients(rows);
+  const LossSum want_loss = model.ForwardBackward(batch, 0, batch.size(), rows, &want);
+  Gradients got = ZeroGradients(rows);
+  std::vector<std::vector<float>> dense(tables.size()), dense_grad(tables.size());
+  for (size_t t = 0; t < tables.size(); ++t) {
+    if (!tables[t].dense) continue;
+    dense[t] = rows.rows[t];
+    dense_grad[t].assign(rows.rows[t].size(), 0.0f);
+  }
+  double loss = 0;
+  for (size_t e = 0; e < batch.size(); ++e) {
+    const uint32_t begin = batch.offsets[e], n = batch.offsets[e + 1] - begin;
+    std::vector<const float*> row(n, nullptr);
+    std::vector<std::vector<float>> buffers(n);
+    std::vector<float*> grad(n, nullptr);
+    for (uint32_t j = 0; j < n; ++j) {
+      const int t = model.TableOfField(batch.fields[begin + j]);
+      const int32_t r = rows.row_of_feature[begin + j];
+      if (t < 0 || r < 0) continue;
+      row[j] = rows.Row(t, r, tables[t].dim);
+      buffers[j].assign(tables[t].dim, 0.0f);
+      grad[j] = buffers[j].data();
+    }
+    loss += model.ExampleForwardBackward(batch, e, ExampleRows{row.data(), grad.data(), dense.data(), dense_grad.data()});
+    for (uint32_t j = 0; j < n; ++j) {
+      if (grad[j] == nullptr) continue;
+      const int t = model.TableOfField(batch.fields[begin + j]);
+      float* sum = got.Row(t, rows.row_of_feature[begin + j], tables[t].dim);
+      for (uint32_t c = 0; c < tables[t].dim; ++c) sum[c] += grad[j][c];
+    }
+  }
+  EXPECT_NEAR(loss, want_loss.loss, 1e-9 * std::fabs(want_loss.loss) + 1e-12);
+  for (size_t t = 0; t < tables.size(); ++t) {
+    const std::vector<float>& g = tables[t].dense ? dense_grad[t] : got.rows[t];
+    ASSERT_EQ(g.size(), want.rows[t].size()) << "table " << t;
+    for (size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(g[i], want.rows[t][i], 1e-5f * std::fabs(want.rows[t][i]) + 1e-6f) << "table " << t << " float " << i;
+  }
+}
+
 }  // namespace embark

@@ -99,6 +99,20 @@ TEST(ModelsTest, MfGradientMatchesFiniteDifferences) {
   CheckGradients(model, batch, rows.rows);
 }
 
+TEST(ModelsTest, MfExampleStepsMatchTheBatchPath) {
+  std::mt19937 rng(17);
+  MfModel model(SmallMf());
+  Batch batch = RandomRatings(&rng, 12, 4, 5);
+  batch.AddFeature(2, 1.0f, MfModel::kUserField);  // no item
+  batch.EndExample(4.0f);
+  batch.AddFeature(1, 1.0f, MfModel::kUserField);
+  batch.AddFeature(1001, 1.0f, MfModel::kItemField);
+  batch.AddFeature(77, 1.0f, 5);  // a field MF ignores
+  batch.EndExample(2.0f);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.5f);
+  ExpectExampleStepsMatchBatch(model, batch, rows.rows);
+}
+
 TEST(ModelsTest, MfGlobalMeanGetsNoGradientWhenFrozen) {
   std::mt19937 rng(8);
   MfOptions o = SmallMf();

@@ -95,9 +95,16 @@ void DataReader::StopThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-Status DataReader::StartEpoch(int epoch, const RemainingInput* resume) {
+uint64_t DataReader::share_bytes() const {
+  uint64_t bytes = 0;
+  for (const FileRange& r : ranges_) bytes += r.end - r.begin;
+  return bytes;
+}
+
+Status DataReader::StartEpoch(int epoch, const RemainingInput* resume, bool file_order) {
   if (!opened_) return Status::InvalidArgument("DataReader::StartEpoch called before Open");
   StopThread();
+  epoch_file_order_ = file_order;
   if (resume != nullptr) {
     if (resume->files != files_) {
       return Status::InvalidArgument("the checkpoint's training files (" + std::to_string(resume->files.size()) +
@@ -235,8 +242,9 @@ bool DataReader::Push(Batch* batch) {
 Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
   LineSource source(epoch_ranges_, options_.read_buffer_bytes);
   std::unique_ptr<LineParser> parser = LineParser::Create(options_.format, options_.parser);
-  const bool shuffle = options_.shuffle_buffer > 0;
-  ShuffleBuffer shuffler(options_.shuffle_buffer, shuffle_seed);
+  const size_t capacity = epoch_file_order_ ? 0 : options_.shuffle_buffer;
+  const bool shuffle = capacity > 0;
+  ShuffleBuffer shuffler(capacity, shuffle_seed);
   Batch current;
   Batch one;  // with shuffling, each line is parsed here first, then offered to the shuffler
 

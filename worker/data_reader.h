@@ -88,7 +88,11 @@ class DataReader {
   // Stops any epoch in progress (discarding its queued batches) and starts reading `epoch`:
   // this worker's ranges, or `resume` (the remainder of an interrupted epoch; its files and
   // sizes must be this reader's, else an error names the file that changed).
-  Status StartEpoch(int epoch, const RemainingInput* resume = nullptr);
+  // `file_order`: this epoch skips the shuffle buffer (a caller that shuffles the whole epoch
+  // itself, such as the trainer's epoch cache).
+  Status StartEpoch(int epoch, const RemainingInput* resume = nullptr, bool file_order = false);
+  // Bytes of this worker's share of the files (after Open).
+  uint64_t share_bytes() const;
 
   // The part of the current epoch not handed out by Next() yet (see above). Waits at most
   // `timeout_ms` for the reader thread to pause.
@@ -120,6 +124,7 @@ class DataReader {
                   const Batch& current);
   RemainingInput Describe(const std::vector<FileRange>& ranges, size_t next_pending) const;
   Status ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts);
+  bool epoch_file_order_ = false;  // set by StartEpoch, read by the reader thread it starts
   // Queues *batch for the consumer and replaces it with a recycled empty batch. False if the
   // reader was asked to stop while waiting for space.
   bool Push(Batch* batch);

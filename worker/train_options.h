@@ -46,6 +46,9 @@ struct TrainOptions {
   // default to kExact (see EffectiveSync).
   bool sync_set = false;
   uint64_t sync_every = 256;     // kLocal: batches between exchanges with the servers
+  // kLocal: models that can (Model::TrainsExampleAtATime) step every row after each example;
+  // false: one step per row per batch from the summed gradients, as kExact does.
+  bool example_steps = true;
   size_t input_cache_bytes = size_t{4} << 30;  // kLocal: a worker's parsed share kept in memory (0 = read every epoch)
   uint64_t replica_rows = uint64_t{1} << 24;  // kLocal: sparse rows a worker holds before it forgets them at a sync
   uint64_t seed = 1;

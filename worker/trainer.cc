@@ -453,6 +453,111 @@ LossSum Trainer::ComputeLocal(LocalBatch* lb, Gradients* grads) {
   return total;
 }
 
+Status Trainer::TrainLocalBatch(LocalBatch* lb, Gradients* grads, LossSum* loss) {
+  if (opts_.example_steps && model_.TrainsExampleAtATime()) return TrainExamplesInPlace(lb, grads == nullptr, loss);
+  EMBARK_RETURN_IF_ERROR(GatherLocal(lb));
+  *loss = ComputeLocal(lb, grads);
+  return Status::OK();
+}
+
+Status Trainer::TrainExamplesInPlace(LocalBatch* lb, bool tracked, LossSum* loss) {
+  const Batch& batch = lb->batch;
+  const size_t n_tables = tables_.size();
+  RowReplica& rep = *replica_;
+  // Rows gone stale at the last sync are read again first (once each: stamped per batch).
+  lb->stamp.resize(n_tables);
+  lb->stale.resize(n_tables);
+  for (auto& st : lb->stale) st.clear();
+  if (++lb->seq == 0) {
+    for (auto& st : lb->stamp) std::fill(st.begin(), st.end(), 0);
+    lb->seq = 1;
+  }
+  bool any_stale = false;
+  for (size_t i = 0; i < batch.num_features(); ++i) {
+    const int32_t index = lb->replica_row[i];
+    if (index < 0) continue;
+    const int t = TableOf(batch.fields[i]);
+    if (rep.IsFresh(t, static_cast<uint32_t>(index))) continue;
+    std::vector<uint32_t>& stamp = lb->stamp[t];
+    if (static_cast<size_t>(index) >= stamp.size()) stamp.resize(rep.held(t), 0);
+    if (stamp[index] == lb->seq) continue;
+    stamp[index] = lb->seq;
+    lb->stale[t].push_back(static_cast<uint32_t>(index));
+    any_stale = true;
+  }
+  if (any_stale) {
+    for (const auto& rows : lb->stale) lb->stale_pulled += rows.size();
+    EMBARK_RETURN_IF_ERROR(PullIntoReplica(lb->stale));
+  }
+  lb->dense.resize(n_tables);
+  lb->dense_grad.resize(n_tables);
+  uint32_t widest = 0;
+  for (size_t t = 0; t < n_tables; ++t) {
+    if (!tables_[t].dense) {
+      widest = std::max(widest, rep.dim(t));
+      continue;
+    }
+    lb->dense[t].resize(rep.dim(t));
+    rep.DenseWeights(t, lb->dense[t].data());
+    lb->dense_grad[t].assign(rep.dim(t), 0.0f);
+  }
+  uint32_t longest = 0;
+  for (size_t e = 0; e < batch.size(); ++e) longest = std::max(longest, batch.offsets[e + 1] - batch.offsets[e]);
+  if (lb->example_row.size() < longest) {
+    lb->example_row.resize(longest);
+    lb->example_grad.resize(longest);
+    lb->example_table.resize(longest);
+    lb->example_index.resize(longest);
+  }
+  if (lb->grad_scratch.size() < size_t{longest} * widest) lb->grad_scratch.resize(size_t{longest} * widest);
+  const ExampleRows rows{lb->example_row.data(), lb->example_grad.data(), lb->dense.data(), lb->dense_grad.data()};
+  LossSum out;
+  for (size_t e = 0; e < batch.size(); ++e) {
+    const uint32_t begin = batch.offsets[e];
+    const uint32_t n = batch.offsets[e + 1] - begin;
+    for (uint32_t j = 0; j < n; ++j) {
+      const int32_t index = lb->replica_row[begin + j];
+      lb->example_index[j] = index;
+      if (index < 0) {
+        lb->example_row[j] = nullptr;
+        lb->example_grad[j] = nullptr;
+        lb->example_table[j] = -1;
+        continue;
+      }
+      const int t = TableOf(batch.fields[begin + j]);
+      lb->example_table[j] = t;
+      lb->example_row[j] = rep.Row(t, static_cast<uint32_t>(index));
+      float* g = lb->grad_scratch.data() + size_t{j} * widest;
+      std::fill(g, g + rep.dim(t), 0.0f);
+      lb->example_grad[j] = g;
+    }
+    out.loss += model_.ExampleForwardBackward(batch, e, rows);
+    // Occurrences that share a row take one step with their summed gradient, as in a batch.
+    for (uint32_t j = 1; j < n; ++j) {
+      if (lb->example_table[j] < 0) continue;
+      for (uint32_t k = 0; k < j; ++k) {
+        if (lb->example_table[k] != lb->example_table[j] || lb->example_index[k] != lb->example_index[j]) continue;
+        const uint32_t dim = rep.dim(lb->example_table[j]);
+        for (uint32_t c = 0; c < dim; ++c) lb->example_grad[k][c] += lb->example_grad[j][c];
+        lb->example_table[j] = -1;
+        break;
+      }
+    }
+    for (uint32_t j = 0; j < n; ++j) {
+      const int t = lb->example_table[j];
+      if (t < 0) continue;
+      if (tracked) rep.Apply(t, static_cast<uint32_t>(lb->example_index[j]), lb->example_grad[j]);
+      else rep.ApplyUntracked(t, static_cast<uint32_t>(lb->example_index[j]), lb->example_grad[j]);
+    }
+  }
+  for (size_t t = 0; t < n_tables; ++t)
+    if (tables_[t].dense) rep.ApplyDense(t, lb->dense_grad[t].data());
+  lb->lookups += batch.num_features();
+  out.examples = batch.size();
+  *loss = out;
+  return Status::OK();
+}
+
 LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples, Status* error) {
   // Hogwild (Niu et al., NIPS 2011): the threads' batches rarely share a row, and when they do
   // an update may be lost to a race; that is the price of no locks. Changes are not tracked
@@ -471,14 +576,14 @@ LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t*
         if (taken >= batches || !epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) return;
         ++taken;
       }
-      Status st = GatherLocal(&lb);
+      LossSum l;
+      Status st = TrainLocalBatch(&lb, &part_grads_[p], &l);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (round_error.ok()) round_error = st;
         taken = batches;  // the other threads stop too
         return;
       }
-      const LossSum l = ComputeLocal(&lb, &part_grads_[p]);
       losses[p].loss += l.loss;
       losses[p].examples += l.examples;
       counts[p] += lb.batch.size();
@@ -525,7 +630,9 @@ Status Trainer::RefreshChanged() {
   const size_t n_tables = tables_.size();
   size_t held = 0;
   for (size_t t = 0; t < n_tables; ++t) held += tables_[t].dense ? 0 : replica_->held(t);
-  if (held > opts_.replica_rows || sync_keys_.size() != n_tables) return RefreshReplica();
+  // An epoch from memory resolved all its rows when it was loaded: forgetting them in its middle
+  // would save nothing and lose the cache; the next epoch's start does it.
+  if ((held > opts_.replica_rows && !training_from_memory_) || sync_keys_.size() != n_tables) return RefreshReplica();
   std::vector<PreparedKeys> dense_keys(n_tables);
   std::vector<std::vector<float>> fetched(n_tables);
   std::vector<int> ts(n_tables, 0);
@@ -563,7 +670,7 @@ Status Trainer::RefreshReplica() {
   const size_t n_tables = tables_.size();
   size_t held = 0;
   for (size_t t = 0; t < n_tables; ++t) held += tables_[t].dense ? 0 : replica_->held(t);
-  if (held > opts_.replica_rows) {
+  if (held > opts_.replica_rows && !training_from_memory_) {
     // Past the budget: forget the sparse rows (they come back one batch at a time, as needed);
     // cached examples name rows by replica index, so the cache goes too.
     LOG(INFO) << "worker " << ctx_.worker_index << " holds " << held << " rows, over --replica_rows="
@@ -599,6 +706,26 @@ Status Trainer::RefreshReplica() {
   return first;
 }
 
+Status Trainer::LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>* overflow_rows, bool* overflowed) {
+  *overflowed = false;
+  while (true) {
+    bool end = false;
+    EMBARK_RETURN_IF_ERROR(reader_->Next(&lb->batch, &end));
+    if (end) return Status::OK();
+    EMBARK_RETURN_IF_ERROR(ResolveLocal(lb));
+    if (!epoch_cache_->Add(lb->batch, lb->replica_row)) {
+      LOG(INFO) << "worker " << ctx_.worker_index << ": the training data exceed --input_cache_mb="
+                << (opts_.input_cache_bytes >> 20) << " after " << epoch_cache_->examples()
+                << " examples: trains those from memory, then reads the rest; every later epoch reads the files";
+      std::swap(*overflow, lb->batch);
+      std::swap(*overflow_rows, lb->replica_row);
+      *overflowed = true;
+      cache_disabled_ = true;
+      return Status::OK();
+    }
+  }
+}
+
 Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   const double epoch_start = NowSeconds();
   EMBARK_RETURN_IF_ERROR(OpenReader());
@@ -619,14 +746,32 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   auto pause_hook = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
   // Later epochs train from memory when the whole share was cached; the first builds the cache
   // (unless it starts from a checkpoint's remainder or needs file positions for cuts).
-  const bool from_cache = epoch_cache_ != nullptr && cache_complete_ && resume == nullptr;
-  // An epoch from memory leaves the files alone (bad lines were counted in the first).
-  if (!from_cache) EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
+  bool from_cache = epoch_cache_ != nullptr && cache_complete_ && resume == nullptr;
   const bool build_cache = !from_cache && resume == nullptr && !cuts && opts_.input_cache_bytes > 0 && !cache_disabled_;
-  if (build_cache) epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
+  // A share that surely fits in the cache is read in file order: the cache shuffles it whole,
+  // so a shuffle buffer would only copy every example once more. Surely: a cached example
+  // costs 18 bytes per feature and 16 (EpochCache), and each needs at least 2 bytes of text
+  // (a character and a separator), so 17 bytes per byte of text is an upper bound. A larger
+  // share keeps the shuffle buffer, because what does not fit in the cache streams.
+  const bool file_order = build_cache && reader->share_bytes() <= opts_.input_cache_bytes / 17;
+  // An epoch from memory leaves the files alone (bad lines were counted in the first).
+  if (!from_cache) EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume, file_order));
+  // The first epoch loads the whole share, then trains from memory like every later epoch: a
+  // full shuffle of the share instead of a shuffle buffer's window, and no second pass over
+  // the parsed batches. A share over --input_cache_mb trains the part held, then reads the rest
+  // (`overflow` is its first batch, read and resolved).
+  bool stream_rest = false;
+  Batch overflow;
+  std::vector<int32_t> overflow_rows;
+  if (build_cache) {
+    epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
+    EMBARK_RETURN_IF_ERROR(LoadShare(&lb, &overflow, &overflow_rows, &stream_rest));
+    from_cache = true;
+  }
   if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
                                                     static_cast<uint64_t>(ctx_.worker_index)));
-  bool building = build_cache;
+  // Rows held for an epoch from memory are not forgotten in its middle (see RefreshChanged).
+  training_from_memory_ = from_cache;
   const bool hogwild = from_cache && pool_.parts() > 1;
   // A lone worker's rows change nowhere else: it exchanges them only at the end of the epoch
   // and at checkpoint cuts (the clock is still reported for progress lines).
@@ -650,24 +795,33 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     }
     if (trained < opts_.sync_every) break;
   }
-  while (!hogwild) {
-    if (from_cache && epoch_cache_ != nullptr) {
-      if (!epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) break;
+  // After the lock-free threads, or on one thread from the start: the rest of the cache (none
+  // after the threads), then, if the share did not fit, the rest of the files.
+  bool overflow_pending = stream_rest;
+  while (true) {
+    if (from_cache && epoch_cache_ != nullptr && epoch_cache_->Next(opts_.batch_size, &lb.batch, &lb.replica_row)) {
+      // from memory
+    } else if (from_cache && !stream_rest) {
+      break;
     } else {
-      bool end = false;
-      EMBARK_RETURN_IF_ERROR(reader->Next(&lb.batch, &end));
-      if (end) break;
-      EMBARK_RETURN_IF_ERROR(ResolveLocal(&lb));
-      if (building && epoch_cache_ == nullptr) building = false;  // a sync forgot the rows (--replica_rows)
-      if (building && !epoch_cache_->Add(lb.batch, lb.replica_row)) {
-        LOG(INFO) << "worker " << ctx_.worker_index << ": the training data exceed --input_cache_mb="
-                  << (opts_.input_cache_bytes >> 20) << "; every epoch reads the files";
-        building = false;
+      if (from_cache) {  // the part held is spent
+        from_cache = false;
+        training_from_memory_ = false;
         epoch_cache_.reset();
       }
+      if (overflow_pending) {
+        std::swap(lb.batch, overflow);
+        std::swap(lb.replica_row, overflow_rows);
+        overflow_pending = false;
+      } else {
+        bool end = false;
+        EMBARK_RETURN_IF_ERROR(reader->Next(&lb.batch, &end));
+        if (end) break;
+        EMBARK_RETURN_IF_ERROR(ResolveLocal(&lb));
+      }
     }
-    EMBARK_RETURN_IF_ERROR(GatherLocal(&lb));
-    const LossSum loss = ComputeLocal(&lb);
+    LossSum loss;
+    EMBARK_RETURN_IF_ERROR(TrainLocalBatch(&lb, nullptr, &loss));
     if (opts_.slow_worker == ctx_.worker_index && opts_.slow_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(opts_.slow_ms));
     ++clock;
@@ -699,7 +853,8 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     if (from_cache) EMBARK_RETURN_IF_ERROR(PrefetchInterval());
   }
   EMBARK_RETURN_IF_ERROR(PushDeltas());
-  if (building && epoch_cache_ != nullptr) {
+  training_from_memory_ = false;
+  if (build_cache && !stream_rest && epoch_cache_ != nullptr) {
     cache_complete_ = true;
     LOG(INFO) << "worker " << ctx_.worker_index << " holds its " << epoch_cache_->examples()
               << " training examples in memory (" << (epoch_cache_->bytes() >> 20) << " MiB) for the next epochs";

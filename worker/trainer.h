@@ -71,6 +71,13 @@ class Trainer {
     uint64_t lookups = 0;
     std::vector<std::vector<uint32_t>> stale;   // per table: rows read again before this batch
     uint64_t stale_pulled = 0;
+    // Example-at-a-time steps (TrainExamplesInPlace): per feature occurrence of one example its
+    // row, gradient buffer, table and replica index; dense weights and summed gradients per table.
+    std::vector<const float*> example_row;
+    std::vector<float*> example_grad;
+    std::vector<int32_t> example_table, example_index;
+    std::vector<float> grad_scratch;
+    std::vector<std::vector<float>> dense, dense_grad;
   };
 
   // `resume`: the remainder of an interrupted epoch to train instead of this worker's share.
@@ -78,6 +85,10 @@ class Trainer {
   // The same epoch with local updates (--sync=local): batches train on the replica, and every
   // --sync_every batches (and before a checkpoint cut and at the end) Sync exchanges deltas.
   Status TrainEpochLocal(int epoch, const RemainingInput* resume);
+  // First epoch: reads and resolves this worker's whole share into the epoch cache. Past
+  // --input_cache_mb the batch that did not fit goes to *overflow / *overflow_rows and
+  // *overflowed is set (the rest of the share is still in the reader).
+  Status LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>* overflow_rows, bool* overflowed);
   // Maps the batch's features to replica rows, pulling the rows not held yet.
   Status ResolveLocal(LocalBatch* lb);
   // Compacts the batch's replica rows (one per distinct row) and copies their weights.
@@ -92,6 +103,13 @@ class Trainer {
   // Model forward/backward on the gathered rows, then the optimizer on the replica; `grads`
   // given: on this thread alone, applying without change tracking (Hogwild, see TrainCachedRound).
   LossSum ComputeLocal(LocalBatch* lb, Gradients* grads = nullptr);
+  // One batch on the replica: TrainExamplesInPlace where the model trains an example at a time
+  // (and --local_step=example), else GatherLocal + ComputeLocal. `grads` as for ComputeLocal.
+  Status TrainLocalBatch(LocalBatch* lb, Gradients* grads, LossSum* loss);
+  // The model's example-at-a-time path: each example reads its rows where the replica holds
+  // them and every row's optimizer steps right after the example; dense tables step once
+  // after the batch. `tracked`: marks the rows changed (false for Hogwild threads).
+  Status TrainExamplesInPlace(LocalBatch* lb, bool tracked, LossSum* loss);
   // Cached epochs with several compute threads: each thread takes whole batches from the
   // cache and updates the replica without locks until `batches` were trained.
   LossSum TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples, Status* error);
@@ -157,7 +175,8 @@ class Trainer {
   uint64_t replica_misses_ = 0;
   std::unique_ptr<EpochCache> epoch_cache_;
   bool cache_complete_ = false;
-  bool cache_disabled_ = false;  // the rows outgrew --replica_rows: every epoch reads the files
+  bool cache_disabled_ = false;
+  bool training_from_memory_ = false;  // this epoch trains from the cache (rows stay held)  // the rows outgrew --replica_rows: every epoch reads the files
   uint64_t min_clock_ = 0;
   int min_clock_epoch_ = -1;
   std::unique_ptr<DataReader> reader_;
