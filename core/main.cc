@@ -76,7 +76,7 @@ DEFINE_string(train, "", "train: training files, globs or directories (comma-sep
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
 DEFINE_uint32(dim, 0, "train: latent factors (mf, fm); default by model");
-DEFINE_string(optimizer, "", "train: sgd, adagrad, ftrl or adam (default by model)");
+DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator per row), ftrl or adam (default by model)");
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
 DEFINE_double(l2, 0, "train: L2 strength; default by model");
@@ -109,8 +109,8 @@ DEFINE_string(predictions_out, "", "train: write the final test predictions here
 DEFINE_string(bad_lines, "fail", "train: fail (stop with file:line:reason) or skip (count per reason)");
 DEFINE_uint64(shuffle_buffer, 100000, "train: examples held for shuffling (0 = file order)");
 DEFINE_int32(compute_threads, 1,
-             "train: threads computing each batch on a worker (train-local --model=mf with --sync=local: "
-             "default the machine's cores)");
+             "train: threads computing each batch on a worker (train-local with --sync=local: default the "
+             "machine's cores)");
 DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
 DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ with one shard per server and a MANIFEST)");
@@ -767,9 +767,10 @@ int main(int argc, char** argv) {
     embark::Status st = MakeTrainJob(&unused, &topts, &model);
     if (st.ok() && !topts.checkpoint_dir.empty())
       st = embark::Status::InvalidArgument("train-local: checkpoints need a cluster run (train)");
-    // One process owns the machine: MF's epochs from memory run Hogwild on every core (as
-    // LIBMF's -s does). A cluster's ranks share their hosts, so `train` keeps one thread.
-    if (st.ok() && !IsSet("compute_threads") && topts.model == "mf" && topts.sync == embark::SyncMode::kLocal)
+    // One process owns the machine: its epochs from memory run Hogwild on every core (as
+    // LIBMF's -s and xLearn's -nthread do). A cluster's ranks share their hosts, so `train`
+    // keeps one thread unless told.
+    if (st.ok() && !IsSet("compute_threads") && topts.sync == embark::SyncMode::kLocal)
       topts.compute_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (!st.ok()) {
       std::fprintf(stderr, "embark: %s\n", st.message().c_str());

@@ -49,6 +49,7 @@ void ApplyOptimizer(const ModelOptions& o, OptimizerConfig* config) {
     switch (*o.optimizer) {
       case OptimizerKind::kSgd: config->lr = 0.01f; break;
       case OptimizerKind::kAdaGrad: config->lr = 0.05f; break;
+      case OptimizerKind::kRowAdaGrad: config->lr = 0.05f; break;
       case OptimizerKind::kFtrl: config->lr = 0.1f; break;
       case OptimizerKind::kAdam: config->lr = 0.001f; break;
     }
@@ -269,13 +270,15 @@ Status ParseOptimizerKind(const std::string& name, OptimizerKind* out) {
     *out = OptimizerKind::kSgd;
   } else if (name == "adagrad") {
     *out = OptimizerKind::kAdaGrad;
+  } else if (name == "rowadagrad") {
+    *out = OptimizerKind::kRowAdaGrad;
   } else if (name == "ftrl") {
     *out = OptimizerKind::kFtrl;
   } else if (name == "adam") {
     *out = OptimizerKind::kAdam;
   } else {
     return Status::InvalidArgument("unknown optimizer '" + name +
-                                   "' (known: sgd, adagrad, ftrl, adam)");
+                                   "' (known: sgd, adagrad, rowadagrad, ftrl, adam)");
   }
   return Status::OK();
 }

@@ -80,6 +80,29 @@ class AdaGradOptimizer final : public OptimizerBase<AdaGradOptimizer> {
   }
 };
 
+class RowAdaGradOptimizer final : public OptimizerBase<RowAdaGradOptimizer> {
+ public:
+  explicit RowAdaGradOptimizer(const OptimizerConfig& cfg) : OptimizerBase(cfg) {}
+  int StateFloats(int /*dim*/) const override { return 1; }
+  void InitState(float* row, int dim) const override { row[dim] = cfg_.adagrad_init; }
+  void AfterDelta(float* row, int dim) const override { row[dim] = std::max(row[dim], 0.0f); }
+  void Apply(float* row, const float* grad, int dim) const override {
+    const float l2 = cfg_.l2;
+    float* __restrict w = row;
+    const float* __restrict gr = grad;
+    float sq = 0.0f;
+    for (int j = 0; j < dim; ++j) {
+      const float g = gr[j] + l2 * w[j];
+      sq += g * g;
+    }
+    const float acc = row[dim] + sq / static_cast<float>(dim);
+    row[dim] = acc;
+    // The floor as in AdaGrad: a row that has only seen zero gradients (with eps = 0) stays.
+    const float step = cfg_.lr / std::max(std::sqrt(acc) + cfg_.adagrad_eps, kAdaGradFloor);
+    for (int j = 0; j < dim; ++j) w[j] -= step * (gr[j] + l2 * w[j]);
+  }
+};
+
 class FtrlOptimizer final : public OptimizerBase<FtrlOptimizer> {
  public:
   explicit FtrlOptimizer(const OptimizerConfig& cfg) : OptimizerBase(cfg) {}
@@ -212,6 +235,7 @@ std::vector<SpecKey> KeysFor(OptimizerKind kind) {
     case OptimizerKind::kSgd:
       return {{"lr", &OptimizerConfig::lr}, {"l2", &OptimizerConfig::l2}};
     case OptimizerKind::kAdaGrad:
+    case OptimizerKind::kRowAdaGrad:
       return {{"lr", &OptimizerConfig::lr},
               {"l2", &OptimizerConfig::l2},
               {"eps", &OptimizerConfig::adagrad_eps},
@@ -240,6 +264,8 @@ std::unique_ptr<Optimizer> Optimizer::Create(const OptimizerConfig& cfg) {
       return std::make_unique<SgdOptimizer>(cfg);
     case OptimizerKind::kAdaGrad:
       return std::make_unique<AdaGradOptimizer>(cfg);
+    case OptimizerKind::kRowAdaGrad:
+      return std::make_unique<RowAdaGradOptimizer>(cfg);
     case OptimizerKind::kFtrl:
       return std::make_unique<FtrlOptimizer>(cfg);
     case OptimizerKind::kAdam:
@@ -253,6 +279,7 @@ std::string OptimizerName(OptimizerKind kind) {
   switch (kind) {
     case OptimizerKind::kSgd: return "sgd";
     case OptimizerKind::kAdaGrad: return "adagrad";
+    case OptimizerKind::kRowAdaGrad: return "rowadagrad";
     case OptimizerKind::kFtrl: return "ftrl";
     case OptimizerKind::kAdam: return "adam";
   }
@@ -266,8 +293,8 @@ Status ParseOptimizerSpec(const std::string& spec, OptimizerConfig* out) {
 
   OptimizerConfig cfg;
   bool found = false;
-  for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdaGrad, OptimizerKind::kFtrl,
-                             OptimizerKind::kAdam}) {
+  for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdaGrad, OptimizerKind::kRowAdaGrad,
+                             OptimizerKind::kFtrl, OptimizerKind::kAdam}) {
     if (name == OptimizerName(kind)) {
       cfg.kind = kind;
       found = true;
@@ -275,7 +302,7 @@ Status ParseOptimizerSpec(const std::string& spec, OptimizerConfig* out) {
   }
   if (!found) {
     return Status::InvalidArgument(where + "unknown optimizer '" + name +
-                                   "' (expected sgd, adagrad, ftrl or adam)");
+                                   "' (expected sgd, adagrad, rowadagrad, ftrl or adam)");
   }
 
   const std::vector<SpecKey> keys = KeysFor(cfg.kind);

@@ -14,6 +14,12 @@
 //            0 the first step is lr * g'/(|g'| + eps) ~= lr*sign(g') whatever |g'| is; with
 //            n0 > 0 (libffm and xLearn use 1) it is lr * g'/sqrt(n0 + g'^2), so a coordinate
 //            with small gradients (a rare feature) takes small steps, ~lr*g'/sqrt(n0).
+//   Row-wise AdaGrad (rowadagrad): one accumulator per row, of the mean squared gradient:
+//            g' = g + l2*w;  n += mean_j(g'_j^2);  w -= lr * g' / (sqrt(n) + eps)   state: n (1)
+//            LIBMF's and FBGEMM's choice for embedding rows: the coordinates of one row see
+//            gradients of the same scale, so one step size per row loses little, costs one
+//            square root per step instead of dim, and stores 1 float of state instead of dim.
+//            eps and init as for AdaGrad.
 //   FTRL     FTRL-Proximal (McMahan et al., KDD 2013), alpha = lr, beta = ftrl_beta:
 //            sigma = (sqrt(n + g^2) - sqrt(n)) / alpha;  z += g - sigma*w;  n += g^2;
 //            w = 0 if |z| <= l1 else -(z - sign(z)*l1) / ((beta + sqrt(n))/alpha + l2)
@@ -88,6 +94,7 @@ class Optimizer {
 // first, then overridden by the given keys). Names and keys:
 //   sgd      lr, l2
 //   adagrad  lr, l2, eps, init (the initial accumulator)
+//   rowadagrad  the same keys
 //   ftrl     lr (alias alpha), l1, l2, beta
 //   adam     lr, l2, beta1, beta2, eps
 // Examples: "adagrad", "sgd:lr=0.5", "ftrl:lr=0.1,l1=1,l2=0.1,beta=1",
@@ -97,7 +104,7 @@ class Optimizer {
 // beta1/beta2 outside [0, 1)). `out` is unspecified on error.
 Status ParseOptimizerSpec(const std::string& spec, OptimizerConfig* out);
 
-// "sgd", "adagrad", "ftrl", "adam".
+// "sgd", "adagrad", "rowadagrad", "ftrl", "adam".
 std::string OptimizerName(OptimizerKind kind);
 
 }  // namespace embark

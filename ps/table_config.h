@@ -12,7 +12,7 @@
 
 namespace embark {
 
-enum class OptimizerKind : uint8_t { kSgd = 0, kAdaGrad = 1, kFtrl = 2, kAdam = 3 };
+enum class OptimizerKind : uint8_t { kSgd = 0, kAdaGrad = 1, kFtrl = 2, kAdam = 3, kRowAdaGrad = 4 };
 
 // Hyper-parameters of the server-side optimizer. Unused fields are ignored by a given kind.
 struct OptimizerConfig {

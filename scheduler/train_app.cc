@@ -170,9 +170,13 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
   j << "{\"epoch\": " << epoch << ", \"examples\": " << ExamplesSoFar()
     << ", \"seconds\": " << JsonNumber(NowSeconds() - start_) << ", \"train_loss\": " << JsonNumber(TrainLoss(epoch));
   double train_seconds = 0;  // training alone (test loading and evaluation excluded), so far
-  for (const auto& [n, e] : epochs_)
-    if (n <= epoch) train_seconds += e.train_seconds;
-  j << ", \"train_seconds\": " << JsonNumber(train_seconds);
+  double load_seconds = 0;   // of which reading the training share into memory (the slowest worker)
+  for (const auto& [n, e] : epochs_) {
+    if (n > epoch) continue;
+    train_seconds += e.train_seconds;
+    load_seconds += e.load_seconds;
+  }
+  j << ", \"train_seconds\": " << JsonNumber(train_seconds) << ", \"load_seconds\": " << JsonNumber(load_seconds);
   for (const auto& [name, value] : last_metrics_) j << ", \"" << name << "\": " << JsonNumber(value);
   for (const auto& [name, value] : memory_metrics_) j << ", \"" << name << "\": " << value;
   if (final) {
@@ -582,6 +586,7 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       e.loss[w] = d.loss_sum;
       e.done[w] = true;
       e.train_seconds = std::max(e.train_seconds, d.seconds);
+      e.load_seconds = std::max(e.load_seconds, d.load_seconds);
       if (d.epoch == 1)
         for (const auto& [reason, count] : d.bad_lines) bad_lines_[reason] += count;
       UpdateMinClock(s, d.epoch);

@@ -52,6 +52,7 @@ class TrainApp : public SchedulerApp {
     int memory_reports = 0;                     // servers that sent their bounded-memory counters
     std::map<std::string, uint64_t> memory;     // those counters, aggregated over servers
     double train_seconds = 0;         // the slowest worker's training time of the epoch
+    double load_seconds = 0;          // of which reading the share into memory (slowest worker)
   };
   EpochState& Epoch(int epoch);
   void UpdateMinClock(SchedulerHandle* s, int epoch);

@@ -69,6 +69,36 @@ TEST(OptimizerTest, AdaGradTwoSteps) {
   EXPECT_FLOAT_EQ(row[2], 25.0f);
 }
 
+TEST(OptimizerTest, RowAdaGradTwoStepsByHand) {
+  OptimizerConfig cfg = Config(OptimizerKind::kRowAdaGrad, 0.1f);
+  cfg.adagrad_eps = 0.0f;
+  cfg.adagrad_init = 1.0f;
+  auto opt = Optimizer::Create(cfg);
+  EXPECT_EQ(opt->StateFloats(2), 1);
+  std::vector<float> row = MakeRow(*opt, {1.0f, 0.0f});
+  ASSERT_EQ(row.size(), 3u);
+  EXPECT_EQ(row[2], 1.0f);  // the accumulator starts at init
+  const float g1[2] = {3.0f, 4.0f};
+  opt->Apply(row.data(), g1, 2);
+  // n = 1 + (9 + 16) / 2 = 13.5; step = 0.1 / sqrt(13.5) = 0.0272166
+  EXPECT_FLOAT_EQ(row[2], 13.5f);
+  EXPECT_NEAR(row[0], 1.0f - 3 * 0.0272166f, 1e-6);
+  EXPECT_NEAR(row[1], -4 * 0.0272166f, 1e-6);
+  // l2 joins the gradient before it is squared: g' = g + l2 * w.
+  OptimizerConfig l2cfg = cfg;
+  l2cfg.l2 = 0.5f;
+  auto l2opt = Optimizer::Create(l2cfg);
+  std::vector<float> r2 = MakeRow(*l2opt, {2.0f});
+  const float cancel[1] = {-1.0f};  // g' = -1 + 0.5 * 2 = 0: nothing moves, n stays
+  l2opt->Apply(r2.data(), cancel, 1);
+  EXPECT_EQ(r2[0], 2.0f);
+  EXPECT_EQ(r2[1], 1.0f);
+  // A negative accumulator (summed deltas) is clamped.
+  r2[1] = -3.0f;
+  l2opt->AfterDelta(r2.data(), 1);
+  EXPECT_EQ(r2[1], 0.0f);
+}
+
 // adagrad_init: the accumulator of a new row starts there, so small gradients take small
 // steps (lr * g / sqrt(n0 + g^2)) instead of lr * sign(g).
 TEST(OptimizerTest, AdaGradInitialAccumulator) {
@@ -273,8 +303,8 @@ TEST(OptimizerTest, AdamStepCounterIsPerRow) {
 }
 
 TEST(OptimizerTest, ApplyBatchMatchesApplyInOrderWithRepeats) {
-  for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdaGrad, OptimizerKind::kFtrl,
-                             OptimizerKind::kAdam}) {
+  for (OptimizerKind kind : {OptimizerKind::kSgd, OptimizerKind::kAdaGrad, OptimizerKind::kRowAdaGrad,
+                             OptimizerKind::kFtrl, OptimizerKind::kAdam}) {
     OptimizerConfig cfg = Config(kind, 0.1f);
     cfg.l1 = 0.01f;
     auto opt = Optimizer::Create(cfg);
@@ -366,6 +396,7 @@ TEST(OptimizerTest, Names) {
   EXPECT_EQ(OptimizerName(OptimizerKind::kAdaGrad), "adagrad");
   EXPECT_EQ(OptimizerName(OptimizerKind::kFtrl), "ftrl");
   EXPECT_EQ(OptimizerName(OptimizerKind::kAdam), "adam");
+  EXPECT_EQ(OptimizerName(OptimizerKind::kRowAdaGrad), "rowadagrad");
 }
 
 }  // namespace

@@ -78,7 +78,8 @@ struct EpochDone {
   double loss_sum = 0;
   std::map<std::string, uint64_t> bad_lines;  // reason name -> lines skipped
   double seconds = 0;  // the worker's wall time training this epoch (no evaluation, no test loading)
-  template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum, bad_lines, seconds); }
+  double load_seconds = 0;  // of `seconds`: reading the share into memory before training (--sync=local)
+  template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum, bad_lines, seconds, load_seconds); }
 };
 
 struct EvalReport {

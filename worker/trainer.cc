@@ -763,9 +763,12 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   bool stream_rest = false;
   Batch overflow;
   std::vector<int32_t> overflow_rows;
+  double load_seconds = 0;
   if (build_cache) {
     epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
+    const double load_start = NowSeconds();
     EMBARK_RETURN_IF_ERROR(LoadShare(&lb, &overflow, &overflow_rows, &stream_rest));
+    load_seconds = NowSeconds() - load_start;
     from_cache = true;
   }
   if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
@@ -865,7 +868,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     VLOG(1) << "worker " << ctx_.worker_index << " replica: " << lookups << " row reads, " << replica_misses_
             << " pulled from servers";
   }
-  return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start);
+  return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start, load_seconds);
 }
 
 Status Trainer::OpenReader() {
@@ -885,8 +888,10 @@ Status Trainer::OpenReader() {
   return reader_->Open();
 }
 
-Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds) {
+Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds,
+                                double load_seconds) {
   EpochDone done;
+  done.load_seconds = load_seconds;
   done.epoch = epoch;
   done.clock = clock;
   done.examples = examples;

@@ -133,7 +133,8 @@ class Trainer {
   // Takes the scheduler's cut requests (non-blocking); true if one is due after `clock` batches.
   bool CutDue(int epoch, uint64_t clock);
   Status OpenReader();
-  Status ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds);
+  Status ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds,
+                         double load_seconds = 0);
   Status LoadTest();
   // Waits for an application message from the scheduler, bounded by --clock_timeout.
   Status WaitFor(uint64_t subtype, const char* what, std::string* payload);

@@ -47,7 +47,7 @@ awk -F, 'NR > 1 && $1 !~ /^C/ && $3 != "NA" { split($5, w, " "); t = "32:item:1"
   print $2 " 0:" $3 ":1 1:" $4 ":1 " t " 32:red:1" }' "$WORK/train.csv" > "$WORK/train.libffm"
 for f in csv libffm; do
   schema=(); [ $f = csv ] && schema=(--schema="$WORK/clicks.schema")
-  "$EMBARK_BIN" train-local --model=fm --format=$f "${schema[@]}" --train="$WORK/train.$f" --epochs=1 --shuffle_buffer=0 \
+  "$EMBARK_BIN" train-local --model=fm --format=$f "${schema[@]}" --train="$WORK/train.$f" --epochs=1 --shuffle_buffer=0 --compute_threads=1 \
     --metrics_out="$WORK/local.$f.jsonl" >"$WORK/log" 2>&1 || fail "train-local on $f exited $?"
 done
 loss_csv=$(tail -1 "$WORK/local.csv.jsonl" | grep -oE '"train_loss": [0-9.e-]+')

@@ -43,6 +43,17 @@ grep -q "threads lock-free" "$WORK/log" || fail "epochs from memory with 2 compu
 h=$(rmse "$WORK/hog.jsonl")
 close "$e" "$h" 0.01 || fail "one worker, 2 lock-free threads: RMSE $h too far from exact $e"
 
+# Row-wise AdaGrad (one accumulator per row) through both paths: the servers' steps on pushed
+# gradients and the worker's on its copies, exchanged as deltas of weights and accumulator.
+ra=(--optimizer=rowadagrad --lr=0.01)
+"$EMBARK_BIN" train-local "${common[@]}" "${ra[@]}" --sync=exact --metrics_out="$WORK/ra_e.jsonl" >"$WORK/log" 2>&1 \
+  || fail "rowadagrad exact exited $?"
+"$EMBARK_BIN" train-local "${common[@]}" "${ra[@]}" --sync=local --local_step=batch --input_cache_mb=0 \
+  --metrics_out="$WORK/ra_l.jsonl" >"$WORK/log" 2>&1 || fail "rowadagrad local exited $?"
+rae=$(rmse "$WORK/ra_e.jsonl"); ral=$(rmse "$WORK/ra_l.jsonl")
+close "$rae" "$ral" 0.00002 || fail "rowadagrad: local RMSE $ral should equal exact $rae"
+awk -v a="$rae" 'BEGIN { exit !(a > 0.5 && a < 1.2) }' || fail "rowadagrad trained to RMSE $rae"
+
 # Past --replica_rows a worker forgets its rows (and its in-memory epochs) at the next epoch,
 # saying so; streaming with the same steps, the model does not change.
 "$EMBARK_BIN" train-local "${common[@]}" --sync=local --local_step=batch --replica_rows=100 --metrics_out="$WORK/small.jsonl" >"$WORK/log" 2>&1 \
