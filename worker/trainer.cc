@@ -512,7 +512,24 @@ Status Trainer::TrainExamplesInPlace(LocalBatch* lb, bool tracked, LossSum* loss
   if (lb->grad_scratch.size() < size_t{longest} * widest) lb->grad_scratch.resize(size_t{longest} * widest);
   const ExampleRows rows{lb->example_row.data(), lb->example_grad.data(), lb->dense.data(), lb->dense_grad.data()};
   LossSum out;
+  // Rows are read at random, and past the caches each read waits for memory: fetch the rows
+  // (weights and optimizer state) of the example kRowPrefetch places ahead while this one
+  // computes. 16 ahead: on 1.6M generated ratings over 60k rows (31 MB of rows, past the
+  // caches) an epoch takes 1.9 s of CPU without, 1.1 s at 4 ahead, 0.9-1.0 s at 16.
+  constexpr size_t kRowPrefetch = 16;
+  auto prefetch_rows = [&](size_t e) {
+    for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) {
+      const int32_t index = lb->replica_row[f];
+      if (index < 0) continue;
+      const int t = TableOf(batch.fields[f]);
+      const char* row = reinterpret_cast<const char*>(rep.Row(t, static_cast<uint32_t>(index)));
+      const size_t bytes = size_t{rep.stored_width(t)} * sizeof(float);
+      for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 1);
+    }
+  };
+  for (size_t e = 0; e < std::min(kRowPrefetch, batch.size()); ++e) prefetch_rows(e);
   for (size_t e = 0; e < batch.size(); ++e) {
+    if (e + kRowPrefetch < batch.size()) prefetch_rows(e + kRowPrefetch);
     const uint32_t begin = batch.offsets[e];
     const uint32_t n = batch.offsets[e + 1] - begin;
     for (uint32_t j = 0; j < n; ++j) {
