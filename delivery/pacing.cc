@@ -1,6 +1,7 @@
 #include "delivery/pacing.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace embark {
 
@@ -10,6 +11,9 @@ void PacingController::StartDay(int64_t day) {
   day_ = day;
   std::fill(rate_.begin(), rate_.end(), options_.enabled ? options_.initial_rate : 1.0);
   std::fill(spent_at_update_.begin(), spent_at_update_.end(), 0.0);
+  std::fill(potential_.begin(), potential_.end(), -1.0);
+  std::fill(spend_sum_.begin(), spend_sum_.end(), 0.0);
+  std::fill(rate_seconds_.begin(), rate_seconds_.end(), 0.0);
   last_update_ = day * kDaySeconds;
   next_update_ = last_update_ + static_cast<int64_t>(options_.interval_s);
 }
@@ -33,11 +37,23 @@ void PacingController::Advance(int64_t now, const std::vector<Campaign>& campaig
     const double spent = expected_today[c] - spent_at_update_[c];
     spent_at_update_[c] = expected_today[c];
     if (!(static_cast<double>(now) > begin) || !(end > static_cast<double>(now))) continue;  // not active
+    const double active = std::min(elapsed, static_cast<double>(now) - begin);
+    // Ratio of decayed sums (spend over rate-weighted seconds), not an average of per-interval
+    // ratios: with a few impressions an hour most intervals are empty and one impression at a
+    // small rate would make a ratio huge; 1 / (average of such ratios) is biased high.
+    const double keep = std::exp(-active / options_.smoothing_s);
+    spend_sum_[c] = keep * spend_sum_[c] + spent;
+    rate_seconds_[c] = keep * rate_seconds_[c] + rate_[c] * active;
+    potential_[c] = spend_sum_[c] / rate_seconds_[c];
     const double left = std::max(0.0, k.daily_budget - spent_today[c]);
-    const double desired = left * std::min(elapsed, static_cast<double>(now) - begin) / (end - static_cast<double>(now));
-    double factor = spent > 0 ? desired / spent : options_.max_change;
-    factor = std::clamp(factor, 1.0 / options_.max_change, options_.max_change);
-    rate_[c] = std::clamp(rate_[c] * factor, options_.min_rate, 1.0);
+    const double wanted = left / (end - static_cast<double>(now));  // spend per second from now on
+    // Charged over expected so far today (5 billable events of prior): how far the pCTRs
+    // behind the expected spend are off for this campaign, applied to the spend rate.
+    const double prior = 5 * k.MaxCharge();
+    const double calibration = (spent_today[c] + prior) / (expected_today[c] + prior);
+    const double next = potential_[c] > 0 ? wanted / (potential_[c] * calibration) : 1.0;
+    rate_[c] = std::clamp(std::clamp(next, rate_[c] / options_.max_change, rate_[c] * options_.max_change),
+                          options_.min_rate, 1.0);
   }
   last_update_ = now;
   const int64_t interval = std::max<int64_t>(1, static_cast<int64_t>(options_.interval_s));

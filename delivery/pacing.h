@@ -5,19 +5,24 @@
 //
 // Every campaign has a pass-through rate r in [min_rate, 1]: an eligible request includes the
 // campaign in its auction with probability r (the draw is the deliverer's). Every `interval_s`
-// seconds of request time the controller compares the campaign's EXPECTED spend in the
-// interval just ended, s (each impression adds pCTR * price for cpc, its price for cpm: clicks
-// are rare, and a count of a few clicks per interval would make the rate a random walk), with
-// what it should spend per interval from now on to finish its ACTUAL remaining budget exactly
-// at the end of its active part of the day (within the day and within the flight):
-//   desired = (budget - spent today) * interval / (seconds of the active part left)
-// and corrects the rate multiplicatively, r <- clamp(r * desired / s), the factor limited to
-// [1 / max_change, max_change] so one noisy interval cannot swing it far (s = 0: r * max_change).
-// A proportional controller on the spend rate: a demand spike raises s and the rate falls
-// within a few intervals; a campaign behind (little spend at quiet hours) gets a larger desired
-// rate and catches up when traffic returns; the target always looks at the budget actually
-// left, so a biased pCTR is corrected as the day goes and the day ends on budget whenever
-// demand allows.
+// seconds of request time the controller
+//   1. measures the campaign's spend rate in the interval just ended per unit of pass-through
+//      rate: its EXPECTED spend s (each impression adds pCTR * price for cpc, its price for cpm;
+//      clicks are rare, and counting a few per interval would make the estimate jump) over
+//      r * elapsed seconds -- what the campaign would spend per second at r = 1;
+//   2. smooths it: the ratio of exponentially decayed sums (time constant `smoothing_s`) of
+//      expected spend and of rate-weighted seconds -- with a few impressions an hour most
+//      intervals have none, and an average of per-interval ratios would be dominated by the
+//      rare interval with one impression at a small rate;
+//   3. corrects it by the campaign's charged-over-expected spend so far today (with a prior of
+//      5 billable events at the bid): pCTRs that are off for a campaign show up there;
+//   4. sets the rate that spends the ACTUAL remaining budget evenly over the rest of the
+//      campaign's active part of the day (within the day and within the flight):
+//        r <- (budget - spent today) / (seconds left) / (smoothed spend per second at r = 1)
+//      the change limited to a factor of max_change per update, r kept in [min_rate, 1].
+// A demand spike raises the measured spend and the rate falls within a few intervals; at quiet
+// hours the rate rises to 1; the target always looks at the budget actually left, so a biased
+// pCTR is corrected as the day goes and the day ends on budget whenever demand allows.
 // Rates start each day at `initial_rate`. With pacing disabled every rate is 1 (campaigns
 // spend as fast as they win, until the budget guard stops them).
 //
@@ -35,6 +40,7 @@ struct PacingOptions {
   bool enabled = true;
   double interval_s = 60;
   double max_change = 2;    // most a rate changes per update, as a factor
+  double smoothing_s = 900; // time constant of the spend-rate average
   double min_rate = 0.001;
   double initial_rate = 1.0;
 };
@@ -44,7 +50,10 @@ class PacingController {
   PacingController(const PacingOptions& options, size_t num_campaigns)
       : options_(options),
         rate_(num_campaigns, options.enabled ? options.initial_rate : 1.0),
-        spent_at_update_(num_campaigns, 0.0) {}
+        spent_at_update_(num_campaigns, 0.0),
+        potential_(num_campaigns, -1.0),
+        spend_sum_(num_campaigns, 0.0),
+        rate_seconds_(num_campaigns, 0.0) {}
 
   // Starts day `day` (days since the epoch, UTC): rates back to the initial rate.
   void StartDay(int64_t day);
@@ -63,6 +72,8 @@ class PacingController {
   PacingOptions options_;
   std::vector<double> rate_;
   std::vector<double> spent_at_update_;
+  std::vector<double> potential_;  // smoothed expected spend per second at rate 1; < 0: none yet
+  std::vector<double> spend_sum_, rate_seconds_;  // its decayed numerator and denominator
   int64_t day_ = INT64_MIN;
   int64_t last_update_ = 0;
   int64_t next_update_ = INT64_MIN;
