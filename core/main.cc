@@ -37,6 +37,7 @@
 #include "core/hash.h"
 #include "core/runtime.h"
 #include "delivery/delivery_commands.h"
+#include "delivery/serve_endpoints.h"
 #include "ps/count_min_sketch.h"
 #include "tools/kv_check.h"
 #include "tools/prepare.h"
@@ -132,8 +133,8 @@ DEFINE_string(kind, "ratings", "gen: ratings, clicks or implicit");
 DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: .tsv; clicks: .libffm and .libsvm)");
 DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
 // --users/--items are strings because prepare reads them as file names; gen parses a count.
-DEFINE_string(users, "", "gen: number of users (default by kind); prepare: user side-feature CSV");
-DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train); export: the same catalogue, for /topk");
+DEFINE_string(users, "", "gen, simulate: number of users (default by kind); prepare: user side-feature CSV; deliver, serve: user profiles (JSON Lines)");
+DEFINE_string(items, "", "gen, simulate: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train); export: the same catalogue, for /topk");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file; prepare: each user's latest share of interactions");
 
 // prepare (no cluster: a plain process)
@@ -167,7 +168,7 @@ DEFINE_string(concurrency, "1,4,16", "serve-bench: concurrent clients per level,
 DEFINE_string(endpoints, "score,topk", "serve-bench: endpoints to load, comma-separated (score, topk)");
 
 // deliver, simulate, ope, log-export (no cluster: plain processes; delivery/delivery_commands.h)
-DEFINE_string(campaigns, "", "deliver, ope: the campaigns file (JSON Lines, delivery/campaign.h)");
+DEFINE_string(campaigns, "", "deliver, ope: the campaigns file (JSON Lines, delivery/campaign.h); serve: also answer POST /deliver and /outcome with them");
 DEFINE_string(requests, "", "deliver: delivery requests and outcomes, one JSON object a line");
 DEFINE_string(decision_log, "", "deliver: append every decision and outcome here; simulate: write the first policy's decisions here");
 DEFINE_string(log, "", "ope, log-export: decision log(s) to read, comma-separated");
@@ -211,7 +212,9 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
-    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval"}},
+    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval", "campaigns", "users",
+               "decision_log", "policy", "epsilon", "temperature", "quality_floor", "reserve", "first_price", "pacing",
+               "pacing_interval", "pacing_max_change", "unknown_user"}},
     {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
     {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field",
                 "seen_from", "items"}},
@@ -598,6 +601,8 @@ int RunExportCommand() {
   return embark::kExitOk;
 }
 
+embark::Status ParseDeliveryFlags(embark::DeliveryCommandOptions* out);
+
 // `embark serve`: HTTP/JSON scoring and top-K over an exported bundle, with hot swap.
 int RunServeCommand() {
   embark::ServeCommand c;
@@ -622,6 +627,27 @@ int RunServeCommand() {
     return embark::kExitUsage;
   }
   c.seed = FLAGS_seed;
+  if (!FLAGS_campaigns.empty()) {
+    embark::DeliveryCommandOptions d;
+    st = ParseDeliveryFlags(&d);
+    embark::DeliveryServeOptions ds;
+    ds.campaigns = FLAGS_campaigns;
+    ds.users = FLAGS_users;
+    ds.decision_log = FLAGS_decision_log;
+    ds.deliverer.auction = d.auction;
+    ds.deliverer.pacing = d.pacing;
+    ds.deliverer.seed = FLAGS_seed;
+    ds.deliverer.reject_unknown_users = d.reject_unknown_users;
+    if (st.ok()) st = embark::MakeDeliveryEndpoints(ds, &c.serve.endpoints);
+  } else {
+    for (const char* f : {"users", "decision_log", "policy", "epsilon", "temperature", "quality_floor", "reserve", "first_price",
+                          "pacing", "pacing_interval", "pacing_max_change", "unknown_user"})
+      if (IsSet(f) && st.ok()) st = embark::Status::InvalidArgument(std::string("--") + f + " needs --campaigns (POST /deliver)");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "serve: %s\n", st.message().c_str());
+    return embark::kExitUsage;
+  }
   return embark::RunServe(c);
 }
 
@@ -649,19 +675,9 @@ int RunServeBenchCommand() {
   return embark::RunServeBench(o);
 }
 
-// `embark deliver`, `simulate`, `ope`, `log-export`: options from the flags, contradictions refused.
-int RunDeliveryCommand(const std::string& command) {
-  embark::DeliveryCommandOptions o;
-  o.bundle = FLAGS_bundle;
-  o.campaigns = FLAGS_campaigns;
-  o.requests = FLAGS_requests;
-  o.out = FLAGS_out;
-  o.decision_log = FLAGS_decision_log;
-  o.log = FLAGS_log;
-  o.json_out = FLAGS_json_out;
-  o.policies = FLAGS_policies;
-  o.seed = FLAGS_seed;
-  o.slots = FLAGS_slots;
+// The auction, pacing and unknown-user flags of deliver, simulate, ope and serve.
+embark::Status ParseDeliveryFlags(embark::DeliveryCommandOptions* out) {
+  embark::DeliveryCommandOptions& o = *out;
   embark::Status st = embark::ParseExploration(FLAGS_policy, &o.auction.exploration);
   o.auction.epsilon = FLAGS_epsilon;
   o.auction.temperature = IsSet("temperature") ? FLAGS_temperature : 0.1;
@@ -684,6 +700,23 @@ int RunDeliveryCommand(const std::string& command) {
   if (st.ok() && FLAGS_unknown_user != "cold_start" && FLAGS_unknown_user != "404")
     st = embark::Status::InvalidArgument("--unknown_user must be cold_start or 404, got '" + FLAGS_unknown_user + "'");
   o.reject_unknown_users = FLAGS_unknown_user == "404";
+  return st;
+}
+
+// `embark deliver`, `simulate`, `ope`, `log-export`: options from the flags, contradictions refused.
+int RunDeliveryCommand(const std::string& command) {
+  embark::DeliveryCommandOptions o;
+  o.bundle = FLAGS_bundle;
+  o.campaigns = FLAGS_campaigns;
+  o.requests = FLAGS_requests;
+  o.out = FLAGS_out;
+  o.decision_log = FLAGS_decision_log;
+  o.log = FLAGS_log;
+  o.json_out = FLAGS_json_out;
+  o.policies = FLAGS_policies;
+  o.seed = FLAGS_seed;
+  o.slots = FLAGS_slots;
+  embark::Status st = ParseDeliveryFlags(&o);
   if (command == "deliver") o.users = FLAGS_users;
   if (command == "simulate") {
     int64_t users = 0, items = 0;

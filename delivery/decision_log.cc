@@ -27,7 +27,10 @@ Status DecisionLogWriter::Open(const std::string& path) {
 Status DecisionLogWriter::WriteLine(const std::string& line) {
   std::lock_guard<std::mutex> lock(mu_);
   if (file_ == nullptr) return Status::Internal("decision log not open");
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF)
+  // Flushed per line: a served log is read (and tailed) while the server runs, and a crash
+  // loses at most the line being written.
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF ||
+      std::fflush(file_) != 0)
     return Status::IoError("cannot write decision log " + path_ + ": " + std::strerror(errno));
   return Status::OK();
 }

@@ -36,14 +36,14 @@ void Deliverer::StartDay(int64_t day) {
   std::fill(expected_spend_.begin(), expected_spend_.end(), 0.0);
 }
 
-Status Deliverer::Decide(const DeliveryRequest& request, Decision* d) {
+Status Deliverer::Decide(const DeliveryRequest& request, const CtrScorer& scorer, Decision* d) {
   if (request.slots < 1 || request.slots > options_.max_slots)
     return Status::InvalidArgument("slots must be in [1, " + std::to_string(options_.max_slots) + "]");
-  EMBARK_RETURN_IF_ERROR(scorer_->CheckFeatures(request.context, "context"));
+  EMBARK_RETURN_IF_ERROR(scorer.CheckFeatures(request.context, "context"));
   const UserProfile* profile = users_->Find(request.user);
   if (profile == nullptr && options_.reject_unknown_users)
     return Status::NotFound("unknown user \"" + request.user + "\"");
-  if (profile == nullptr) EMBARK_RETURN_IF_ERROR(scorer_->CheckFeatures(request.user_features, "user_features"));
+  if (profile == nullptr) EMBARK_RETURN_IF_ERROR(scorer.CheckFeatures(request.user_features, "user_features"));
 
   *d = Decision();
   d->time = request.time;
@@ -76,7 +76,7 @@ Status Deliverer::Decide(const DeliveryRequest& request, Decision* d) {
     }
   }
   std::vector<double> pctr(eligible.size());
-  scorer_->Score(d->features, eligible, history_, pctr.data());
+  scorer.Score(d->features, eligible, history_, pctr.data());
   for (size_t i = 0; i < eligible.size(); ++i) {
     const Campaign& k = campaigns_[eligible[i]];
     const double p = std::isfinite(pctr[i]) ? std::clamp(pctr[i], 0.0, 1.0) : 0.0;

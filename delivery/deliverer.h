@@ -97,7 +97,10 @@ class Deliverer {
 
   // InvalidArgument for a bad request (slots, features the scorer cannot read); NotFound for an
   // unknown user with reject_unknown_users.
-  Status Decide(const DeliveryRequest& request, Decision* decision);
+  Status Decide(const DeliveryRequest& request, Decision* decision) { return Decide(request, *scorer_, decision); }
+  // The same with another scorer (a hot-swapped model version; `scorer` may be null in the
+  // constructor when every call passes one).
+  Status Decide(const DeliveryRequest& request, const CtrScorer& scorer, Decision* decision);
   // Books the outcome of slot `slot` of decision `decision_id`: a click charges a cpc pick its
   // price (*charged gets it). NotFound for a decision not remembered or a slot it did not fill;
   // InvalidArgument for a second outcome of the same pick.
