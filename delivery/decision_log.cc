@@ -171,52 +171,58 @@ Status ReadDecisionLog(const std::string& paths, std::vector<LoggedDecision>* ou
         continue;
       }
       const std::string type = j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "";
-      if (type == "decision") {
-        LoggedDecision d;
-        const std::string why = ParseDecision(j, &d);
-        if (!why.empty()) {
-          bad(where, why);
-          continue;
+      // Members are type-checked before they are read; the catch is the net under that, so a
+      // line with a member of an unexpected type is a named bad line, never a crash.
+      try {
+        if (type == "decision") {
+          LoggedDecision d;
+          const std::string why = ParseDecision(j, &d);
+          if (!why.empty()) {
+            bad(where, why);
+            continue;
+          }
+          if (index.count(d.id)) {
+            bad(where, "a second decision with id " + std::to_string(d.id));
+            continue;
+          }
+          d.source = where;
+          index[d.id] = out->size();
+          out->push_back(std::move(d));
+          ++report->decisions;
+        } else if (type == "outcome") {
+          if (!j.contains("decision") || !j["decision"].is_number_unsigned() || !j.contains("slot") ||
+              !j["slot"].is_number_unsigned() || !j.contains("click") || !j["click"].is_number_integer()) {
+            bad(where, "an outcome needs unsigned \"decision\" and \"slot\" and an integer \"click\"");
+            continue;
+          }
+          auto it = index.find(j["decision"].get<uint64_t>());
+          if (it == index.end()) {
+            bad(where, "outcome of decision " + std::to_string(j["decision"].get<uint64_t>()) + " that no earlier line holds");
+            continue;
+          }
+          LoggedDecision& d = (*out)[it->second];
+          const uint32_t slot = j["slot"].get<uint32_t>();
+          if (slot >= d.picks.size()) {
+            bad(where, "outcome of slot " + std::to_string(slot) + " that decision " + std::to_string(d.id) + " did not fill");
+            continue;
+          }
+          if (d.picks[slot].click >= 0) {
+            bad(where, "a second outcome of decision " + std::to_string(d.id) + " slot " + std::to_string(slot));
+            continue;
+          }
+          const int64_t click = j["click"].get<int64_t>();
+          if (click != 0 && click != 1) {
+            bad(where, "click must be 0 or 1");
+            continue;
+          }
+          d.picks[slot].click = static_cast<int>(click);
+          d.picks[slot].conversion = j.value("conversion", 0) ? 1 : 0;
+          ++report->outcomes;
+        } else {
+          bad(where, "\"type\" must be \"decision\" or \"outcome\"");
         }
-        if (index.count(d.id)) {
-          bad(where, "a second decision with id " + std::to_string(d.id));
-          continue;
-        }
-        d.source = where;
-        index[d.id] = out->size();
-        out->push_back(std::move(d));
-        ++report->decisions;
-      } else if (type == "outcome") {
-        if (!j.contains("decision") || !j["decision"].is_number_unsigned() || !j.contains("slot") ||
-            !j["slot"].is_number_unsigned() || !j.contains("click") || !j["click"].is_number_integer()) {
-          bad(where, "an outcome needs unsigned \"decision\" and \"slot\" and an integer \"click\"");
-          continue;
-        }
-        auto it = index.find(j["decision"].get<uint64_t>());
-        if (it == index.end()) {
-          bad(where, "outcome of decision " + std::to_string(j["decision"].get<uint64_t>()) + " that no earlier line holds");
-          continue;
-        }
-        LoggedDecision& d = (*out)[it->second];
-        const uint32_t slot = j["slot"].get<uint32_t>();
-        if (slot >= d.picks.size()) {
-          bad(where, "outcome of slot " + std::to_string(slot) + " that decision " + std::to_string(d.id) + " did not fill");
-          continue;
-        }
-        if (d.picks[slot].click >= 0) {
-          bad(where, "a second outcome of decision " + std::to_string(d.id) + " slot " + std::to_string(slot));
-          continue;
-        }
-        const int64_t click = j["click"].get<int64_t>();
-        if (click != 0 && click != 1) {
-          bad(where, "click must be 0 or 1");
-          continue;
-        }
-        d.picks[slot].click = static_cast<int>(click);
-        d.picks[slot].conversion = j.value("conversion", 0) ? 1 : 0;
-        ++report->outcomes;
-      } else {
-        bad(where, "\"type\" must be \"decision\" or \"outcome\"");
+      } catch (const json::exception& e) {
+        bad(where, std::string("a member of an unexpected type: ") + e.what());
       }
     }
     if (in.bad()) return Status::IoError("cannot read decision log " + path);

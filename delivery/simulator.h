@@ -13,7 +13,7 @@
 // differences), and relative to B's mean. Budgets couple arrivals, so the interval treats them
 // as independent, an approximation.
 //
-// Latency: the wall time of every Decide call of the "model" policy (p50, p99, max).
+// Latency: the wall time of every Decide call, per policy (the command reports the first).
 //
 // Thread-safety: Run is reentrant (it builds its own deliverers).
 #pragma once

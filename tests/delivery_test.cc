@@ -340,16 +340,19 @@ TEST(DecisionLog, RoundTripsIntoLibffmTrainingLinesAndNamesBadLines) {
     std::ofstream f(path, std::ios::app);
     f << "this is not json\n";
     f << R"({"type": "outcome", "decision": 999, "slot": 0, "click": 1})" << "\n";
+    f << R"({"type": "decision", "id": 77, "time": 1, "user": "u", "cold_start": "yes", "features": [],)"
+      << R"( "candidates": {"campaign": [], "pctr": [], "ecpm": [], "p": []}, "chosen": []})" << "\n";
   }
   std::vector<LoggedDecision> log;
   DecisionLogReport report;
   ASSERT_TRUE(ReadDecisionLog(path, &log, &report).ok());
   EXPECT_EQ(report.decisions, 6u);
   EXPECT_EQ(report.outcomes, 5u);
-  EXPECT_EQ(report.bad_lines, 2u);
-  ASSERT_EQ(report.bad.size(), 2u);
+  EXPECT_EQ(report.bad_lines, 3u);
+  ASSERT_EQ(report.bad.size(), 3u);
   EXPECT_NE(report.bad[0].find(path + ":12: not a JSON object"), std::string::npos) << report.bad[0];
   EXPECT_NE(report.bad[1].find(path + ":13: outcome of decision 999"), std::string::npos) << report.bad[1];
+  EXPECT_NE(report.bad[2].find(path + ":14: a member of an unexpected type"), std::string::npos) << report.bad[2];
   EXPECT_EQ(report.picks_without_outcome, 1u);
   ASSERT_EQ(log.size(), 6u);
   for (size_t i = 0; i < log.size(); ++i) {
