@@ -283,7 +283,7 @@ int RunSimulateCommand(const DeliveryCommandOptions& o) {
                      {"total_budget", total_budget}, {"pacing", o.pacing.enabled}};
   // Per campaign and hour, per policy.
   std::ofstream hourly(o.out + ".hourly.csv", std::ios::trunc);
-  hourly << "policy,campaign,hour,impressions,clicks,spend,cumulative_spend,budget,pace_target,pass_rate\n";
+  hourly << "policy,campaign,hour,impressions,clicks,spend,cumulative_spend,budget,pace_target,pass_rate,ecpm\n";
   std::ofstream revenue(o.out + ".revenue.csv", std::ios::trunc);
   revenue << "hour";
   for (const SimPolicyResult& r : results) revenue << ',' << r.name;
@@ -312,7 +312,8 @@ int RunSimulateCommand(const DeliveryCommandOptions& o) {
         const double target = PacingController::Target(campaigns[c], o.world.day, o.world.day * 86400.0 + (h + 1) * 3600.0);
         hourly << r.name << ',' << campaigns[c].id << ',' << h << ',' << k.hours[h].impressions << ',' << k.hours[h].clicks
                << ',' << k.hours[h].spend << ',' << cumulative << ',' << campaigns[c].daily_budget << ',' << target << ','
-               << k.pass_rate[h] << '\n';
+               << k.pass_rate[h] << ','
+               << (k.hours[h].impressions ? 1000.0 * k.hours[h].spend / k.hours[h].impressions : 0.0) << '\n';
       }
     }
     const double ecpm = r.impressions ? 1000.0 * r.revenue / r.impressions : 0;
