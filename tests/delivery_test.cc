@@ -222,6 +222,36 @@ TEST(Delivery, FrequencyCapsHoldPerUserPerDay) {
   EXPECT_EQ(pick("u", kT0 + 86400 + 1), "capped");  // the next day starts afresh
 }
 
+TEST(Delivery, OutcomesChargeOnceAndOnlyForRememberedDecisions) {
+  std::vector<Campaign> cs = {MakeCampaign("a", 1.0, BidType::kCpc), MakeCampaign("b", 0.5, BidType::kCpc)};
+  DelivererOptions o;
+  o.auction.exploration = Exploration::kGreedy;
+  o.pacing.enabled = false;
+  o.remembered_decisions = 2;
+  Deliverer d(cs, nullptr, std::make_shared<FixedCtrScorer>(std::vector<double>{0.1, 0.1}), o);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    DeliveryRequest r;
+    r.user = "u";
+    r.time = kT0 + i;
+    Decision dec;
+    ASSERT_TRUE(d.Decide(r, &dec).ok());
+    ids.push_back(dec.id);
+  }
+  double charged = -1;
+  // a (eCPM 100) beats b (50): second price 50 / (1000 * 0.1) = 0.5 per click.
+  ASSERT_TRUE(d.RecordOutcome(ids[2], 0, true, &charged).ok());
+  EXPECT_DOUBLE_EQ(charged, 0.5);
+  EXPECT_DOUBLE_EQ(d.ledger().spent_today()[0], 0.5);
+  EXPECT_EQ(d.RecordOutcome(ids[2], 0, true, &charged).code(), Status::Code::kInvalidArgument);  // twice
+  EXPECT_EQ(d.RecordOutcome(ids[2], 1, true, &charged).code(), Status::Code::kNotFound);         // no slot 1
+  EXPECT_EQ(d.RecordOutcome(ids[0], 0, true, &charged).code(), Status::Code::kNotFound);         // forgotten
+  ASSERT_TRUE(d.RecordOutcome(ids[1], 0, false, &charged).ok());
+  EXPECT_DOUBLE_EQ(charged, 0);
+  EXPECT_DOUBLE_EQ(d.ledger().spent_today()[0], 0.5);
+  EXPECT_EQ(d.ledger().clicks_today(0), 1u);
+}
+
 TEST(Delivery, UnknownUsersTakeTheColdStartPathOrAreRefused) {
   std::vector<Campaign> cs = {MakeCampaign("fr", 1.0, BidType::kCpc), MakeCampaign("any", 0.5, BidType::kCpc)};
   cs[0].targeting.countries = {"FR"};
