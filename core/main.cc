@@ -38,6 +38,8 @@
 #include "worker/trainer.h"
 #include "core/hash.h"
 #include "core/runtime.h"
+#include "delivery/delivery_commands.h"
+#include "delivery/serve_endpoints.h"
 #include "ps/count_min_sketch.h"
 #include "tools/kv_check.h"
 #include "tools/prepare.h"
@@ -139,8 +141,8 @@ DEFINE_string(kind, "ratings", "gen: ratings, clicks or implicit");
 DEFINE_string(out, "", "gen: output prefix; writes PREFIX.train/.test (ratings: .tsv; clicks: .libffm and .libsvm)");
 DEFINE_int64(rows, 100000, "gen: ratings or click rows (train + test)");
 // --users/--items are strings because prepare reads them as file names; gen parses a count.
-DEFINE_string(users, "", "gen: number of users (default by kind); prepare: user side-feature CSV");
-DEFINE_string(items, "", "gen: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train); export: the same catalogue, for /topk");
+DEFINE_string(users, "", "gen, simulate: number of users (default by kind); prepare: user side-feature CSV; deliver, serve: user profiles (JSON Lines)");
+DEFINE_string(items, "", "gen, simulate: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train); export: the same catalogue, for /topk");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file; prepare: each user's latest share of interactions");
 
 // prepare (no cluster: a plain process)
@@ -173,6 +175,27 @@ DEFINE_string(requests_from, "", "serve-bench: ratings file (user item ...) the 
 DEFINE_string(concurrency, "1,4,16", "serve-bench: concurrent clients per level, comma-separated");
 DEFINE_string(endpoints, "score,topk", "serve-bench: endpoints to load, comma-separated (score, topk)");
 
+// deliver, simulate, ope, log-export (no cluster: plain processes; delivery/delivery_commands.h)
+DEFINE_string(campaigns, "", "deliver, ope: the campaigns file (JSON Lines, delivery/campaign.h); serve: also answer POST /deliver and /outcome with them");
+DEFINE_string(requests, "", "deliver: delivery requests and outcomes, one JSON object a line");
+DEFINE_string(decision_log, "", "deliver: append every decision and outcome here; simulate: write the first policy's decisions here");
+DEFINE_string(log, "", "ope, log-export: decision log(s) to read, comma-separated");
+DEFINE_string(policy, "softmax", "deliver, simulate, ope: exploration policy: softmax, epsilon, greedy or uniform");
+DEFINE_double(epsilon, 0.1, "deliver, simulate, ope: --policy=epsilon: share of uniformly random picks");
+DEFINE_double(quality_floor, 0, "deliver, simulate, ope: campaigns with a lower pCTR are not candidates");
+DEFINE_double(reserve, 0, "deliver, simulate, ope: reserve eCPM: lower candidates are dropped; the floor of second prices");
+DEFINE_bool(first_price, false, "deliver, simulate: charge the bid instead of the second price");
+DEFINE_bool(pacing, true, "deliver, simulate: budget pacing by probabilistic throttling (--pacing=false: spend as fast as won)");
+DEFINE_double(pacing_interval, 60, "deliver, simulate: seconds of request time between pacing updates");
+DEFINE_double(pacing_max_change, 2, "deliver, simulate: most a campaign's pass-through rate may change per pacing update, as a factor (> 1)");
+DEFINE_string(unknown_user, "cold_start", "deliver: a user the --users file does not list: cold_start (request features only) or 404");
+DEFINE_uint32(slots, 1, "simulate: slots per arrival");
+DEFINE_int64(arrivals, 20000, "simulate: user arrivals in the simulated day");
+DEFINE_uint32(num_campaigns, 50, "simulate: campaigns of the generated world");
+DEFINE_double(budget_fraction, 0.5, "simulate: a campaign's daily budget as a share of the spend of an equal share of the day's clicks at its bid");
+DEFINE_uint32(frequency_cap, 5, "simulate: impressions of one campaign per user per day");
+DEFINE_string(policies, "model,popularity,random", "simulate: policies to replay, comma-separated (the first is compared with the others)");
+
 // kvcheck
 DEFINE_int32(check_keys, 20000, "kvcheck: keys per table");
 DEFINE_int32(check_rounds, 3, "kvcheck: push rounds per worker");
@@ -197,12 +220,21 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
-    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval"}},
+    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval", "campaigns", "users",
+               "decision_log", "policy", "epsilon", "temperature", "quality_floor", "reserve", "first_price", "pacing",
+               "pacing_interval", "pacing_max_change", "unknown_user"}},
     {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
     {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field",
                 "seen_from", "items"}},
     {"prepare", {"schema", "input", "items", "item_schema", "users", "user_schema", "out", "test_fraction",
                  "min_user_interactions", "bad_lines"}},
+    {"deliver", {"bundle", "campaigns", "users", "requests", "out", "decision_log", "policy", "epsilon", "temperature",
+                 "quality_floor", "reserve", "first_price", "pacing", "pacing_interval", "pacing_max_change", "unknown_user"}},
+    {"simulate", {"bundle", "users", "items", "out", "decision_log", "policy", "epsilon", "temperature", "quality_floor",
+                  "reserve", "first_price", "pacing", "pacing_interval", "pacing_max_change", "slots", "arrivals",
+                  "num_campaigns", "budget_fraction", "frequency_cap", "policies"}},
+    {"ope", {"bundle", "campaigns", "log", "json_out", "policy", "epsilon", "temperature", "quality_floor", "reserve"}},
+    {"log-export", {"log", "out"}},
     {"train-local", kTrainFlags},
     {"ctr-baseline", kTrainFlags},
     {"train", kTrainFlags},
@@ -582,6 +614,8 @@ int RunExportCommand() {
   return embark::kExitOk;
 }
 
+embark::Status ParseDeliveryFlags(embark::DeliveryCommandOptions* out);
+
 // `embark serve`: HTTP/JSON scoring and top-K over an exported bundle, with hot swap.
 int RunServeCommand() {
   embark::ServeCommand c;
@@ -606,6 +640,27 @@ int RunServeCommand() {
     return embark::kExitUsage;
   }
   c.seed = FLAGS_seed;
+  if (!FLAGS_campaigns.empty()) {
+    embark::DeliveryCommandOptions d;
+    st = ParseDeliveryFlags(&d);
+    embark::DeliveryServeOptions ds;
+    ds.campaigns = FLAGS_campaigns;
+    ds.users = FLAGS_users;
+    ds.decision_log = FLAGS_decision_log;
+    ds.deliverer.auction = d.auction;
+    ds.deliverer.pacing = d.pacing;
+    ds.deliverer.seed = FLAGS_seed;
+    ds.deliverer.reject_unknown_users = d.reject_unknown_users;
+    if (st.ok()) st = embark::MakeDeliveryEndpoints(ds, &c.serve.endpoints);
+  } else {
+    for (const char* f : {"users", "decision_log", "policy", "epsilon", "temperature", "quality_floor", "reserve", "first_price",
+                          "pacing", "pacing_interval", "pacing_max_change", "unknown_user"})
+      if (IsSet(f) && st.ok()) st = embark::Status::InvalidArgument(std::string("--") + f + " needs --campaigns (POST /deliver)");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "serve: %s\n", st.message().c_str());
+    return embark::kExitUsage;
+  }
   return embark::RunServe(c);
 }
 
@@ -633,6 +688,73 @@ int RunServeBenchCommand() {
   return embark::RunServeBench(o);
 }
 
+// The auction, pacing and unknown-user flags of deliver, simulate, ope and serve.
+embark::Status ParseDeliveryFlags(embark::DeliveryCommandOptions* out) {
+  embark::DeliveryCommandOptions& o = *out;
+  embark::Status st = embark::ParseExploration(FLAGS_policy, &o.auction.exploration);
+  o.auction.epsilon = FLAGS_epsilon;
+  o.auction.temperature = IsSet("temperature") ? FLAGS_temperature : 0.1;
+  o.auction.quality_floor = FLAGS_quality_floor;
+  o.auction.reserve_ecpm = FLAGS_reserve;
+  o.auction.first_price = FLAGS_first_price;
+  o.pacing.enabled = FLAGS_pacing;
+  o.pacing.interval_s = FLAGS_pacing_interval;
+  o.pacing.max_change = FLAGS_pacing_max_change;
+  if (st.ok() && IsSet("epsilon") && o.auction.exploration != embark::Exploration::kEpsilon)
+    st = embark::Status::InvalidArgument("--epsilon applies only to --policy=epsilon");
+  if (st.ok() && IsSet("temperature") && o.auction.exploration != embark::Exploration::kSoftmax)
+    st = embark::Status::InvalidArgument("--temperature applies only to --policy=softmax");
+  if (st.ok() && !(FLAGS_epsilon > 0 && FLAGS_epsilon <= 1)) st = embark::Status::InvalidArgument("--epsilon must be in (0, 1]");
+  if (st.ok() && !(o.auction.temperature > 0)) st = embark::Status::InvalidArgument("--temperature must be positive");
+  if (st.ok() && (FLAGS_quality_floor < 0 || FLAGS_quality_floor > 1)) st = embark::Status::InvalidArgument("--quality_floor must be in [0, 1]");
+  if (st.ok() && FLAGS_reserve < 0) st = embark::Status::InvalidArgument("--reserve must be >= 0");
+  if (st.ok() && !(FLAGS_pacing_interval >= 1)) st = embark::Status::InvalidArgument("--pacing_interval must be at least 1 second");
+  if (st.ok() && !(FLAGS_pacing_max_change > 1)) st = embark::Status::InvalidArgument("--pacing_max_change must exceed 1");
+  if (st.ok() && FLAGS_unknown_user != "cold_start" && FLAGS_unknown_user != "404")
+    st = embark::Status::InvalidArgument("--unknown_user must be cold_start or 404, got '" + FLAGS_unknown_user + "'");
+  o.reject_unknown_users = FLAGS_unknown_user == "404";
+  return st;
+}
+
+// `embark deliver`, `simulate`, `ope`, `log-export`: options from the flags, contradictions refused.
+int RunDeliveryCommand(const std::string& command) {
+  embark::DeliveryCommandOptions o;
+  o.bundle = FLAGS_bundle;
+  o.campaigns = FLAGS_campaigns;
+  o.requests = FLAGS_requests;
+  o.out = FLAGS_out;
+  o.decision_log = FLAGS_decision_log;
+  o.log = FLAGS_log;
+  o.json_out = FLAGS_json_out;
+  o.policies = FLAGS_policies;
+  o.seed = FLAGS_seed;
+  o.slots = FLAGS_slots;
+  embark::Status st = ParseDeliveryFlags(&o);
+  if (command == "deliver") o.users = FLAGS_users;
+  if (command == "simulate") {
+    int64_t users = 0, items = 0;
+    if (!ParseCount("users", FLAGS_users, &users) || !ParseCount("items", FLAGS_items, &items)) return embark::kExitUsage;
+    o.world.clicks.seed = FLAGS_seed;
+    if (users > 0) o.world.clicks.num_users = users;
+    if (items > 0) o.world.clicks.num_items = items;
+    o.world.num_campaigns = FLAGS_num_campaigns;
+    o.world.arrivals = FLAGS_arrivals;
+    o.world.budget_fraction = FLAGS_budget_fraction;
+    o.world.frequency_cap = FLAGS_frequency_cap;
+    if (st.ok() && (FLAGS_slots < 1 || FLAGS_slots > 6)) st = embark::Status::InvalidArgument("--slots must be in [1, 6]");
+    if (st.ok() && FLAGS_policies.find("model") != std::string::npos && FLAGS_bundle.empty())
+      st = embark::Status::InvalidArgument("the model policy needs --bundle=DIR (a model trained on gen --kind=clicks data of the same --seed, --users and --items)");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s: %s\n", command.c_str(), st.message().c_str());
+    return embark::kExitUsage;
+  }
+  if (command == "deliver") return embark::RunDeliverCommand(o);
+  if (command == "simulate") return embark::RunSimulateCommand(o);
+  if (command == "ope") return embark::RunOpeCommand(o);
+  return embark::RunLogExportCommand(o);
+}
+
 const char kUsage[] =
     "usage: embark <command> [--flags]\n"
     "commands (run under mpirun or launch/local.sh):\n"
@@ -646,6 +768,10 @@ const char kUsage[] =
     "  serve-bench  latency of a running serve: --port --requests_from=RATINGS [--concurrency=1,4,16]\n"
     "  serve     HTTP/JSON scoring and top-K over a bundle (no MPI): --bundle=DIR [--port --index=exact|hnsw --watch]\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --seen_from --items --user_profiles --pca_dim]\n"
+    "  deliver   answer delivery requests with campaigns and a bundle (no MPI): --bundle --campaigns --requests [--users --decision_log]\n"
+    "  simulate  a generated day of delivery per policy, with budgets and pacing (no MPI): --bundle --seed --users --items --out=PREFIX\n"
+    "  ope       off-policy estimates (IPS, SNIPS, DR) of a new bundle's policy (no MPI): --log --bundle --campaigns\n"
+    "  log-export  a decision log as libffm training data (no MPI): --log --out\n"
     "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"
     "            [--items=CSV --item_schema=S] [--users=CSV --user_schema=S] [--test_fraction --min_user_interactions]\n"
     "run 'embark <command> --help' for the flags.";
@@ -738,6 +864,8 @@ int main(int argc, char** argv) {
   if (command == "prepare") return RunPrepareCommand();
   if (command == "serve") return RunServeCommand();
   if (command == "serve-bench") return RunServeBenchCommand();
+  if (command == "deliver" || command == "simulate" || command == "ope" || command == "log-export")
+    return RunDeliveryCommand(command);
   if (command == "mf-sgd-baseline") {
     embark::MfSgdBaselineOptions o;
     o.train = FLAGS_train;

@@ -222,6 +222,18 @@ void ServeApp::InstallHandlers() {
     SendJson(res, 200, json{{"user", request.user}, {"items", std::move(list)}, {"version", model->info().version}});
   });
 
+  for (const ServeEndpoint& e : options_.endpoints) {
+    auto handler = e.handler;
+    s.Post(e.path, [this, handler](const httplib::Request& req, httplib::Response& res) {
+      auto model = slot_.Get();
+      int status = 500;
+      std::string answer;
+      handler(req.body, model, &status, &answer);
+      res.status = status;
+      res.set_content(answer, "application/json");
+    });
+  }
+
   s.Post("/reload", [this](const httplib::Request&, httplib::Response& res) {
     std::string version;
     Status st = Reload(&version);

@@ -8,6 +8,9 @@
 //                  "version": ...}
 //   POST /topk     {"user": "id", "k": 10, "exclude": [...]} -> {"items": [{"id", "key",
 //                  "score"}, ...], "version": ...}; 404 for a user the model does not know
+//   POST <path>    extra endpoints given in ServeOptions::endpoints (e.g. /deliver and
+//                  /outcome of delivery/serve_endpoints.h), each handed the body and this
+//                  request's model version
 //   POST /reload   loads the model source again (a new full bundle, or a delta applied to the
 //                  one served) and swaps it in; {"version": ...} or the reason it failed (the
 //                  old version stays)
@@ -25,10 +28,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "serving/model_slot.h"
@@ -55,6 +60,15 @@ class ModelSource {
   virtual std::string Describe() const = 0;
 };
 
+// An extra POST endpoint: given the request body and the model version this request uses, sets
+// the HTTP status and the JSON answer. Called from the HTTP threads concurrently.
+struct ServeEndpoint {
+  std::string path;
+  std::function<void(const std::string& body, const std::shared_ptr<const ServingModel>& model, int* status,
+                     std::string* answer)>
+      handler;
+};
+
 struct ServeOptions {
   std::string bind = "127.0.0.1";
   int port = 8080;                // 0: a free port chosen by the kernel (see ServeApp::port)
@@ -62,6 +76,7 @@ struct ServeOptions {
   size_t max_body_kb = 1024;      // larger request bodies get 413
   size_t max_k = 1000;            // largest k of /topk
   double watch_interval_s = 0;    // > 0: poll the source this often and reload on a change
+  std::vector<ServeEndpoint> endpoints;  // extra POST endpoints
 };
 
 class ServeApp {

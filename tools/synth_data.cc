@@ -564,6 +564,21 @@ class ClickModel {
     values[kGender] = user_gender_[user];
   }
 
+  void SetItem(uint32_t item, uint32_t* values) const {
+    values[kItem] = item;
+    values[kCategory] = item_category_[item];
+    values[kBrand] = item_brand_[item];
+    values[kPriceBucket] = item_price_[item];
+  }
+
+  void SetUser(uint32_t user, uint32_t* values) const {
+    values[kUser] = user;
+    values[kAgeBucket] = user_age_[user];
+    values[kGender] = user_gender_[user];
+    values[kRegion] = user_region_[user];
+    values[kDevice] = user_device_[user];
+  }
+
   // The logit without the calibrated bias.
   double Score(const uint32_t* values) const {
     double z = 0;
@@ -682,6 +697,33 @@ Status WriteSynthClicks(const SynthClicksOptions& o, const std::string& out_pref
   return svm_test.Close();
 }
 
+
+struct SynthClickWorld::Impl {
+  explicit Impl(const SynthClicksOptions& o) : model(o) {}
+  ClickModel model;
+};
+
+Status SynthClickWorld::Create(const SynthClicksOptions& options, std::unique_ptr<SynthClickWorld>* out) {
+  EMBARK_RETURN_IF_ERROR(ValidateClicksOptions(options));
+  std::unique_ptr<SynthClickWorld> w(new SynthClickWorld());
+  w->impl_ = std::make_unique<Impl>(options);
+  w->fields_ = SynthClickFields(options);
+  *out = std::move(w);
+  return Status::OK();
+}
+
+SynthClickWorld::~SynthClickWorld() = default;
+
+void SynthClickWorld::DrawRow(uint64_t seed, uint32_t* values) const {
+  Rng rng(seed);
+  impl_->model.DrawRow(&rng, values);
+}
+
+double SynthClickWorld::ClickProbability(const uint32_t* values) const { return impl_->model.ClickProbability(values); }
+
+void SynthClickWorld::SetItem(uint32_t item, uint32_t* values) const { impl_->model.SetItem(item, values); }
+
+void SynthClickWorld::SetUser(uint32_t user, uint32_t* values) const { impl_->model.SetUser(user, values); }
 
 // ---------------------------------------------------------------------------------------
 // Implicit feedback

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,37 @@ std::vector<SynthClickField> SynthClickFields(const SynthClicksOptions& options)
 // InvalidArgument for bad options, IoError naming the file if writing fails.
 Status WriteSynthClicks(const SynthClicksOptions& options, const std::string& out_prefix,
                         SynthTruth* truth = nullptr);
+
+// The generator's hidden click model as an object, for tools that need the true click
+// probability of impressions the files never held (the delivery simulator,
+// delivery/simulator.h): the same options give the same users, items, attributes and
+// probabilities as WriteSynthClicks. Field indices are those of SynthClickFields (0 user,
+// 1 item, 2 item_category, 3 brand, 4 price_bucket, 5 hour, 6 weekday, 7 device, 8 region,
+// 9 ad_position, 10 age_bucket, 11 gender); values[f] is the 0-based value of field f.
+// Thread-safety: immutable after construction; every method is const and safe from any thread.
+class SynthClickWorld {
+ public:
+  // InvalidArgument for options WriteSynthClicks would refuse.
+  static Status Create(const SynthClicksOptions& options, std::unique_ptr<SynthClickWorld>* out);
+  ~SynthClickWorld();
+  // One impression of the data's distribution (user by activity, item by popularity, hour by
+  // the daily traffic profile, ...), drawn from a generator seeded with `seed`.
+  void DrawRow(uint64_t seed, uint32_t* values) const;
+  // P(click) of the impression values[kSynthClickFields].
+  double ClickProbability(const uint32_t* values) const;
+  // Overwrites the item fields (item, category, brand, price) of `values` with item `item`'s.
+  void SetItem(uint32_t item, uint32_t* values) const;
+  // The fixed attributes of user `user`: its age bucket, gender, home region and favourite
+  // device, written into those fields of `values` (and the user field).
+  void SetUser(uint32_t user, uint32_t* values) const;
+  const std::vector<SynthClickField>& fields() const { return fields_; }
+
+ private:
+  struct Impl;
+  SynthClickWorld() = default;
+  std::unique_ptr<Impl> impl_;
+  std::vector<SynthClickField> fields_;
+};
 
 // Implicit feedback (purchases/clicks without ratings), in the libffm interaction contract of
 // models/interaction_fields.h, one positive per line:
