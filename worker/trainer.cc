@@ -275,7 +275,7 @@ Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double 
   return WaitFor(kTrainCutDone, "the mid-epoch checkpoint to be written", &done);
 }
 
-Status Trainer::ResolveLocal(LocalBatch* lb) {
+Status Trainer::ResolveLocal(LocalBatch* lb, std::vector<std::vector<uint32_t>>* deferred) {
   const Batch& batch = lb->batch;
   const size_t n_tables = tables_.size();
   RowReplica& rep = *replica_;
@@ -298,6 +298,11 @@ Status Trainer::ResolveLocal(LocalBatch* lb) {
     replica_misses_ += missing[t].size();
     const uint32_t first = static_cast<uint32_t>(rep.held(t) - missing[t].size());
     for (uint32_t k = 0; k < missing[t].size(); ++k) fresh_rows[t].push_back(first + k);
+  }
+  if (deferred != nullptr) {
+    deferred->resize(n_tables);
+    for (size_t t = 0; t < n_tables; ++t) (*deferred)[t].insert((*deferred)[t].end(), fresh_rows[t].begin(), fresh_rows[t].end());
+    return Status::OK();
   }
   return PullIntoReplica(fresh_rows);
 }
@@ -725,12 +730,27 @@ Status Trainer::RefreshReplica() {
 
 Status Trainer::LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>* overflow_rows, bool* overflowed) {
   *overflowed = false;
+  // Nothing trains until the share is in: the rows first seen are pulled together, in requests
+  // of up to kLoadPullRows rows, instead of one round trip per batch.
+  constexpr size_t kLoadPullRows = size_t{1} << 16;
+  std::vector<std::vector<uint32_t>> deferred;
+  size_t pending_rows = 0;
+  auto pull_deferred = [&]() -> Status {
+    Status st = PullIntoReplica(deferred);
+    for (auto& rows : deferred) rows.clear();
+    pending_rows = 0;
+    return st;
+  };
   while (true) {
     bool end = false;
     EMBARK_RETURN_IF_ERROR(reader_->Next(&lb->batch, &end));
-    if (end) return Status::OK();
-    EMBARK_RETURN_IF_ERROR(ResolveLocal(lb));
+    if (end) return pull_deferred();
+    EMBARK_RETURN_IF_ERROR(ResolveLocal(lb, &deferred));
+    pending_rows = 0;
+    for (const auto& rows : deferred) pending_rows += rows.size();
+    if (pending_rows >= kLoadPullRows) EMBARK_RETURN_IF_ERROR(pull_deferred());
     if (!epoch_cache_->Add(lb->batch, lb->replica_row)) {
+      EMBARK_RETURN_IF_ERROR(pull_deferred());
       LOG(INFO) << "worker " << ctx_.worker_index << ": the training data exceed --input_cache_mb="
                 << (opts_.input_cache_bytes >> 20) << " after " << epoch_cache_->examples()
                 << " examples: trains those from memory, then reads the rest; every later epoch reads the files";

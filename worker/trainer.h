@@ -89,8 +89,9 @@ class Trainer {
   // --input_cache_mb the batch that did not fit goes to *overflow / *overflow_rows and
   // *overflowed is set (the rest of the share is still in the reader).
   Status LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>* overflow_rows, bool* overflowed);
-  // Maps the batch's features to replica rows, pulling the rows not held yet.
-  Status ResolveLocal(LocalBatch* lb);
+  // Maps the batch's features to replica rows, pulling the rows not held yet (or, with
+  // `deferred`, appending their indices there per table for the caller to pull).
+  Status ResolveLocal(LocalBatch* lb, std::vector<std::vector<uint32_t>>* deferred = nullptr);
   // Compacts the batch's replica rows (one per distinct row) and copies their weights.
   Status GatherLocal(LocalBatch* lb);
   // Reads again the batch's rows that went stale at the last sync.
