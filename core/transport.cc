@@ -21,8 +21,11 @@ int RankOfRoutingId(const zmq::message_t& id) {
   return v > 0x7fffffff ? -1 : static_cast<int>(v);
 }
 
-Transport::Transport(int my_rank, int send_timeout_ms)
-    : rank_(my_rank), send_timeout_ms_(send_timeout_ms), ctx_(1) {
+Transport::Transport(int my_rank, int send_timeout_ms, uint64_t max_request_bytes)
+    : rank_(my_rank),
+      send_timeout_ms_(send_timeout_ms),
+      max_frame_bytes_(static_cast<int64_t>(max_request_bytes + kFrameSlackBytes)),
+      ctx_(1) {
   // Sockets are closed with linger 0 (Close()), so terminating the context never blocks.
   ctx_.set(zmq::ctxopt::blocky, false);
 }
@@ -33,6 +36,7 @@ Status Transport::Bind(const std::string& ip, int port, std::string* endpoint) {
   try {
     inbox_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
     inbox_->set(zmq::sockopt::linger, 0);
+    inbox_->set(zmq::sockopt::maxmsgsize, max_frame_bytes_);
     inbox_->set(zmq::sockopt::rcvhwm, 0);  // bounded by the senders' own queues and timeouts
     inbox_->set(zmq::sockopt::rcvbuf, 4 << 20);
     std::string addr = "tcp://" + ip + ":" + (port == 0 ? std::string("*") : std::to_string(port));
@@ -66,6 +70,7 @@ Status Transport::Connect(int peer_rank, const std::string& endpoint) {
   try {
     box->socket = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
     box->socket->set(zmq::sockopt::linger, 0);
+    box->socket->set(zmq::sockopt::maxmsgsize, max_frame_bytes_);  // a DEALER here only sends; bounded all the same
     box->socket->set(zmq::sockopt::routing_id, RoutingIdOf(rank_));
     box->socket->set(zmq::sockopt::sndhwm, 0);  // Send() bounds waiting with sndtimeo instead
     box->socket->set(zmq::sockopt::sndtimeo, send_timeout_ms_);
@@ -79,6 +84,7 @@ Status Transport::Connect(int peer_rank, const std::string& endpoint) {
     }
     box->monitor = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
     box->monitor->set(zmq::sockopt::linger, 0);
+    box->monitor->set(zmq::sockopt::maxmsgsize, max_frame_bytes_);
     box->monitor->connect(mon_addr);
     box->socket->connect(endpoint);
   } catch (const zmq::error_t& e) {

@@ -6,6 +6,9 @@
 // receive on different sockets lets any thread send (under a per-peer mutex) while exactly one
 // thread receives, with no hand-off between threads on the hot path.
 //
+// Every socket has ZMQ_MAXMSGSIZE set (a bound on each received frame): a peer that sends a
+// larger frame is disconnected by ZeroMQ before the frame is buffered.
+//
 // Every DEALER is watched by a ZeroMQ socket monitor: when the peer's process dies, its TCP
 // connection closes and Poll() reports that peer as disconnected within milliseconds, long
 // before a heartbeat would time out.
@@ -31,7 +34,9 @@ namespace embark {
 class Transport {
  public:
   // send_timeout_ms bounds how long Send() may block on a full queue to a stuck peer.
-  Transport(int my_rank, int send_timeout_ms = 30000);
+  // max_request_bytes (see kDefaultMaxRequestBytes): every socket gets ZMQ_MAXMSGSIZE =
+  // max_request_bytes + kFrameSlackBytes, so no peer can make this process buffer a larger frame.
+  Transport(int my_rank, int send_timeout_ms = 30000, uint64_t max_request_bytes = kDefaultMaxRequestBytes);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -75,6 +80,7 @@ class Transport {
 
   const int rank_;
   const int send_timeout_ms_;
+  const int64_t max_frame_bytes_;  // ZMQ_MAXMSGSIZE of every socket
   zmq::context_t ctx_;
   std::unique_ptr<zmq::socket_t> inbox_;
   mutable std::mutex outboxes_mu_;  // guards the vector's shape, not the sockets
