@@ -102,8 +102,10 @@ FileEnv* FileEnv::Default() {
 }
 
 std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
+  size_t end = path.size();
+  while (end > 1 && path[end - 1] == '/') --end;  // "ck/" names ck, whose directory is "."
+  const size_t slash = path.rfind('/', end - 1);
+  if (slash == std::string::npos || end == 0) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }

@@ -53,7 +53,7 @@ class FileEnv {
   virtual Status SyncDir(const std::string& path) = 0;
 };
 
-// The directory part of `path` ("." when it has none).
+// The directory holding `path` ("." when it has none; trailing slashes are ignored).
 std::string DirName(const std::string& path);
 
 // Writes `data` to `path` durably and atomically: PATH.tmp, fsync, rename, fsync of the

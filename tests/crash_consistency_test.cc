@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -199,6 +200,33 @@ class CrashEnv : public FileEnv {
   std::map<std::string, FileData> files_;
   std::vector<Op> pending_;
 };
+
+TEST(FileEnvTest, DirNameIsTheDirectoryToSync) {
+  EXPECT_EQ(DirName("ck/epoch-1/MANIFEST"), "ck/epoch-1");
+  EXPECT_EQ(DirName("ck"), ".");
+  EXPECT_EQ(DirName("ck/"), ".");
+  EXPECT_EQ(DirName("/ck"), "/");
+  EXPECT_EQ(DirName("/data/ck//"), "/data");
+}
+
+TEST(FileEnvTest, WriteFileDurablyReplacesAtomicallyAndNamesTheFileOnError) {
+  const std::string dir = testing::TempDir() + "embark_fileenv_" + std::to_string(getpid());
+  fs::create_directories(dir);
+  const std::string path = dir + "/f";
+  ASSERT_TRUE(WriteFileDurably(FileEnv::Default(), path, "first").ok());
+  ASSERT_TRUE(WriteFileDurably(FileEnv::Default(), path, "second").ok());
+  std::string back;
+  {
+    std::ifstream in(path);
+    std::getline(in, back);
+  }
+  EXPECT_EQ(back, "second");
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  Status st = WriteFileDurably(FileEnv::Default(), dir + "/missing/f", "x");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(dir + "/missing/f.tmp"), std::string::npos) << st.ToString();
+  fs::remove_all(dir);
+}
 
 // ---------------------------------------------------------------------------------------
 // The checkpoint sequence and its check
