@@ -45,6 +45,7 @@
 DEFINE_int32(num_servers, 1, "number of server ranks (ranks 1..num_servers); the rest after rank 0 are workers");
 DEFINE_int32(server_threads, 1, "threads per server, each owning a sub-shard of the rows");
 DEFINE_uint64(server_key_cache, 64, "key sets per server whose row lookups are reused when the same keys come again (0 = off)");
+DEFINE_bool(insecure, false, "turn off CURVE: ranks talk over plain TCP, and anyone who can reach a port can send to the job (default: every socket is authenticated and encrypted with a key pair generated at launch and handed to the ranks through MPI)");
 DEFINE_uint64(max_request_mb, 256, "the most MiB one message may carry or ask for: servers answer a larger request (or a pull whose rows would exceed it) with an error naming this cap, workers split requests below half of it, and every socket drops a peer sending a frame over it (ZMQ_MAXMSGSIZE)");
 DEFINE_uint64(max_message_kb, 1024, "a worker's request to one server larger than this many KiB is sent as several messages of about this size, so transfer and server work overlap (0 = always one message per server per request)");
 DEFINE_string(shm, "on", "on: a worker sends request arrays to servers on its own host through shared memory (a segment of --shm_mb per server, slots in a ring); off: always through ZeroMQ frames");
@@ -180,7 +181,7 @@ namespace {
 // Flags each command accepts besides the cluster flags; any other flag set on the command line
 // is an error, so a typo or a flag meant for another command never passes silently.
 const std::set<std::string> kClusterFlags = {
-    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
+    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
@@ -694,6 +695,7 @@ int main(int argc, char** argv) {
   ropts.server_key_cache = FLAGS_server_key_cache;
   ropts.max_message_bytes = FLAGS_max_message_kb * 1024;
   ropts.max_request_bytes = FLAGS_max_request_mb << 20;
+  ropts.insecure = FLAGS_insecure;
   ropts.shm = FLAGS_shm == "on";
   ropts.shm_bytes = FLAGS_shm_mb << 20;
   ropts.num_vshards = FLAGS_num_vshards;

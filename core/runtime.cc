@@ -126,6 +126,7 @@ int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& j
   bopts.num_servers = opts.num_servers;
   bopts.liveness = opts.liveness;
   bopts.config_hash = opts.config_hash;
+  bopts.secure = !opts.insecure;
   if (rank == 0) {
     Status shape = CheckClusterShape(size, opts.num_servers);
     if (!shape.ok()) DieNow(shape.message(), kExitUsage);

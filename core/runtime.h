@@ -49,6 +49,7 @@ struct RuntimeOptions {
   // The most bytes one message may carry or ask for (every socket's ZMQ_MAXMSGSIZE derives
   // from it; servers refuse larger requests, clients split below it).
   uint64_t max_request_bytes = kDefaultMaxRequestBytes;
+  bool insecure = false;  // --insecure: no CURVE (plain TCP between ranks)
   // Workers share memory with servers on their host (see worker/shm_channel.h): one segment
   // of shm_bytes per such server.
   bool shm = true;
