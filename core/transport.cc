@@ -282,7 +282,17 @@ Transport::PollResult Transport::Poll(int timeout_ms, Message* msg) {
   }
   msg->peer = result.peer;
   msg->frames.clear();
-  for (size_t i = 2; i < parts.size(); ++i) msg->frames.push_back(std::move(parts[i]));
+  for (size_t i = 2; i < parts.size(); ++i) {
+    // Readers view frames as uint64_t/float arrays. ZeroMQ may hand out a frame that points
+    // into its receive buffer at any offset; such a frame is copied into its own (malloc'ed,
+    // aligned) buffer, since an unaligned uint64_t load is undefined behaviour (UBSan reports it).
+    if (reinterpret_cast<uintptr_t>(parts[i].data()) % alignof(uint64_t) != 0) {
+      zmq::message_t aligned(parts[i].data(), parts[i].size());
+      msg->frames.push_back(std::move(aligned));
+    } else {
+      msg->frames.push_back(std::move(parts[i]));
+    }
+  }
   result.event = Event::kMessage;
   return result;
 }
