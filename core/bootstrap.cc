@@ -27,8 +27,9 @@ std::string HostName() {
   return buf;
 }
 
-// Rank 0's endpoint reaches everyone through MPI_Ibcast, polled with sleeps and a deadline.
-Status ShareSchedulerEndpoint(int rank, double timeout_s, std::string* endpoint) {
+// Rank 0's `value` (the scheduler's endpoint, the job's keys) reaches everyone through
+// MPI_Ibcast, polled with sleeps and a deadline.
+Status ShareFromRankZero(int rank, double timeout_s, const char* what, std::string* endpoint) {
   char buf[kEndpointBytes] = {0};
   if (rank == 0) std::snprintf(buf, sizeof(buf), "%s", endpoint->c_str());
   MPI_Request req;
@@ -40,7 +41,7 @@ Status ShareSchedulerEndpoint(int rank, double timeout_s, std::string* endpoint)
     if (done) break;
     if (NowSeconds() > deadline) {
       // The request stays pending; the process is about to exit, so that is harmless.
-      return Status::Timeout("did not receive the scheduler's endpoint from rank 0 within " +
+      return Status::Timeout(std::string("did not receive ") + what + " from rank 0 within " +
                              std::to_string(static_cast<int>(timeout_s)) + " s (is rank 0 running?)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -202,6 +203,19 @@ Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* tr
                  ClusterTable* table) {
   EMBARK_RETURN_IF_ERROR(CheckClusterShape(size, opts.num_servers));
   const std::string ip = opts.bind_ip.empty() ? DefaultBindIp() : opts.bind_ip;
+  if (opts.secure) {
+    CurveKeys keys;
+    std::string shared;
+    if (rank == 0) {
+      EMBARK_RETURN_IF_ERROR(Transport::GenerateCurveKeys(&keys));
+      shared = keys.public_key + " " + keys.secret_key;
+    }
+    EMBARK_RETURN_IF_ERROR(ShareFromRankZero(rank, opts.liveness.startup_timeout_s, "the job's CURVE keys", &shared));
+    if (shared.size() != 81) return Status::Internal("malformed CURVE keys from rank 0");
+    keys.public_key = shared.substr(0, 40);
+    keys.secret_key = shared.substr(41, 40);
+    EMBARK_RETURN_IF_ERROR(transport->EnableCurve(keys.public_key, keys));
+  }
   std::string endpoint;
   EMBARK_RETURN_IF_ERROR(transport->Bind(ip, 0, &endpoint));
 
@@ -216,7 +230,7 @@ Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* tr
   me.config_hash = opts.config_hash;
 
   std::string scheduler_endpoint = endpoint;
-  EMBARK_RETURN_IF_ERROR(ShareSchedulerEndpoint(rank, opts.liveness.startup_timeout_s, &scheduler_endpoint));
+  EMBARK_RETURN_IF_ERROR(ShareFromRankZero(rank, opts.liveness.startup_timeout_s, "the scheduler's endpoint", &scheduler_endpoint));
 
   table->num_servers = opts.num_servers;
   table->num_workers = size - 1 - opts.num_servers;

@@ -1,5 +1,7 @@
 // Bootstrap: turns a set of MPI ranks into a connected embark cluster.
 //
+//   0. unless --insecure, rank 0 generates the job's CURVE key pair and broadcasts it over
+//      MPI (never over ZeroMQ); every socket then uses it (core/transport.h);
 //   1. every rank binds its ZeroMQ inbox;
 //   2. rank 0 (the scheduler) publishes its endpoint with a non-blocking MPI broadcast
 //      (polled with sleeps: a blocking MPI wait would spin a whole core);
@@ -29,6 +31,9 @@ struct BootstrapOptions {
   uint64_t config_hash = 0;     // must be equal on all ranks
   std::string shard_map;        // rank 0 only: encoded key -> server map to distribute
   bool skip_register = false;   // fault injection for tests: behave as an unreachable rank
+  // CURVE on every socket with a key pair rank 0 generates and hands to every rank through
+  // MPI (false: --insecure, plain TCP as before).
+  bool secure = true;
 };
 
 Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* transport,

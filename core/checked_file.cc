@@ -15,19 +15,12 @@ constexpr char kFooterMagic[8] = {'E', 'M', 'B', 'K', 'S', 'U', 'M', '1'};
 constexpr size_t kFooterBytes = sizeof(kFooterMagic) + sizeof(uint64_t);
 }  // namespace
 
-Status WriteCheckedFile(const std::string& path, const std::string& payload, uint64_t* checksum) {
+Status WriteCheckedFile(const std::string& path, const std::string& payload, uint64_t* checksum, FileEnv* env) {
   const uint64_t sum = HashBytes(payload);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-    f.write(kFooterMagic, sizeof(kFooterMagic));
-    f.write(reinterpret_cast<const char*>(&sum), sizeof(sum));
-    f.flush();
-    if (!f) return Status::IoError("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::IoError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  std::string bytes = payload;
+  bytes.append(kFooterMagic, sizeof(kFooterMagic));
+  bytes.append(reinterpret_cast<const char*>(&sum), sizeof(sum));
+  EMBARK_RETURN_IF_ERROR(WriteFileDurably(env, path, bytes));
   if (checksum != nullptr) *checksum = sum;
   return Status::OK();
 }

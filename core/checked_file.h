@@ -2,8 +2,9 @@
 // with a checksum, so a crash or a flipped byte is always detected when they are read back.
 //
 // Layout: the payload bytes, then "EMBKSUM1", then u64 HashBytes(payload) little-endian.
-// WriteCheckedFile writes PATH.tmp and renames it to PATH, so PATH is either the previous
-// complete file or the new complete one, never half a file.
+// WriteCheckedFile writes PATH.tmp, fsyncs it, renames it to PATH and fsyncs the directory
+// (core/file_env.h), so PATH is either the previous complete file or the new complete one,
+// never half a file -- after a killed process and after a host crash or power loss alike.
 //
 // Thread-safety: free functions without shared state.
 #pragma once
@@ -11,12 +12,14 @@
 #include <cstdint>
 #include <string>
 
+#include "core/file_env.h"
 #include "core/status.h"
 
 namespace embark {
 
 // Writes `payload` with its checksum to `path` atomically; *checksum (may be null) receives it.
-Status WriteCheckedFile(const std::string& path, const std::string& payload, uint64_t* checksum);
+Status WriteCheckedFile(const std::string& path, const std::string& payload, uint64_t* checksum,
+                        FileEnv* env = FileEnv::Default());
 
 // Reads `path`, verifies the footer and returns the payload. Errors name the file: missing,
 // truncated, or "checksum mismatch (truncated or modified file)". If `expected` is non-null,

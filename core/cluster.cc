@@ -4,6 +4,8 @@
 
 #include <cereal/archives/binary.hpp>
 
+#include "core/bounded_archive.h"
+
 namespace embark {
 
 const char* RoleName(Role role) {
@@ -78,15 +80,12 @@ static std::string ToBytes(const T& value) {
   return os.str();
 }
 
+// These bytes come from the network: BoundedInputArchive checks every length prefix against
+// the bytes left before anything is allocated.
 template <class T>
 static Status FromBytes(const std::string& bytes, T* value, const char* what) {
-  try {
-    std::istringstream is(bytes, std::ios::binary);
-    cereal::BinaryInputArchive ar(is);
-    ar(*value);
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("cannot decode ") + what + ": " + e.what());
-  }
+  std::string error;
+  if (!DecodeBounded(bytes, value, &error)) return Status::Corruption(std::string("cannot decode ") + what + ": " + error);
   return Status::OK();
 }
 

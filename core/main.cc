@@ -49,6 +49,8 @@
 DEFINE_int32(num_servers, 1, "number of server ranks (ranks 1..num_servers); the rest after rank 0 are workers");
 DEFINE_int32(server_threads, 1, "threads per server, each owning a sub-shard of the rows");
 DEFINE_uint64(server_key_cache, 64, "key sets per server whose row lookups are reused when the same keys come again (0 = off)");
+DEFINE_bool(insecure, false, "turn off CURVE: ranks talk over plain TCP, and anyone who can reach a port can send to the job (default: every socket is authenticated and encrypted with a key pair generated at launch and handed to the ranks through MPI)");
+DEFINE_uint64(max_request_mb, 256, "the most MiB one message may carry or ask for: servers answer a larger request (or a pull whose rows would exceed it) with an error naming this cap, workers split requests below half of it, and every socket drops a peer sending a frame over it (ZMQ_MAXMSGSIZE)");
 DEFINE_uint64(max_message_kb, 1024, "a worker's request to one server larger than this many KiB is sent as several messages of about this size, so transfer and server work overlap (0 = always one message per server per request)");
 DEFINE_string(shm, "on", "on: a worker sends request arrays to servers on its own host through shared memory (a segment of --shm_mb per server, slots in a ring); off: always through ZeroMQ frames");
 DEFINE_uint64(shm_mb, 64, "size in MiB of each worker's shared-memory segment per same-host server (requests that do not fit go as frames)");
@@ -165,7 +167,11 @@ DEFINE_string(seen_from, "", "export: interaction files (with --format) whose it
 DEFINE_string(bundle, "", "serve: the bundle directory to serve (see embark export)");
 DEFINE_int32(port, 8080, "serve: TCP port (0 = any free port, printed at start)");
 DEFINE_string(bind, "127.0.0.1", "serve: address to listen on (0.0.0.0 = every interface)");
-DEFINE_int32(threads, 8, "serve: HTTP worker threads (each serves one connection at a time)");
+DEFINE_int32(threads, 8, "serve: requests computed at once (/score, /topk, /reload); connections each have their own thread");
+DEFINE_uint64(max_connections, 4096, "serve: open connections served at once; a connection beyond them is answered 503 and closed");
+DEFINE_int32(read_timeout, 5, "serve: seconds a read of a request may wait for the client before the connection is closed");
+DEFINE_int32(idle_timeout, 5, "serve: seconds an idle keep-alive connection stays open");
+DEFINE_string(auth_token_file, "", "serve: file holding a bearer token (one line, mode 600); every endpoint but /health then needs 'Authorization: Bearer TOKEN'");
 DEFINE_uint64(max_body_kb, 1024, "serve: request bodies larger than this many KiB get 413");
 DEFINE_string(index, "exact", "serve: top-K retrieval, exact (full scan) or hnsw (approximate; recall@10 measured at load)");
 DEFINE_bool(watch, false, "serve: poll the bundle path and swap in a new full bundle or apply a delta published there");
@@ -206,7 +212,7 @@ namespace {
 // Flags each command accepts besides the cluster flags; any other flag set on the command line
 // is an error, so a typo or a flag meant for another command never passes silently.
 const std::set<std::string> kClusterFlags = {
-    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
+    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
@@ -220,9 +226,10 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"kvcheck", {"check_keys", "check_rounds", "digest_out"}},
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
-    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval", "campaigns", "users",
-               "decision_log", "policy", "epsilon", "temperature", "quality_floor", "reserve", "first_price", "pacing",
-               "pacing_interval", "pacing_max_change", "unknown_user"}},
+    {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval", "max_connections",
+               "read_timeout", "idle_timeout", "auth_token_file", "campaigns", "users", "decision_log", "policy", "epsilon",
+               "temperature", "quality_floor", "reserve", "first_price", "pacing", "pacing_interval", "pacing_max_change",
+               "unknown_user"}},
     {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
     {"export", {"checkpoint", "out", "dtype", "base", "ids_from", "format", "user_profiles", "pca_dim", "profile_field",
                 "seen_from", "items"}},
@@ -624,6 +631,10 @@ int RunServeCommand() {
   c.serve.port = FLAGS_port;
   c.serve.threads = FLAGS_threads;
   c.serve.max_body_kb = FLAGS_max_body_kb;
+  c.serve.max_connections = FLAGS_max_connections;
+  c.serve.read_timeout_s = FLAGS_read_timeout;
+  c.serve.idle_timeout_s = FLAGS_idle_timeout;
+  c.serve.auth_token_file = FLAGS_auth_token_file;
   if (FLAGS_watch) {
     if (FLAGS_watch_interval <= 0) {
       std::fprintf(stderr, "serve: --watch_interval must be positive\n");
@@ -822,6 +833,8 @@ int main(int argc, char** argv) {
   ropts.server_threads = FLAGS_server_threads;
   ropts.server_key_cache = FLAGS_server_key_cache;
   ropts.max_message_bytes = FLAGS_max_message_kb * 1024;
+  ropts.max_request_bytes = FLAGS_max_request_mb << 20;
+  ropts.insecure = FLAGS_insecure;
   ropts.shm = FLAGS_shm == "on";
   ropts.shm_bytes = FLAGS_shm_mb << 20;
   ropts.num_vshards = FLAGS_num_vshards;
@@ -833,6 +846,10 @@ int main(int argc, char** argv) {
   ropts.liveness.request_timeout_s = FLAGS_request_timeout;
   ropts.config_hash = config_hash;
   ropts.fault = FLAGS_fault;
+  if (FLAGS_max_request_mb < 1 || FLAGS_max_request_mb > 4096) {
+    std::fprintf(stderr, "--max_request_mb must be in [1, 4096], got %llu\n", static_cast<unsigned long long>(FLAGS_max_request_mb));
+    return embark::kExitUsage;
+  }
   if (FLAGS_server_threads < 1 || FLAGS_server_threads > 64) {
     std::fprintf(stderr, "--server_threads must be in [1, 64], got %d\n", FLAGS_server_threads);
     return embark::kExitUsage;

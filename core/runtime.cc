@@ -48,13 +48,15 @@ int RunServerOrWorker(int rank, Transport* transport, const ClusterTable& table,
     sopts.seed = opts.seed;
     sopts.key_set_cache = opts.server_key_cache;
     sopts.memory = opts.server_memory;
+    sopts.max_request_bytes = opts.max_request_bytes;
     Server server(transport, &control, placement, me.role_index, sopts);
     st = server.Run();
     if (!st.ok()) DieNow(table.Describe(rank) + " failed: " + st.ToString(), kExitAborted);
     control.Stop();
     return kExitOk;
   }
-  KVClient kv(transport, &control, placement, opts.liveness.request_timeout_s, opts.max_message_bytes);
+  KVClient kv(transport, &control, placement, opts.liveness.request_timeout_s, opts.max_message_bytes,
+              opts.max_request_bytes);
   if (opts.shm) kv.EnableSharedMemory(opts.shm_bytes);
   kv.Start();
   WorkerContext ctx{&kv, &control, me.role_index, table.num_workers, table.num_servers};
@@ -118,12 +120,13 @@ int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& j
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   InstallTerminationHandler();
 
-  Transport transport(rank, static_cast<int>(opts.liveness.request_timeout_s * 1000));
+  Transport transport(rank, static_cast<int>(opts.liveness.request_timeout_s * 1000), opts.max_request_bytes);
   BootstrapOptions bopts;
   bopts.bind_ip = opts.bind_ip;
   bopts.num_servers = opts.num_servers;
   bopts.liveness = opts.liveness;
   bopts.config_hash = opts.config_hash;
+  bopts.secure = !opts.insecure;
   if (rank == 0) {
     Status shape = CheckClusterShape(size, opts.num_servers);
     if (!shape.ok()) DieNow(shape.message(), kExitUsage);

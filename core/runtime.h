@@ -46,6 +46,10 @@ struct RuntimeOptions {
   int server_threads = 1;
   size_t server_key_cache = 64;
   size_t max_message_bytes = 1 << 20;  // KV client: split larger per-server requests (0 = never)
+  // The most bytes one message may carry or ask for (every socket's ZMQ_MAXMSGSIZE derives
+  // from it; servers refuse larger requests, clients split below it).
+  uint64_t max_request_bytes = kDefaultMaxRequestBytes;
+  bool insecure = false;  // --insecure: no CURVE (plain TCP between ranks)
   // Workers share memory with servers on their host (see worker/shm_channel.h): one segment
   // of shm_bytes per such server.
   bool shm = true;

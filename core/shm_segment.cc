@@ -78,6 +78,15 @@ Status ShmSegment::Open(const std::string& name, uint64_t total_bytes, uint64_t 
     return Status::InvalidArgument("shared-memory object " + name + " has " + std::to_string(st.st_size) +
                                    " bytes, the offer says " + std::to_string(total_bytes));
   }
+  // Ranks of a job run as one user: an object of another user (or one others may write) is
+  // not a worker's of this job, and mapping it would let that user read or change rows.
+  if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+    close(fd);
+    return Status::InvalidArgument("shared-memory object " + name + " belongs to uid " + std::to_string(st.st_uid) +
+                                   " with mode " + std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+                                   std::to_string(st.st_mode & 7) + "; this job runs as uid " + std::to_string(geteuid()) +
+                                   " and maps only its own objects, writable by it alone");
+  }
   uint8_t* base = MapShared(fd, total_bytes);
   const int err = errno;
   close(fd);

@@ -35,7 +35,8 @@ class ShmSegment {
   // Fails if the name exists or the space cannot be reserved.
   static Status Create(const std::string& name, uint64_t payload_bytes, uint64_t token,
                        std::unique_ptr<ShmSegment>* out);
-  // Maps an existing object; checks its total size and the header's token.
+  // Maps an existing object; checks its owner (this process's uid, writable by it alone), its
+  // total size and the header's token.
   static Status Open(const std::string& name, uint64_t total_bytes, uint64_t token,
                      std::unique_ptr<ShmSegment>* out);
 

@@ -21,18 +21,84 @@ int RankOfRoutingId(const zmq::message_t& id) {
   return v > 0x7fffffff ? -1 : static_cast<int>(v);
 }
 
-Transport::Transport(int my_rank, int send_timeout_ms)
-    : rank_(my_rank), send_timeout_ms_(send_timeout_ms), ctx_(1) {
+Transport::Transport(int my_rank, int send_timeout_ms, uint64_t max_request_bytes)
+    : rank_(my_rank),
+      send_timeout_ms_(send_timeout_ms),
+      max_frame_bytes_(static_cast<int64_t>(max_request_bytes + kFrameSlackBytes)),
+      ctx_(1) {
   // Sockets are closed with linger 0 (Close()), so terminating the context never blocks.
   ctx_.set(zmq::ctxopt::blocky, false);
 }
 
 Transport::~Transport() { Close(); }
 
+Status Transport::GenerateCurveKeys(CurveKeys* keys) {
+  char pub[41] = {0}, sec[41] = {0};
+  if (zmq_curve_keypair(pub, sec) != 0) return Status::Internal(std::string("cannot generate CURVE keys: ") + zmq_strerror(zmq_errno()));
+  keys->public_key = pub;
+  keys->secret_key = sec;
+  return Status::OK();
+}
+
+Status Transport::EnableCurve(const std::string& server_public, const CurveKeys& own) {
+  if (server_public.size() != 40 || own.public_key.size() != 40 || own.secret_key.size() != 40)
+    return Status::InvalidArgument("CURVE keys must be 40 Z85 characters");
+  uint8_t bin[32];
+  if (zmq_z85_decode(bin, own.public_key.c_str()) == nullptr) return Status::InvalidArgument("a CURVE key is not valid Z85");
+  server_public_ = server_public;
+  own_ = own;
+  allowed_client_key_.assign(reinterpret_cast<const char*>(bin), 32);
+  try {
+    // libzmq asks this endpoint of the socket's context to authenticate every CURVE client.
+    zap_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::rep);
+    zap_->set(zmq::sockopt::linger, 0);
+    zap_->bind("inproc://zeromq.zap.01");
+  } catch (const zmq::error_t& e) {
+    return Status::IoError(std::string("cannot start the CURVE authenticator: ") + e.what());
+  }
+  zap_thread_ = std::thread([this] { ZapLoop(); });
+  return Status::OK();
+}
+
+void Transport::ZapLoop() {
+  // ZAP request (RFC 27): version, request id, domain, address, routing id, mechanism, then the
+  // mechanism's credentials (CURVE: the client's 32-byte public key).
+  std::set<std::string> refused;
+  while (!zap_stop_.load()) {
+    zmq::pollitem_t item{static_cast<void*>(*zap_), 0, ZMQ_POLLIN, 0};
+    try {
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0) continue;
+      std::vector<zmq::message_t> req;
+      if (!zmq::recv_multipart(*zap_, std::back_inserter(req), zmq::recv_flags::dontwait)) continue;
+      const bool ok = req.size() >= 7 && req[5].to_string() == "CURVE" && req[6].to_string() == allowed_client_key_;
+      const std::string address = req.size() > 3 ? req[3].to_string() : "?";
+      if (!ok && refused.insert(address).second)
+        LOG(WARNING) << "rank " << rank_ << ": refused a connection from " << address
+                     << " without this job's CURVE key (logged once per address)";
+      std::vector<zmq::const_buffer> reply = {zmq::buffer(std::string_view("1.0")),
+                                              zmq::buffer(req.size() > 1 ? req[1].data() : nullptr, req.size() > 1 ? req[1].size() : 0),
+                                              zmq::buffer(std::string_view(ok ? "200" : "400")),
+                                              zmq::buffer(std::string_view(ok ? "OK" : "unknown key")),
+                                              zmq::buffer(std::string_view("")),
+                                              zmq::buffer(std::string_view(""))};
+      zmq::send_multipart(*zap_, reply);
+    } catch (const zmq::error_t& e) {
+      if (zap_stop_.load() || e.num() == ETERM) return;
+      LOG(WARNING) << "rank " << rank_ << ": CURVE authenticator: " << e.what();
+    }
+  }
+}
+
 Status Transport::Bind(const std::string& ip, int port, std::string* endpoint) {
   try {
     inbox_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
     inbox_->set(zmq::sockopt::linger, 0);
+    inbox_->set(zmq::sockopt::maxmsgsize, max_frame_bytes_);
+    if (!own_.secret_key.empty()) {
+      inbox_->set(zmq::sockopt::curve_server, true);
+      inbox_->set(zmq::sockopt::curve_secretkey, own_.secret_key);
+      inbox_->set(zmq::sockopt::zap_domain, "embark");
+    }
     inbox_->set(zmq::sockopt::rcvhwm, 0);  // bounded by the senders' own queues and timeouts
     inbox_->set(zmq::sockopt::rcvbuf, 4 << 20);
     std::string addr = "tcp://" + ip + ":" + (port == 0 ? std::string("*") : std::to_string(port));
@@ -66,11 +132,17 @@ Status Transport::Connect(int peer_rank, const std::string& endpoint) {
   try {
     box->socket = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
     box->socket->set(zmq::sockopt::linger, 0);
+    box->socket->set(zmq::sockopt::maxmsgsize, max_frame_bytes_);  // a DEALER here only sends; bounded all the same
     box->socket->set(zmq::sockopt::routing_id, RoutingIdOf(rank_));
     box->socket->set(zmq::sockopt::sndhwm, 0);  // Send() bounds waiting with sndtimeo instead
     box->socket->set(zmq::sockopt::sndtimeo, send_timeout_ms_);
     box->socket->set(zmq::sockopt::sndbuf, 4 << 20);
     box->socket->set(zmq::sockopt::reconnect_ivl, 100);
+    if (!own_.secret_key.empty()) {
+      box->socket->set(zmq::sockopt::curve_serverkey, server_public_);
+      box->socket->set(zmq::sockopt::curve_publickey, own_.public_key);
+      box->socket->set(zmq::sockopt::curve_secretkey, own_.secret_key);
+    }
     std::string mon_addr = "inproc://embark-monitor-" + std::to_string(rank_) + "-" + std::to_string(peer_rank) +
                            "-" + std::to_string(monitor_seq_++);
     if (zmq_socket_monitor(static_cast<void*>(*box->socket), mon_addr.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
@@ -79,6 +151,7 @@ Status Transport::Connect(int peer_rank, const std::string& endpoint) {
     }
     box->monitor = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
     box->monitor->set(zmq::sockopt::linger, 0);
+    box->monitor->set(zmq::sockopt::maxmsgsize, max_frame_bytes_);
     box->monitor->connect(mon_addr);
     box->socket->connect(endpoint);
   } catch (const zmq::error_t& e) {
@@ -209,7 +282,17 @@ Transport::PollResult Transport::Poll(int timeout_ms, Message* msg) {
   }
   msg->peer = result.peer;
   msg->frames.clear();
-  for (size_t i = 2; i < parts.size(); ++i) msg->frames.push_back(std::move(parts[i]));
+  for (size_t i = 2; i < parts.size(); ++i) {
+    // Readers view frames as uint64_t/float arrays. ZeroMQ may hand out a frame that points
+    // into its receive buffer at any offset; such a frame is copied into its own (malloc'ed,
+    // aligned) buffer, since an unaligned uint64_t load is undefined behaviour (UBSan reports it).
+    if (reinterpret_cast<uintptr_t>(parts[i].data()) % alignof(uint64_t) != 0) {
+      zmq::message_t aligned(parts[i].data(), parts[i].size());
+      msg->frames.push_back(std::move(aligned));
+    } else {
+      msg->frames.push_back(std::move(parts[i]));
+    }
+  }
   result.event = Event::kMessage;
   return result;
 }
@@ -231,6 +314,11 @@ void Transport::Close(int linger_ms) {
   }
   if (inbox_) inbox_->close();
   poll_items_.clear();
+  if (zap_thread_.joinable()) {
+    zap_stop_ = true;
+    zap_thread_.join();
+  }
+  if (zap_) zap_->close();
 }
 
 }  // namespace embark

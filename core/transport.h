@@ -6,6 +6,15 @@
 // receive on different sockets lets any thread send (under a per-peer mutex) while exactly one
 // thread receives, with no hand-off between threads on the hot path.
 //
+// Every socket has ZMQ_MAXMSGSIZE set (a bound on each received frame): a peer that sends a
+// larger frame is disconnected by ZeroMQ before the frame is buffered.
+//
+// CURVE (EnableCurve, before Bind and Connect): every socket is authenticated and encrypted
+// with the job's key pair; the inbox is a CURVE server whose ZAP handler (a thread of this
+// Transport) admits only clients presenting the job's public key, so a process without the
+// job's keys can neither send to a rank nor pretend to be one. Refusals are logged once per
+// peer address.
+//
 // Every DEALER is watched by a ZeroMQ socket monitor: when the peer's process dies, its TCP
 // connection closes and Poll() reports that peer as disconnected within milliseconds, long
 // before a heartbeat would time out.
@@ -16,6 +25,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,15 +39,30 @@
 
 namespace embark {
 
+// A CURVE key pair, Z85-encoded (40 characters each).
+struct CurveKeys {
+  std::string public_key;
+  std::string secret_key;
+};
+
 class Transport {
  public:
+  // A fresh key pair (libzmq's zmq_curve_keypair).
+  static Status GenerateCurveKeys(CurveKeys* keys);
   // send_timeout_ms bounds how long Send() may block on a full queue to a stuck peer.
-  Transport(int my_rank, int send_timeout_ms = 30000);
+  // max_request_bytes (see kDefaultMaxRequestBytes): every socket gets ZMQ_MAXMSGSIZE =
+  // max_request_bytes + kFrameSlackBytes, so no peer can make this process buffer a larger frame.
+  Transport(int my_rank, int send_timeout_ms = 30000, uint64_t max_request_bytes = kDefaultMaxRequestBytes);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
   int rank() const { return rank_; }
+
+  // Before Bind and Connect: the inbox serves CURVE with `own`'s secret key and admits only
+  // clients whose public key is `own`'s; outboxes authenticate with `own` and expect peers to
+  // hold the secret of `server_public` (the job's: every rank shares one key pair).
+  Status EnableCurve(const std::string& server_public, const CurveKeys& own);
 
   // Binds the inbox on `ip` (port 0 = any free port) and returns the endpoint peers should use.
   Status Bind(const std::string& ip, int port, std::string* endpoint);
@@ -75,6 +101,7 @@ class Transport {
 
   const int rank_;
   const int send_timeout_ms_;
+  const int64_t max_frame_bytes_;  // ZMQ_MAXMSGSIZE of every socket
   zmq::context_t ctx_;
   std::unique_ptr<zmq::socket_t> inbox_;
   mutable std::mutex outboxes_mu_;  // guards the vector's shape, not the sockets
@@ -85,6 +112,15 @@ class Transport {
   // monitor address only asynchronously, so a retry must not reuse the address.
   uint64_t monitor_seq_ = 0;
   std::atomic<bool> closed_{false};
+
+  // CURVE (empty keys: off).
+  void ZapLoop();
+  std::string server_public_;
+  CurveKeys own_;
+  std::string allowed_client_key_;            // 32 bytes, binary
+  std::unique_ptr<zmq::socket_t> zap_;         // used by zap_thread_ only
+  std::thread zap_thread_;
+  std::atomic<bool> zap_stop_{false};
 };
 
 // Identity a DEALER of rank r presents to the ROUTER it connects to.

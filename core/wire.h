@@ -43,6 +43,15 @@ constexpr uint16_t kWireVersion = 2;  // 2: 64-byte header with shm_offset/shm_b
 constexpr uint32_t kMaxKeysPerMessage = 1u << 26;   // 64 Mi keys
 constexpr uint32_t kMaxValLen = 1u << 20;           // floats per row
 constexpr uint32_t kMaxFrames = 16;
+// The most bytes one request may carry (keys and values) or ask for in its reply (pulled
+// rows), unless --max_request_mb says otherwise. Clients cut larger requests into chunks; a
+// server answers a request over the cap with an error naming it, so a single message cannot
+// make a server allocate without bound.
+constexpr uint64_t kDefaultMaxRequestBytes = uint64_t{256} << 20;
+// ZMQ_MAXMSGSIZE (per frame) is the cap plus this: a frame a little over the cap still
+// arrives and gets the error reply that names the cap; ZeroMQ drops the connection of a
+// sender whose frame is larger still, before buffering it.
+constexpr uint64_t kFrameSlackBytes = uint64_t{1} << 20;
 
 enum class MsgType : uint16_t {
   // data plane (worker <-> server)

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/file_env.h"
 #include "core/hash.h"
 
 namespace embark {
@@ -46,7 +47,7 @@ class Reader {
 Status WriteShardFile(const std::string& path, const std::vector<std::string>& names,
                       const std::vector<bool>& dense, const std::vector<uint32_t>& row_floats,
                       const std::function<void(const std::function<void(const ShardRow&)>&)>& for_each_row,
-                      uint64_t* checksum) {
+                      uint64_t* checksum, FileEnv* env) {
   // Rows are collected per table first because the row count precedes the rows.
   std::vector<std::string> bodies(names.size());
   std::vector<uint64_t> counts(names.size(), 0);
@@ -70,14 +71,10 @@ Status WriteShardFile(const std::string& path, const std::vector<std::string>& n
   }
   *checksum = HashBytes(out);
   Put(&out, *checksum);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(out.data(), static_cast<std::streamsize>(out.size()));
-    f.flush();
-    if (!f) return Status::IoError("cannot write checkpoint shard " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot rename " + tmp + " to " + path);
+  // Durable before the server reports it saved: the scheduler writes the MANIFEST naming this
+  // file only after that, so a MANIFEST on disk implies the shard is.
+  Status st = WriteFileDurably(env, path, out);
+  if (!st.ok()) return Status::IoError("checkpoint shard: " + st.message());
   return Status::OK();
 }
 

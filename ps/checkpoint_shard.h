@@ -3,7 +3,8 @@
 // Layout (little-endian): "EMBKSHRD", u32 version (1), u32 tables; per table: u32 name length,
 // name bytes, u8 dense, u32 floats per row (dense: floats of the longest block), u64 rows, then
 // per row u64 key (dense: block index), u32 floats, floats; finally u64 HashBytes of every
-// preceding byte. Written to PATH.tmp and renamed, so a crash leaves no half file under PATH.
+// preceding byte. Written durably (PATH.tmp, fsync, rename, directory fsync: core/file_env.h),
+// so neither a killed process nor a host crash leaves a half file under PATH.
 //
 // A delta shard (incremental checkpoint) has the same layout and holds only the rows changed
 // since the previous checkpoint; the MANIFEST says which kind a file is. Hook for row eviction
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_env.h"
 #include "core/status.h"
 
 namespace embark {
@@ -33,11 +35,11 @@ struct ShardRow {
 };
 
 // Serialises rows produced by `for_each_row(emit)` for tables `names`/`dense`/`row_floats`,
-// writes PATH atomically, and returns the file's checksum in *checksum.
+// writes PATH atomically and durably through `env`, and returns the file's checksum in *checksum.
 Status WriteShardFile(const std::string& path, const std::vector<std::string>& names,
                       const std::vector<bool>& dense, const std::vector<uint32_t>& row_floats,
                       const std::function<void(const std::function<void(const ShardRow&)>&)>& for_each_row,
-                      uint64_t* checksum);
+                      uint64_t* checksum, FileEnv* env = FileEnv::Default());
 
 // Reads PATH, verifies magic, version, checksum and that its tables match `names`/`row_floats`
 // (a checkpoint of another model is refused, naming the file and the table), and calls

@@ -83,6 +83,30 @@ std::string Server::Report() const {
   return m.str();
 }
 
+Status Server::CheckRequestSize(const Message& request) const {
+  const uint64_t cap = opts_.max_request_bytes;
+  auto over = [&](const std::string& what, uint64_t bytes) {
+    std::ostringstream m;
+    m << what << " is " << bytes << " bytes, over the cap of " << cap << " bytes per message (--max_request_mb="
+      << cap / (1 << 20) << "); send fewer keys per request";
+    return Status::InvalidArgument(m.str());
+  };
+  for (const auto& frame : request.frames) {
+    if (frame.size() > cap) return over(std::string("a frame of a ") + MsgTypeName(request.type()), frame.size());
+  }
+  const MsgHeader& h = request.header;
+  const uint64_t keys_bytes = uint64_t{h.num_keys} * sizeof(uint64_t);
+  const uint64_t rows_bytes = uint64_t{h.num_keys} * h.val_len * sizeof(float);  // < 2^48: no overflow
+  const MsgType t = request.type();
+  const bool carries_values = t == MsgType::kPush || t == MsgType::kPushPull || t == MsgType::kPushDelta;
+  const bool replies_rows = t == MsgType::kPull || t == MsgType::kPushPull || t == MsgType::kPullRows;
+  const std::string shape = std::to_string(h.num_keys) + " keys of " + std::to_string(h.val_len) + " floats";
+  if (keys_bytes + (carries_values ? rows_bytes : 0) > cap)
+    return over(std::string("a ") + MsgTypeName(t) + " of " + shape, keys_bytes + (carries_values ? rows_bytes : 0));
+  if (replies_rows && rows_bytes > cap) return over(std::string("the reply to a ") + MsgTypeName(t) + " of " + shape, rows_bytes);
+  return Status::OK();
+}
+
 Status Server::Validate(const Message& request, bool keys_known_good) const {
   const MsgHeader& h = request.header;
   const bool stored_rows = IsStoredRowRequest(request.type());
@@ -334,6 +358,10 @@ Status Server::Handle(const Message& incoming, MsgHeader* reply, std::vector<zmq
     return st;
   }
   ++stats_.requests;
+  {
+    Status st = CheckRequestSize(incoming);
+    if (!st.ok()) return reject(st);
+  }
   // A shared-memory request is served through a view whose frames point into the slot, so
   // validation and the optimizer read the worker's arrays in place.
   Message shm_view;
@@ -380,7 +408,14 @@ Status Server::Handle(const Message& incoming, MsgHeader* reply, std::vector<zmq
     Execute(request, cached, hit, shm_out);
   } else if (pull) {
     // The reply buffer is allocated by ZeroMQ and filled in place: no copy before sending.
-    frames->emplace_back(size_t{h.num_keys} * h.val_len * sizeof(float));
+    // Within the cap it can still fail when memory is short: that is this request's error.
+    try {
+      frames->emplace_back(size_t{h.num_keys} * h.val_len * sizeof(float));
+    } catch (const zmq::error_t& e) {
+      frames->clear();
+      return reject(Status::Internal("cannot allocate the " + std::to_string(uint64_t{h.num_keys} * h.val_len * 4) +
+                                     "-byte reply: " + e.what()));
+    }
     Execute(request, cached, hit, frames->back().data<float>());
   } else {
     Execute(request, cached, hit, nullptr);
@@ -695,7 +730,18 @@ Status Server::Run() {
     }
     MsgHeader reply;
     std::vector<zmq::message_t> frames;
-    Status st = Handle(msg, &reply, &frames);
+    Status st;
+    try {
+      st = Handle(msg, &reply, &frames);
+    } catch (const std::exception& e) {
+      // Whatever one request did (an allocation that failed), the server goes on serving.
+      st = Status::Internal(std::string("request failed: ") + e.what());
+      frames.clear();
+      reply = MakeHeader(MsgType::kError, 0, msg.header.request_id);
+      reply.table = msg.header.table;
+      reply.status = static_cast<uint32_t>(st.code());
+      frames.emplace_back(st.message().data(), st.message().size());
+    }
     if (!st.ok()) {
       LOG(WARNING) << "server " << server_index_ << ": rejected a " << MsgTypeName(msg.type()) << " from "
                    << control_->table().Describe(msg.peer) << ": " << st.message();

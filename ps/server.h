@@ -14,6 +14,10 @@
 // request advances its table's step and may trigger a TTL or budget sweep, and the scheduler's
 // kServerEpochEnd runs the per-epoch TTL sweep and returns the counters (kServerMemory). The
 // key-set cache is off then, since rows come and go.
+// Bounded requests: a request over ServerOptions::max_request_bytes (its frames, its arrays, or
+// the rows a pull would return) is refused with an error naming the cap before anything is
+// allocated for it, and a reply the process cannot allocate is an error reply too: one client
+// cannot take the server down by asking for too much.
 // Shared memory: a same-host worker may offer a segment (kShmOffer); the server maps it and
 // from then on reads that worker's requests in place from the slot the header names and writes
 // pull results straight into the slot's output area. A slot outside the segment or of the
@@ -47,6 +51,9 @@ struct ServerOptions {
   uint64_t seed = 0;    // job seed for deterministic row initialisation
   size_t key_set_cache = 64;  // recent key sets whose row lookups are reused (0 = off)
   BoundedMemoryOptions memory;  // admission, TTL, budget (off by default)
+  // A request whose keys and values, or whose pulled rows, exceed this many bytes gets an
+  // error reply naming the cap (--max_request_mb); nothing is allocated for it.
+  uint64_t max_request_bytes = kDefaultMaxRequestBytes;
 };
 
 // Bounded-memory counters of a server (or of one of its tables), summed over sub-shards.
@@ -122,6 +129,8 @@ class Server {
   };
   // Records every row's hash as of now (after a save or a load).
   void RecordRowHashes();
+  // The per-message cap: every frame, the request's arrays and a pull's reply.
+  Status CheckRequestSize(const Message& request) const;
   // Shape, table and values; key ownership too unless the keys were validated before.
   Status Validate(const Message& request, bool keys_known_good) const;
   uint32_t CheckpointRowFloats(uint32_t table) const;

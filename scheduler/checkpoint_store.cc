@@ -112,26 +112,17 @@ bool CheckpointStore::OrderKey(const std::string& name, uint64_t key[3]) {
 }
 
 Status CheckpointStore::Prepare(const std::string& name) const {
-  if (mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status::IoError("cannot create --checkpoint_dir " + dir_ + ": " + std::strerror(errno));
+  Status st = CreateDirDurably(env_, dir_);
+  if (!st.ok()) return Status::IoError("--checkpoint_dir: " + st.message());
   const std::string path = PathOf(name);
-  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status::IoError("cannot create checkpoint directory " + path + ": " + std::strerror(errno));
-  std::remove((path + "/MANIFEST").c_str());
-  return Status::OK();
+  EMBARK_RETURN_IF_ERROR(CreateDirDurably(env_, path));
+  // Durably gone before new files arrive: an old MANIFEST coming back after a crash would
+  // vouch for files half replaced by this checkpoint.
+  return RemoveFileDurably(env_, path + "/MANIFEST");
 }
 
 Status CheckpointStore::WriteManifest(const std::string& name, const Manifest& m) const {
-  const std::string path = PathOf(name) + "/MANIFEST";
-  {
-    std::ofstream f(path + ".tmp", std::ios::trunc);
-    f << FormatManifest(m);
-    f.flush();
-    if (!f) return Status::IoError("cannot write " + path + ".tmp");
-  }
-  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
-    return Status::IoError("cannot rename " + path + ".tmp: " + std::strerror(errno));
-  return Status::OK();
+  return WriteFileDurably(env_, PathOf(name) + "/MANIFEST", FormatManifest(m));
 }
 
 Status CheckpointStore::ReadManifest(const std::string& name, Manifest* m) const {
@@ -199,10 +190,11 @@ void CheckpointStore::Prune(int keep) const {
     Manifest m;
     const bool readable = ReadManifest(name, &m).ok();
     const std::string path = PathOf(name);
-    std::remove((path + "/MANIFEST").c_str());
+    // The files go only once the MANIFEST's removal is durable; if that fails, keep them all.
+    if (!RemoveFileDurably(env_, path + "/MANIFEST").ok()) continue;
     if (readable)
-      for (const ManifestFile& f : m.files) std::remove((path + "/" + f.name).c_str());
-    rmdir(path.c_str());
+      for (const ManifestFile& f : m.files) (void)env_->RemoveFile(path + "/" + f.name);
+    (void)env_->RemoveDir(path);
   }
 }
 

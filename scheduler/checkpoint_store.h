@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/file_env.h"
 #include "core/status.h"
 
 namespace embark {
@@ -62,7 +63,7 @@ Status ParseManifest(const std::string& path, const std::string& text, Manifest*
 
 class CheckpointStore {
  public:
-  explicit CheckpointStore(std::string dir) : dir_(std::move(dir)) {}
+  explicit CheckpointStore(std::string dir, FileEnv* env = FileEnv::Default()) : dir_(std::move(dir)), env_(env) {}
 
   // "epoch-N" for an epoch boundary, "epoch-E-step-S" inside epoch E.
   static std::string Name(int epochs_done, int in_epoch, uint64_t step);
@@ -73,9 +74,11 @@ class CheckpointStore {
   std::string PathOf(const std::string& name) const { return dir_ + "/" + name; }
 
   // Creates the checkpoint directory `name` (and dir()), removing a MANIFEST left there by an
-  // earlier run so the directory is incomplete until WriteManifest.
+  // earlier run so the directory is incomplete until WriteManifest. Durable: after a host
+  // crash the directories exist and the old MANIFEST stays removed.
   Status Prepare(const std::string& name) const;
-  // Writes MANIFEST atomically (temp name + rename): the checkpoint is complete afterwards.
+  // Writes MANIFEST atomically and durably (temp name, fsync, rename, directory fsync): the
+  // checkpoint is complete afterwards. Call it only after every file it names is durable.
   Status WriteManifest(const std::string& name, const Manifest& m) const;
   Status ReadManifest(const std::string& name, Manifest* m) const;
 
@@ -85,11 +88,13 @@ class CheckpointStore {
   // that is missing or corrupt.
   Status Chain(const std::string& name, std::vector<std::string>* names, std::vector<Manifest>* manifests) const;
   // Keeps the newest `keep` complete checkpoints and every checkpoint their chains need;
-  // removes the other complete ones (MANIFEST first, so a crash leaves no manifest without files).
+  // removes the other complete ones (MANIFEST first, made durable before any of its files
+  // goes, so a crash, of the process or the host, leaves no manifest without its files).
   void Prune(int keep) const;
 
  private:
   const std::string dir_;
+  FileEnv* const env_;
 };
 
 }  // namespace embark

@@ -81,16 +81,23 @@ Status ParseNpyHeader(const std::string& path, const char* data, uint64_t size, 
     if (p + 1 >= value.size()) break;
     uint64_t n = 0;
     if (value[p] < '0' || value[p] > '9') return bad("malformed shape " + value);
-    while (p + 1 < value.size() && value[p] >= '0' && value[p] <= '9') n = n * 10 + static_cast<uint64_t>(value[p++] - '0');
+    // Every product is checked: a shape whose byte count wraps around 2^64 could otherwise
+    // "match" a small file, and readers would index far past its end.
+    while (p + 1 < value.size() && value[p] >= '0' && value[p] <= '9') {
+      if (__builtin_mul_overflow(n, uint64_t{10}, &n) || __builtin_add_overflow(n, static_cast<uint64_t>(value[p++] - '0'), &n))
+        return bad("shape " + value + " is too large");
+    }
     shape->push_back(n);
-    elements *= n;
+    if (__builtin_mul_overflow(elements, n, &elements)) return bad("shape " + value + " is too large");
   }
   const uint64_t item = ItemSize(*descr);
   if (item == 0) return bad("unsupported dtype " + *descr);
+  uint64_t data_bytes = 0;
+  if (__builtin_mul_overflow(elements, item, &data_bytes)) return bad("shape " + value + " is too large for " + *descr);
   *data_offset = 10 + len;
-  if (size - *data_offset != elements * item) {
+  if (size - *data_offset != data_bytes) {
     return bad("holds " + std::to_string(size - *data_offset) + " data bytes but its shape needs " +
-               std::to_string(elements * item) + " (truncated?)");
+               std::to_string(data_bytes) + " (truncated?)");
   }
   return Status::OK();
 }

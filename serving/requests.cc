@@ -40,8 +40,10 @@ Status ParseBody(std::string_view body, json* out) {
     return Status::InvalidArgument("malformed request: JSON nested deeper than " + std::to_string(kMaxNesting) + " levels");
   try {
     *out = json::parse(body.begin(), body.end());
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
+  } catch (const json::exception& e) {
+    // Syntax errors are parse_error; a number beyond double's range (1e999) is out_of_range.
+    // Both are the client's. e.what() reads "[json.exception.parse_error.101] parse error at
+    // line 1, column 5: ...".
     std::string what = e.what();
     const size_t at = what.find("] ");
     return Status::InvalidArgument("malformed JSON: " + (at == std::string::npos ? what : what.substr(at + 2)));

@@ -7,7 +7,20 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fstream>
+#include <sstream>
+
 #include "models/interaction_fields.h"
+#include "serving/compute_slots.h"
+#include "serving/connection_threads.h"
 #include "serving/requests.h"
 #include "worker/line_parser.h"
 
@@ -38,7 +51,39 @@ int HttpStatusOf(const Status& st) {
   }
 }
 
+// How long a request waits for a compute slot before it gets 503.
+constexpr std::chrono::seconds kSlotWait(10);
+
+// Compares without an early exit, so the time taken does not tell how much of a guess matched
+// (the length may show: it is not the secret).
+bool SameSecret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 }  // namespace
+
+Status ServeApp::LoadAuthToken() {
+  const std::string& path = options_.auth_token_file;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return Status::NotFound("serve: --auth_token_file " + path + " is missing or unreadable");
+  if (st.st_mode & 077)
+    return Status::InvalidArgument("serve: --auth_token_file " + path + " can be read by other users (mode " +
+                                   std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+                                   std::to_string(st.st_mode & 7) + "); chmod 600 it");
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in) return Status::IoError("serve: cannot read --auth_token_file " + path);
+  std::string token = ss.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty() || token.find_first_of(" \t\r\n") != std::string::npos)
+    return Status::InvalidArgument("serve: --auth_token_file " + path + " must hold one token on one line");
+  auth_token_ = std::move(token);
+  return Status::OK();
+}
 
 ServeApp::ServeApp(const ServeOptions& options, std::unique_ptr<ModelSource> source)
     : options_(options), source_(std::move(source)) {}
@@ -50,6 +95,10 @@ Status ServeApp::Start() {
   if (options_.max_body_kb < 1) return Status::InvalidArgument("serve: --max_body_kb must be at least 1");
   if (options_.port < 0 || options_.port > 65535)
     return Status::InvalidArgument("serve: --port must be in 0..65535, got " + std::to_string(options_.port));
+  if (options_.max_connections < 1) return Status::InvalidArgument("serve: --max_connections must be at least 1");
+  if (options_.read_timeout_s < 1 || options_.idle_timeout_s < 1)
+    return Status::InvalidArgument("serve: --read_timeout and --idle_timeout must be at least 1 second");
+  if (!options_.auth_token_file.empty()) EMBARK_RETURN_IF_ERROR(LoadAuthToken());
   {
     std::lock_guard<std::mutex> lock(reload_mu_);
     stamp_ = source_->Stamp();
@@ -61,23 +110,45 @@ Status ServeApp::Start() {
     slot_.Set(std::move(first));
   }
   server_ = std::make_unique<httplib::Server>();
-  const int threads = options_.threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  slots_ = std::make_unique<ComputeSlots>(options_.threads);
+  const size_t max_connections = options_.max_connections;
+  server_->new_task_queue = [max_connections] { return new ConnectionThreads(max_connections); };
+  server_->set_read_timeout(options_.read_timeout_s, 0);
+  server_->set_write_timeout(options_.read_timeout_s, 0);
+  server_->set_keep_alive_timeout(options_.idle_timeout_s);
   server_->set_payload_max_length(options_.max_body_kb * 1024);
   // Small answers on keep-alive connections: without TCP_NODELAY, Nagle's algorithm holds each
   // response until the client's delayed ACK (~40 ms on Linux) -- 80+ ms per request.
   server_->set_tcp_nodelay(true);
   // httplib closes a keep-alive connection after 5 requests by default; every reconnect costs a
-  // handshake and, under load, sometimes a client read error. A worker serves one connection at
-  // a time, so a higher count needs --threads >= concurrent keep-alive clients to stay fair.
+  // handshake and, under load, sometimes a client read error. Each connection has its own
+  // thread, so a long-lived one takes nothing from the others.
   server_->set_keep_alive_max_count(100);
   InstallHandlers();
+  // httplib 0.11 listens with a backlog of 5: a burst of connections (a flood, or many
+  // clients at once) would wait out SYN retransmits of a second or more before being accepted.
+  // The listening socket is remembered here and its backlog raised after the bind.
+  //
+  // httplib also polls every connection it holds every 10 ms, so each idle connection costs
+  // ~100 wake-ups a second: 2,000 of them would take both cores. TCP_DEFER_ACCEPT keeps a
+  // connection that has sent nothing in the kernel (no thread, no polling) until its first
+  // bytes arrive, for up to --read_timeout seconds.
+  int listen_fd = -1;
+  const int defer_s = options_.read_timeout_s;
+  server_->set_socket_options([&listen_fd, defer_s](socket_t sock) {
+    httplib::default_socket_options(sock);
+    if (setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof(defer_s)) != 0)
+      LOG(WARNING) << "serve: TCP_DEFER_ACCEPT unavailable: " << std::strerror(errno);
+    listen_fd = sock;
+  });
   port_ = options_.port == 0 ? server_->bind_to_any_port(options_.bind)
                              : (server_->bind_to_port(options_.bind, options_.port) ? options_.port : -1);
   if (port_ < 0) {
     return Status::IoError("serve: cannot listen on " + options_.bind + ":" + std::to_string(options_.port) +
                            " (address in use, or not an address of this host)");
   }
+  if (listen_fd >= 0 && ::listen(listen_fd, SOMAXCONN) != 0)
+    LOG(WARNING) << "serve: cannot raise the listen backlog: " << std::strerror(errno);
   listener_ = std::thread([this] { server_->listen_after_bind(); });
   if (options_.watch_interval_s > 0) watcher_ = std::thread([this] { WatchLoop(); });
   return Status::OK();
@@ -177,7 +248,31 @@ void ServeApp::InstallHandlers() {
     SendJson(res, 200, body);
   });
 
+  // Before routing: connections over the cap, and the bearer token.
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (ConnectionThreads::OverCapacity()) {
+      // The request is marked as asking for the connection to close, so httplib answers
+      // "Connection: close" and a well-behaved client hangs up instead of holding the overflow
+      // thread (httplib offers no other way to close from a handler).
+      auto& headers = const_cast<httplib::Request&>(req).headers;
+      headers.erase("Connection");
+      headers.emplace("Connection", "close");
+      SendError(res, 503, "too many connections: all --max_connections=" + std::to_string(options_.max_connections) +
+                              " are open; retry later");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!auth_token_.empty() && req.path != "/health" &&
+        !SameSecret(req.get_header_value("Authorization"), "Bearer " + auth_token_)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      SendError(res, 401, "missing or wrong bearer token (Authorization: Bearer TOKEN, see --auth_token_file)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
   s.Post("/score", [this](const httplib::Request& req, httplib::Response& res) {
+    ComputeSlots::Lease lease(slots_.get(), kSlotWait);
+    if (!lease.ok()) return SendError(res, 503, "busy: all --threads=" + std::to_string(options_.threads) + " are computing; retry later");
     auto model = slot_.Get();  // this request's version, whatever reloads happen meanwhile
     Batch batch;
     Status st = ParseScoreRequest(req.body, model->model(), model->data_format(), &batch);
@@ -190,6 +285,8 @@ void ServeApp::InstallHandlers() {
   });
 
   s.Post("/topk", [this](const httplib::Request& req, httplib::Response& res) {
+    ComputeSlots::Lease lease(slots_.get(), kSlotWait);
+    if (!lease.ok()) return SendError(res, 503, "busy: all --threads=" + std::to_string(options_.threads) + " are computing; retry later");
     auto model = slot_.Get();
     if (!model->has_topk()) return SendError(res, 400, "no top-K: " + model->topk_unavailable());
     TopKRequest request;
@@ -235,6 +332,8 @@ void ServeApp::InstallHandlers() {
   }
 
   s.Post("/reload", [this](const httplib::Request&, httplib::Response& res) {
+    ComputeSlots::Lease lease(slots_.get(), kSlotWait);
+    if (!lease.ok()) return SendError(res, 503, "busy: all --threads=" + std::to_string(options_.threads) + " are computing; retry later");
     std::string version;
     Status st = Reload(&version);
     if (!st.ok()) {

@@ -16,8 +16,17 @@
 //                  old version stays)
 // A body larger than max_body_kb is refused with 413 before it is read.
 //
-// The HTTP layer is cpp-httplib: a listening thread plus a pool of `threads` workers, each
-// handling one keep-alive connection at a time. Every request takes the current version from
+// The HTTP layer is cpp-httplib: a listening thread, and one small thread per connection up to
+// max_connections (serving/connection_threads.h); a connection beyond it gets 503 naming the
+// cap. Slow or idle clients hold only their own connection's thread: a read that waits longer
+// than read_timeout_s and a keep-alive connection idle for idle_timeout_s are closed. The work
+// itself (/score, /topk, /reload) runs in at most `threads` requests at once (ComputeSlots); a
+// request that waits more than 10 s for one gets 503. /health and /version need no slot, so they
+// answer while the server is saturated or under a flood of connections.
+// With an auth token (auth_token_file: one line, a file only its owner can read) every
+// endpoint but /health requires "Authorization: Bearer TOKEN"; others get 401.
+//
+// Every request takes the current version from
 // a ModelSlot once, so a reload (from /reload or the watcher thread) never fails or drops a
 // request in flight (see serving/model_slot.h). Reloads are serialised; a failed reload logs
 // and keeps the version being served.
@@ -44,6 +53,8 @@ class Server;
 }
 
 namespace embark {
+
+class ComputeSlots;
 
 // Where served versions come from.
 class ModelSource {
@@ -72,7 +83,11 @@ struct ServeEndpoint {
 struct ServeOptions {
   std::string bind = "127.0.0.1";
   int port = 8080;                // 0: a free port chosen by the kernel (see ServeApp::port)
-  int threads = 8;                // HTTP worker threads
+  int threads = 8;                // requests computed at once (/score, /topk, /reload)
+  size_t max_connections = 4096;  // open connections served; beyond them 503
+  int read_timeout_s = 5;         // a read (of a request line, header or body) waiting longer closes it
+  int idle_timeout_s = 5;         // a keep-alive connection idle longer is closed
+  std::string auth_token_file;    // non-empty: bearer-token auth on everything but /health
   size_t max_body_kb = 1024;      // larger request bodies get 413
   size_t max_k = 1000;            // largest k of /topk
   double watch_interval_s = 0;    // > 0: poll the source this often and reload on a change
@@ -100,12 +115,16 @@ class ServeApp {
 
  private:
   void InstallHandlers();
+  // Reads the bearer token from options_.auth_token_file; refuses a file others can read.
+  Status LoadAuthToken();
   void WatchLoop();
 
   ServeOptions options_;
   std::unique_ptr<ModelSource> source_;
   ModelSlot slot_;
   std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<ComputeSlots> slots_;
+  std::string auth_token_;  // empty: no auth
   std::thread listener_;
   std::thread watcher_;
   int port_ = -1;

@@ -1,5 +1,12 @@
 #include "serving/topk_index.h"
 
+// hnswlib 0.6.2's SSE path prefetches the neighbour after the last one of a link list, and to
+// compute that address it reads one id past the list: past the end of the heap block that
+// holds an upper-level list (AddressSanitizer: heap-buffer-overflow in addPoint, from
+// searchBaseLayer, whenever a list is full). With NO_MANUAL_VECTORIZATION hnswlib neither
+// prefetches nor picks its own SIMD distances; L2LiftedSpace below supplies a distance that
+// Eigen vectorises.
+#define NO_MANUAL_VECTORIZATION
 #include <hnswlib/hnswlib.h>
 
 #include <Eigen/Core>
@@ -55,6 +62,22 @@ class ExactIndex : public TopKIndex {
   int dim_;
 };
 
+// Squared L2 distance between two vectors of `dim` floats, as hnswlib's space interface wants it.
+class L2LiftedSpace : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit L2LiftedSpace(size_t dim) : dim_(dim) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &Distance; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  static float Distance(const void* a, const void* b, const void* dim_ptr) {
+    const Eigen::Index dim = static_cast<Eigen::Index>(*static_cast<const size_t*>(dim_ptr));
+    return (ConstVector(static_cast<const float*>(a), dim) - ConstVector(static_cast<const float*>(b), dim)).squaredNorm();
+  }
+  size_t dim_;
+};
+
 class HnswIndex : public TopKIndex {
  public:
   HnswIndex(const float* vectors, size_t n, int dim, const HnswParams& params)
@@ -101,7 +124,7 @@ class HnswIndex : public TopKIndex {
   std::vector<float> vectors_;
   size_t n_;
   int dim_;
-  hnswlib::L2Space space_;
+  L2LiftedSpace space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
 };
 

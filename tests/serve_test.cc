@@ -10,8 +10,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "models/mf.h"
@@ -19,6 +22,7 @@
 #include "ps/row_init.h"
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
+#include "serving/crc32.h"
 #include "serving/key_index.h"
 #include "serving/requests.h"
 #include "serving/serve_app.h"
@@ -344,6 +348,10 @@ TEST(ServeHttp, BadRequestsGet4xxWithAReason) {
       {"/score", R"({"features": [[0, 17]]})", 400, "id must be a string"},
       {"/score", R"({"features": [[0, "u1", "one"]]})", 400, "value must be a number"},
       {"/score", R"({"features": [[0, "u1", 1, 2]]})", 400, "a feature is"},
+      // Numbers beyond double's range are the client's error, not an internal one.
+      {"/score", R"({"features": [[0, "u1", 1e999]]})", 400, "number overflow"},
+      {"/score", R"({"features": [[0, "u1", -1e999]]})", 400, "malformed JSON"},
+      {"/topk", R"({"user": "u1", "k": 1e999})", 400, "malformed JSON"},
       {"/score", R"({"features": [], "examples": []})", 400, "exactly one of"},
       {"/score", R"({"feature": []})", 400, "unknown member 'feature'"},
       {"/score", R"({"examples": {"a": 1}})", 400, "examples: must be an array"},
@@ -514,6 +522,28 @@ TEST(ServeTopK, HnswRecallAtTenIsAtLeastPointNine) {
   EXPECT_LT(MeasureRecall(*exact, *poor, queries.data(), nq, dim, 10), recall);
 }
 
+// Degree 2 puts half the items on upper levels with full link lists: hnswlib's SSE prefetch
+// read one id past such a list (a heap-buffer-overflow under AddressSanitizer while the index
+// was built). The index must build cleanly and search sensibly (degree 2 is a weak graph:
+// about two thirds of the exact top 10).
+TEST(ServeTopK, HnswWithFullUpperLevelListsBuildsAndSearches) {
+  const int dim = 7;
+  const size_t n = 3000, nq = 100;
+  const auto items = RandomVectors(n, dim, 31);
+  const auto queries = RandomVectors(nq, dim, 32);
+  HnswParams p;
+  p.m = 2;
+  p.ef_construction = 64;
+  p.ef_search = 200;
+  std::unique_ptr<TopKIndex> hnsw;
+  Status st = MakeHnswIndex(items.data(), n, dim, p, &hnsw);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto exact = MakeExactIndex(items.data(), n, dim);
+  const double recall = MeasureRecall(*exact, *hnsw, queries.data(), nq, dim, 10);
+  std::printf("hnsw (m=2) recall@10 on %zu items x %d dims: %.4f\n", n, dim, recall);
+  EXPECT_GE(recall, 0.5);
+}
+
 // ---------------------------------------------------------------------------------------
 // Bundles and deltas
 
@@ -631,6 +661,98 @@ TEST(ServeBundle, AFailedReloadKeepsTheServedVersion) {
   // /topk on a model without user and item tables is a client error.
   res = client.Post("/topk", R"({"user": "u1"})", "application/json");
   EXPECT_EQ(res->status, 400);
+  app.Stop();
+}
+
+// Reads a whole file.
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes `bytes` to `path` through a rename, as a publisher must (the served version maps the
+// old file).
+void Publish(const std::string& path, const std::string& bytes) {
+  {
+    std::ofstream out(path + ".new", std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  ASSERT_EQ(std::rename((path + ".new").c_str(), path.c_str()), 0) << path;
+}
+
+// A damaged bundle whose .npy shapes wrap around 2^64 when multiplied by the element size:
+// 2^62 + 496 rows of 8-byte keys "need" 3968 bytes, which is what the file holds (one page
+// with its 128-byte header). Before the shape arithmetic was checked, Load took 2^62 rows and
+// read keys past the end of the mapping (a heap-buffer-overflow under AddressSanitizer, a
+// crash or garbage otherwise). The reload must be refused naming the file, and the served
+// version must go on answering.
+TEST(ServeBundle, AShapeThatOverflowsIsRefusedOnReload) {
+  const std::string dir = FreshDir("overflow");
+  const std::string path = dir + "/live";
+  std::vector<std::pair<std::string, float>> weights;
+  for (int i = 0; i < 496; ++i) weights.push_back({"f" + std::to_string(i), 0.5f});
+  ASSERT_TRUE(WriteBundle(path, LrSpec(weights, 0.0f)).ok());
+  ServeApp app(TestServeOptions(), std::make_unique<BundleSource>(path, ServingOptions(), 1));
+  ASSERT_TRUE(app.Start().ok());
+  const std::string v1 = app.current()->info().version;
+
+  const uint64_t rows = (uint64_t{1} << 62) + 496;
+  json manifest = json::parse(Slurp(path + "/manifest.json"));
+  std::string keys_file, values_file;
+  for (auto& t : manifest["tables"]) {
+    if (t["name"] != "w") continue;
+    ASSERT_EQ(t["rows"].get<uint64_t>(), 496u);
+    t["rows"] = rows;
+    keys_file = t["keys"].get<std::string>();
+    values_file = t["values"].get<std::string>();
+  }
+  ASSERT_FALSE(keys_file.empty());
+  auto reshape = [&](const std::string& name, const std::string& from, const std::string& to) {
+    std::string bytes = Slurp(path + "/" + name);
+    const size_t at = bytes.find(from);
+    ASSERT_NE(at, std::string::npos) << name;
+    // Same header length: the longer shape eats into the space padding before the newline.
+    std::string header = bytes.substr(0, 128);
+    header.replace(at, from.size(), to);
+    const size_t pad = header.find_last_not_of(" \n") + 1;
+    ASSERT_GT(header.size() - pad, to.size() - from.size());
+    header.erase(pad, to.size() - from.size());
+    bytes.replace(0, 128, header);
+    ASSERT_EQ(bytes.size() % 4096, 0u) << name;  // keys: exactly one page
+    manifest["files"][name]["crc32"] = Crc32(0, bytes.data(), bytes.size());
+    Publish(path + "/" + name, bytes);
+  };
+  reshape(keys_file, "(496,)", "(" + std::to_string(rows) + ",)");
+  // Values: 2^62 + 496 four-byte floats "need" 1984 bytes, also what the file holds.
+  std::string values = Slurp(path + "/" + values_file);
+  ASSERT_EQ(values.size(), 128u + 496 * 4);
+  {
+    const size_t at = values.find("(496, 1)");
+    ASSERT_NE(at, std::string::npos);
+    const std::string to = "(" + std::to_string(rows) + ", 1)";
+    std::string header = values.substr(0, 128);
+    header.replace(at, 8, to);
+    const size_t pad = header.find_last_not_of(" \n") + 1;
+    header.erase(pad, to.size() - 8);
+    values.replace(0, 128, header);
+    manifest["files"][values_file]["crc32"] = Crc32(0, values.data(), values.size());
+    Publish(path + "/" + values_file, values);
+  }
+  Publish(path + "/manifest.json", manifest.dump(2));
+
+  httplib::Client client("127.0.0.1", app.port());
+  auto res = client.Post("/reload", "", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500) << res->body;
+  EXPECT_NE(res->body.find(keys_file), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("too large"), std::string::npos) << res->body;
+  EXPECT_EQ(app.current()->info().version, v1);
+  res = client.Post("/score", R"({"features": [[0, "f7"]]})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NEAR(json::parse(res->body)["scores"][0].get<double>(), Sigmoid(0.5), 1e-6);
   app.Stop();
 }
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,29 @@ TEST(ShmSegmentTest, OpenChecksSizeAndToken) {
   st = ShmSegment::Open(name, mine->total_bytes() + 4096, 77, &other);
   EXPECT_FALSE(st.ok());
   EXPECT_CONTAINS(st.message(), "bytes");
+  EXPECT_EQ(other, nullptr);
+}
+
+TEST(ShmSegmentTest, OpenRefusesObjectsOfOtherUsersOrWritableByOthers) {
+  const std::string name = FreshName();
+  std::unique_ptr<ShmSegment> mine, other;
+  ASSERT_TRUE(ShmSegment::Create(name, 4096, 77, &mine).ok());
+  const int fd = shm_open(name.c_str(), O_RDWR, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fchmod(fd, 0622), 0);  // writable by everyone
+  Status st = ShmSegment::Open(name, mine->total_bytes(), 77, &other);
+  EXPECT_FALSE(st.ok());
+  EXPECT_CONTAINS(st.message(), "mode 622");
+  ASSERT_EQ(fchmod(fd, 0600), 0);
+  EXPECT_TRUE(ShmSegment::Open(name, mine->total_bytes(), 77, &other).ok());
+  other.reset();
+  if (geteuid() == 0) {  // only root can give an object away
+    ASSERT_EQ(fchown(fd, 4321, 4321), 0);
+    st = ShmSegment::Open(name, mine->total_bytes(), 77, &other);
+    EXPECT_FALSE(st.ok());
+    EXPECT_CONTAINS(st.message(), "belongs to uid 4321");
+  }
+  close(fd);
   EXPECT_EQ(other, nullptr);
 }
 

@@ -460,3 +460,72 @@ TEST(TransportTest, SendAfterCloseIsAnError) {
 
 }  // namespace
 }  // namespace embark
+
+namespace embark {
+namespace {
+
+// CURVE: ranks holding the job's key pair talk; a peer without it -- plain TCP, or its own key
+// pair even if it learnt the job's public key -- cannot deliver a single message to the inbox
+// (so it can neither push, pull nor register), and the job's own traffic still flows.
+TEST(TransportCurveTest, OnlyHoldersOfTheJobKeysAreHeard) {
+  CurveKeys job, stranger_keys;
+  ASSERT_TRUE(Transport::GenerateCurveKeys(&job).ok());
+  ASSERT_TRUE(Transport::GenerateCurveKeys(&stranger_keys).ok());
+  ASSERT_EQ(job.public_key.size(), 40u);
+  ASSERT_NE(job.public_key, stranger_keys.public_key);
+
+  Transport server(1, 2000);
+  ASSERT_TRUE(server.EnableCurve(job.public_key, job).ok());
+  std::string endpoint;
+  ASSERT_TRUE(server.Bind("127.0.0.1", 0, &endpoint).ok());
+  auto send_from = [&](Transport& t, uint64_t id) {
+    MsgHeader h = MakeHeader(MsgType::kApp, t.rank(), id);
+    return t.SendString(1, h, "hello " + std::to_string(id));
+  };
+
+  Transport plain(2, 2000);  // no keys at all
+  ASSERT_TRUE(plain.Connect(1, endpoint).ok());
+  ASSERT_TRUE(send_from(plain, 10).ok());  // queued: the handshake never completes
+  Transport impostor(3, 2000);  // its own keys, and the job's public key
+  ASSERT_TRUE(impostor.EnableCurve(job.public_key, stranger_keys).ok());
+  ASSERT_TRUE(impostor.Connect(1, endpoint).ok());
+  ASSERT_TRUE(send_from(impostor, 11).ok());
+
+  Transport member(4, 2000);
+  ASSERT_TRUE(member.EnableCurve(job.public_key, job).ok());
+  ASSERT_TRUE(member.Connect(1, endpoint).ok());
+  ASSERT_TRUE(send_from(member, 12).ok());
+
+  // Only the member's message arrives, however long we wait for the others.
+  Message msg;
+  auto r = PollUntilEvent(server, &msg);
+  ASSERT_EQ(r.event, Event::kMessage) << EventName(r.event) << " " << r.status.ToString();
+  EXPECT_EQ(r.peer, 4);
+  EXPECT_EQ(msg.FrameString(0), "hello 12");
+  r = PollUntilEvent(server, &msg, 1.5);
+  EXPECT_EQ(r.event, Event::kTimeout) << "a message from peer " << r.peer << " got through: " << EventName(r.event);
+  ASSERT_TRUE(send_from(member, 13).ok());
+  r = PollUntilEvent(server, &msg);
+  ASSERT_EQ(r.event, Event::kMessage);
+  EXPECT_EQ(msg.FrameString(0), "hello 13");
+
+  // Without CURVE on the server (--insecure) the plain peer is heard, as before.
+  Transport open_server(5, 2000);
+  std::string open_endpoint;
+  ASSERT_TRUE(open_server.Bind("127.0.0.1", 0, &open_endpoint).ok());
+  Transport plain2(6, 2000);
+  ASSERT_TRUE(plain2.Connect(5, open_endpoint).ok());
+  ASSERT_TRUE(plain2.SendString(5, MakeHeader(MsgType::kApp, 6, 14), "plain").ok());
+  r = PollUntilEvent(open_server, &msg);
+  ASSERT_EQ(r.event, Event::kMessage);
+  EXPECT_EQ(msg.FrameString(0), "plain");
+}
+
+TEST(TransportCurveTest, MalformedKeysAreRefused) {
+  Transport t(1, 1000);
+  CurveKeys bad{"short", "short"};
+  EXPECT_EQ(t.EnableCurve("short", bad).code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace embark

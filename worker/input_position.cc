@@ -7,6 +7,8 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
+#include "core/bounded_archive.h"
+
 namespace embark {
 
 uint64_t RemainingInput::RangeBytes() const {
@@ -41,13 +43,9 @@ std::string EncodePosition(const InputPosition& pos) {
 }
 
 Status DecodePosition(const std::string& bytes, const std::string& source, InputPosition* pos) {
-  try {
-    std::istringstream is(bytes, std::ios::binary);
-    cereal::BinaryInputArchive ar(is);
-    ar(*pos);
-  } catch (const std::exception& e) {
-    return Status::Corruption(source + ": undecodable input position (" + e.what() + ")");
-  }
+  // From a peer or a checkpoint file: lengths are checked before anything is allocated.
+  std::string error;
+  if (!DecodeBounded(bytes, pos, &error)) return Status::Corruption(source + ": undecodable input position (" + error + ")");
   const RemainingInput& in = pos->input;
   if (in.files.size() != in.sizes.size()) return Status::Corruption(source + ": file and size lists differ in length");
   uint64_t total = 0;

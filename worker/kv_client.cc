@@ -34,12 +34,13 @@ struct PrepareScratch {
 }  // namespace
 
 KVClient::KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
-                   double request_timeout_s, size_t max_message_bytes)
+                   double request_timeout_s, size_t max_message_bytes, uint64_t max_request_bytes)
     : transport_(transport),
       control_(control),
       placement_(placement),
       request_timeout_s_(request_timeout_s),
-      max_message_bytes_(max_message_bytes) {}
+      max_message_bytes_(max_message_bytes),
+      max_request_bytes_(max_request_bytes) {}
 
 KVClient::~KVClient() { Stop(); }
 
@@ -180,11 +181,12 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
   const uint32_t width = stored ? placement_.StoredRowWidth(keys.table) : placement_.RowWidth(keys.table);
   const int servers = placement_.num_servers();
   const bool with_values = type != MsgType::kPull && type != MsgType::kPullRows;
-  // Keys per chunk: about max_message_bytes_ of keys and values, never fewer than 1024 keys.
+  // Keys per chunk: about max_message_bytes_ of keys and values, never fewer than 1024 keys;
+  // and never more than half the servers' cap per message, which they would refuse.
   const size_t bytes_per_key = 8 + size_t{width} * 4;
-  const uint32_t chunk_keys = max_message_bytes_ == 0
-                                  ? UINT32_MAX
-                                  : static_cast<uint32_t>(std::max<size_t>(1024, max_message_bytes_ / bytes_per_key));
+  const uint64_t cap_keys = std::max<uint64_t>(1, max_request_bytes_ / 2 / bytes_per_key);
+  const uint64_t wanted_keys = max_message_bytes_ == 0 ? UINT32_MAX : std::max<size_t>(1024, max_message_bytes_ / bytes_per_key);
+  const uint32_t chunk_keys = static_cast<uint32_t>(std::min<uint64_t>({wanted_keys, cap_keys, UINT32_MAX}));
   std::vector<Chunk> chunks;
   for (int s = 0; s < servers; ++s) {
     for (uint32_t b = keys.server_begin[s]; b < keys.server_begin[s + 1];) {

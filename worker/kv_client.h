@@ -53,9 +53,11 @@ struct PreparedKeys {
 class KVClient {
  public:
   // max_message_bytes: a server's share of a request larger than this is sent as several
-  // messages so transfer and server work overlap; 0 = always one message per server.
+  // messages so transfer and server work overlap; 0 = one message per server, as long as it
+  // stays within half of max_request_bytes (the servers' cap per message: ServerOptions).
   KVClient(Transport* transport, ControlPlane* control, const Placement& placement,
-           double request_timeout_s, size_t max_message_bytes = 0);
+           double request_timeout_s, size_t max_message_bytes = 0,
+           uint64_t max_request_bytes = kDefaultMaxRequestBytes);
   ~KVClient();
   KVClient(const KVClient&) = delete;
   KVClient& operator=(const KVClient&) = delete;
@@ -136,6 +138,7 @@ class KVClient {
   const Placement placement_;
   const double request_timeout_s_;
   const size_t max_message_bytes_;
+  const uint64_t max_request_bytes_;
 
   std::mutex mu_;
   std::condition_variable cv_;

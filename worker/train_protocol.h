@@ -100,6 +100,8 @@ bool DecodeMsg(const std::string& bytes, T* value);
 
 #include <cereal/archives/binary.hpp>
 
+#include "core/bounded_archive.h"
+
 namespace embark {
 template <class T>
 std::string EncodeMsg(const T& value) {
@@ -110,15 +112,10 @@ std::string EncodeMsg(const T& value) {
   }
   return os.str();
 }
+// The payload came from a peer: lengths are checked before anything is allocated.
 template <class T>
 bool DecodeMsg(const std::string& bytes, T* value) {
-  try {
-    std::istringstream is(bytes, std::ios::binary);
-    cereal::BinaryInputArchive ar(is);
-    ar(*value);
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
+  std::string error;
+  return DecodeBounded(bytes, value, &error);
 }
 }  // namespace embark
