@@ -1,15 +1,16 @@
 // EpochCache: one worker's share of the training data, parsed once and kept in memory with
 // every feature already resolved to its row in the worker's RowReplica (--sync=local).
 //
-// The first epoch reads and parses the files as always and adds each batch here; later epochs
-// train from memory: no parsing, no shuffle buffer and no hashing of keys, only the model's
-// arithmetic and the optimizer. Each epoch visits every cached example exactly once, in a
-// fresh order drawn from the epoch's seed (a full shuffle, not a window). The cache only holds
-// a complete share: an epoch that started from a checkpoint's remainder does not build it, and
-// an epoch that needs mid-epoch checkpoint positions (byte offsets into the files) streams.
+// Before its first epoch trains, a worker reads and parses its share and adds each batch here
+// (Trainer::LoadShare); then every epoch, the first included, trains from memory: no parsing,
+// no shuffle buffer and no hashing of keys, only the model's arithmetic and the optimizer.
+// Each epoch visits every cached example exactly once, in a fresh order drawn from the epoch's
+// seed (a full shuffle, not a window). An epoch that started from a checkpoint's remainder, or
+// that needs mid-epoch checkpoint positions (byte offsets into the files), streams instead.
 //
-// Memory: 18 bytes per feature (key, value, field, replica row) plus 12 per example; Add
-// refuses past `max_bytes`, and the trainer then streams every epoch.
+// Memory: 18 bytes per feature (key, value, field, replica row) plus 16 per example (label,
+// offset, place in the order); Add refuses past `max_bytes`: the trainer then trains the part
+// held, reads the rest of the share from the files, and reads the files every later epoch.
 //
 // Thread-safety: not synchronised; one owner thread.
 #pragma once
