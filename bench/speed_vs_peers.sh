@@ -31,7 +31,8 @@
 #           LIBFFM_FLAGS add flags, e.g. --no-norm, to train and predict)
 #   libffm  -k 8 -t 5 -s 2
 # embark runs with its defaults except the flags named here: MF `--model=mf` (train-local, and
-# 1 server + 2 workers); FM/FFM `--dim=8 --epochs=5` (`--num_fields=12` for FFM on the
+# 1 server + 2 workers); FM/FFM `--dim=8 --epochs=5` (and `--compute_threads=2` in train-local,
+# the peers' threads; `--num_fields=12` for FFM on the
 # generated clicks; train-local, and 1 server + 1 worker). Everything about embark's runs
 # (epochs, seconds, examples, per-epoch test RMSE) is read from its metrics JSONL, so the
 # script keeps working when the defaults change.
@@ -247,13 +248,17 @@ ctr_workload() {  # NAME MODEL TRAIN_LIBFFM TEST_LIBFFM TRAIN_FM TEST_FM NUM_FIE
     for sys in local cluster; do
       [ $sys = cluster ] && [ "$cluster" = 0 ] && continue
       local mfile="$work/embark.jsonl"; load=$(load1)
-      local cmd=("$bin" train-local) label="embark train-local" settings="--dim=8 --epochs=5${nf:+ $nf}, 1 process"
+      # train-local on 2 threads, as the peers run (-s 2, -nthread 2); the cluster's one worker
+      # keeps its one thread.
+      local cmd=("$bin" train-local) label="embark train-local" settings="--dim=8 --epochs=5${nf:+ $nf} --compute_threads=2, 1 process"
+      local extra=(--compute_threads=2)
       if [ $sys = cluster ]; then
         cmd=("$root/launch/local.sh" --servers 1 --workers 1 -- train)
         label="embark 1 server + 1 worker"; settings="--dim=8 --epochs=5${nf:+ $nf}"
+        extra=()
       fi
       rm -f "$mfile" "$work/embark.pred"
-      local extra=(); [ -n "$nf" ] && extra=("$nf")
+      [ -n "$nf" ] && extra+=("$nf")
       t0=$(now)
       run "$work/embark.log" "${cmd[@]}" --model="$model" --format=$fmt --train="$etr" --test="$ete" --dim=8 --epochs=5 \
         "${extra[@]}" --metrics_out="$mfile" --predictions_out="$work/embark.pred"
