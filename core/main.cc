@@ -103,6 +103,11 @@ DEFINE_string(local_step, "example",
               "train: --sync=local: example (a model that can, mf, steps each row's optimizer after every "
               "example, as SGD matrix factorisation does) or batch (one step per row per minibatch from the "
               "summed gradients, the steps of --sync=exact)");
+DEFINE_string(blocks, "auto",
+              "train: --sync=local, mf with --local_step=example: epochs from memory train in a grid of N x N "
+              "conflict-free blocks of users x items, the threads on blocks that share no user and no item "
+              "(auto: N = 2 x --compute_threads, at least 4; off: one shuffled order of the whole share)");
+DEFINE_string(block_log, "", "train: tests: each worker appends the rows it changed in every block sub-epoch to this path plus .<worker index>");
 DEFINE_uint64(input_cache_mb, 4096,
               "train: --sync=local: a worker keeps its parsed, resolved share of the training data in memory "
               "up to this size and trains later epochs from it (0: read the files every epoch)");
@@ -216,7 +221,7 @@ const std::set<std::string> kClusterFlags = {
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
-    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "replica_rows", "input_cache_mb", "metrics_out",
+    "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "blocks", "block_log", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
     "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "tower", "item_bias", "min_count", "admit_probability",
@@ -316,13 +321,25 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.staleness = FLAGS_staleness;
   EMBARK_RETURN_IF_ERROR(embark::ParseSyncMode(FLAGS_sync, &o.sync));
   o.sync_set = IsSet("sync");
-  if ((IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb") || IsSet("local_step")) &&
+  if ((IsSet("sync_every") || IsSet("replica_rows") || IsSet("input_cache_mb") || IsSet("local_step") || IsSet("blocks")) &&
       o.sync != embark::SyncMode::kLocal)
     return Status::InvalidArgument(
-        "train: --sync_every, --local_step, --replica_rows and --input_cache_mb apply only to --sync=local");
+        "train: --sync_every, --local_step, --blocks, --replica_rows and --input_cache_mb apply only to --sync=local");
   if (FLAGS_local_step != "example" && FLAGS_local_step != "batch")
     return Status::InvalidArgument("train: --local_step must be example or batch, not '" + FLAGS_local_step + "'");
   o.example_steps = FLAGS_local_step == "example";
+  if (FLAGS_blocks == "auto") {
+    o.blocks = -1;
+  } else if (FLAGS_blocks == "off") {
+    o.blocks = 0;
+  } else {
+    char* end = nullptr;
+    const long n = std::strtol(FLAGS_blocks.c_str(), &end, 10);
+    if (end == FLAGS_blocks.c_str() || *end != 0 || n < 1 || n > 4096)
+      return Status::InvalidArgument("train: --blocks must be auto, off or a grid side in [1, 4096], not '" + FLAGS_blocks + "'");
+    o.blocks = static_cast<int>(n);
+  }
+  o.block_log = FLAGS_block_log;
   o.input_cache_bytes = static_cast<size_t>(FLAGS_input_cache_mb) << 20;
   if (FLAGS_sync_every < 1) return Status::InvalidArgument("train: --sync_every must be at least 1");
   // Factorisation rows are each touched by many workers a little; CTR models' hot rows (the
@@ -385,8 +402,8 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   // Bounded memory admits and evicts rows per push, which a worker's own copies would bypass:
   // it trains on the exact path unless --sync=local was asked for (an error).
   if (mem.enabled() && o.sync == embark::SyncMode::kLocal && !IsSet("sync")) {
-    if (IsSet("sync_every") || IsSet("local_step") || IsSet("replica_rows") || IsSet("input_cache_mb"))
-      return Status::InvalidArgument("train: bounded memory trains with --sync=exact, so --sync_every, --local_step, --replica_rows "
+    if (IsSet("sync_every") || IsSet("local_step") || IsSet("blocks") || IsSet("replica_rows") || IsSet("input_cache_mb"))
+      return Status::InvalidArgument("train: bounded memory trains with --sync=exact, so --sync_every, --local_step, --blocks, --replica_rows "
                                      "and --input_cache_mb do not apply");
     o.sync = embark::SyncMode::kExact;
   }

@@ -166,6 +166,16 @@ double MfModel::ExampleForwardBackward(const Batch& batch, size_t e, const Examp
   return loss;
 }
 
+double MfModel::PairForwardBackward(const float* user_row, const float* item_row, float label, float* user_grad,
+                                    float* item_grad, const std::vector<float>* dense,
+                                    std::vector<float>* dense_grad) const {
+  const double mu = options_.global_mean + dense[kGlobalTable][0];
+  double global_grad = 0;
+  const double loss = RatingStep(mu, user_row, item_row, label, user_grad, item_grad, &global_grad);
+  if (options_.learn_global_mean) dense_grad[kGlobalTable][0] += static_cast<float>(global_grad);
+  return loss;
+}
+
 void MfModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                       float* preds) const {
   const int width = static_cast<int>(options_.dim) + 1;

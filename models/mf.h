@@ -105,6 +105,14 @@ class MfModel : public Model {
                float* preds) const override;
   bool TrainsExampleAtATime() const override { return true; }
   double ExampleForwardBackward(const Batch& batch, size_t e, const ExampleRows& rows) const override;
+  bool PairTables(int* user, int* item) const override {
+    *user = kUserTable;
+    *item = kItemTable;
+    return true;
+  }
+  double PairForwardBackward(const float* user_row, const float* item_row, float label, float* user_grad,
+                             float* item_grad, const std::vector<float>* dense,
+                             std::vector<float>* dense_grad) const override;
 
  private:
   // Loss of one rating and its gradients, added into gp / gq (for non-null p / q) and

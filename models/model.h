@@ -87,6 +87,20 @@ class Model {
     return 0;
   }
 
+  // Pair models (optional; mf): every example reads exactly one row of sparse table *user and
+  // one of sparse table *item, plus the dense tables. Their epochs can train in conflict-free
+  // blocks (worker/block_scheduler.h): lock-free threads, and workers, that never update the
+  // same row at once. PairForwardBackward is ExampleForwardBackward for such an example given
+  // its two rows: it returns the loss, adds d(loss)/d(row) into user_grad and item_grad (the
+  // rows' dim floats, zeroed by the caller), and reads and adds the dense tables as ExampleRows
+  // does. Same concurrency contract as ForwardBackward.
+  virtual bool PairTables(int* user, int* item) const { return false; }
+  virtual double PairForwardBackward(const float* user_row, const float* item_row, float label, float* user_grad,
+                                     float* item_grad, const std::vector<float>* dense,
+                                     std::vector<float>* dense_grad) const {
+    return 0;
+  }
+
   // Ranking models (implicit feedback, models/interaction_fields.h) rank every catalogue item
   // for a user by the dot product of a user vector and an item vector; evaluation computes the
   // item vectors once and scores them against each test user. The defaults describe a model

@@ -113,6 +113,42 @@ TEST(ModelsTest, MfExampleStepsMatchTheBatchPath) {
   ExpectExampleStepsMatchBatch(model, batch, rows.rows);
 }
 
+// The pair step (block training) is the batch path on a batch of one rating: the same loss,
+// the same gradients on both rows and on the global mean, for every rating of a batch.
+TEST(ModelsTest, MfPairStepsMatchTheBatchPath) {
+  std::mt19937 rng(23);
+  MfModel model(SmallMf());
+  int user_table = -1, item_table = -1;
+  ASSERT_TRUE(model.PairTables(&user_table, &item_table));
+  EXPECT_EQ(user_table, MfModel::kUserTable);
+  EXPECT_EQ(item_table, MfModel::kItemTable);
+  Batch batch = RandomRatings(&rng, 10, 4, 5);
+  TestRows rows = PullTestRows(model, batch, &rng, 0.5f);
+  const int width = static_cast<int>(SmallMf().dim) + 1;
+  for (size_t e = 0; e < batch.size(); ++e) {
+    Batch one;
+    for (uint32_t f = batch.offsets[e]; f < batch.offsets[e + 1]; ++f) one.AddFeature(batch.keys[f], 1.0f, batch.fields[f]);
+    one.EndExample(batch.labels[e]);
+    PulledRows pr = rows.rows;
+    pr.row_of_feature = {rows.rows.row_of_feature[batch.offsets[e]], rows.rows.row_of_feature[batch.offsets[e] + 1]};
+    Gradients want = ZeroGradients(pr);
+    const LossSum want_loss = model.ForwardBackward(one, 0, 1, pr, &want);
+    const int32_t u = pr.row_of_feature[0], i = pr.row_of_feature[1];
+    std::vector<float> gu(width, 0.0f), gi(width, 0.0f);
+    std::vector<std::vector<float>> dense(3), dense_grad(3);
+    dense[MfModel::kGlobalTable] = rows.rows.rows[MfModel::kGlobalTable];
+    dense_grad[MfModel::kGlobalTable].assign(1, 0.0f);
+    const double loss = model.PairForwardBackward(pr.Row(user_table, u, width), pr.Row(item_table, i, width), batch.labels[e],
+                                                  gu.data(), gi.data(), dense.data(), dense_grad.data());
+    EXPECT_NEAR(loss, want_loss.loss, 1e-9) << "rating " << e;
+    for (int c = 0; c < width; ++c) {
+      EXPECT_NEAR(gu[c], want.Row(user_table, u, width)[c], 1e-6) << "rating " << e << " user column " << c;
+      EXPECT_NEAR(gi[c], want.Row(item_table, i, width)[c], 1e-6) << "rating " << e << " item column " << c;
+    }
+    EXPECT_NEAR(dense_grad[MfModel::kGlobalTable][0], want.rows[MfModel::kGlobalTable][0], 1e-6);
+  }
+}
+
 TEST(ModelsTest, MfGlobalMeanGetsNoGradientWhenFrozen) {
   std::mt19937 rng(8);
   MfOptions o = SmallMf();

@@ -40,6 +40,15 @@ class EpochCache {
   void Peek(size_t examples, std::vector<int32_t>* rows, std::vector<uint16_t>* fields) const;
   // The next up to `batch_size` examples of the epoch's order; false when the epoch is over.
   bool Next(size_t batch_size, Batch* out, std::vector<int32_t>* row);
+  // Calls fn(label, keys, fields, rows, n) for every cached example in the order added (n
+  // features, their keys, fields and replica rows).
+  template <typename Fn>
+  void ForEachExample(Fn&& fn) const {
+    for (size_t e = 0; e < labels_.size(); ++e) {
+      const size_t begin = offsets_[e];
+      fn(labels_[e], &keys_[begin], &fields_[begin], &rows_[begin], static_cast<size_t>(offsets_[e + 1] - begin));
+    }
+  }
 
  private:
   size_t max_bytes_;

@@ -85,6 +85,19 @@ void RowReplica::RefreshChanged(uint32_t t, const std::vector<uint32_t>& indices
   tb.dirty_list.clear();
 }
 
+void RowReplica::AdoptPushed(uint32_t t, const std::vector<uint32_t>& indices) {
+  Table& tb = tables_[t];
+  CHECK(!tb.dense);
+  std::fill(tb.fresh.begin(), tb.fresh.end(), 0);
+  for (uint32_t index : indices) {
+    const size_t at = size_t{index} * tb.stored;
+    std::memcpy(tb.base.data() + at, tb.rows.data() + at, tb.stored * sizeof(float));
+    tb.fresh[index] = 1;
+  }
+  for (uint32_t index : tb.dirty_list) tb.dirty[index] = 0;
+  tb.dirty_list.clear();
+}
+
 void RowReplica::DenseWeights(uint32_t t, float* out) const {
   const Table& tb = tables_[t];
   for (size_t b = 0; b < tb.blocks.size(); ++b)

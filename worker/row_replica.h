@@ -97,6 +97,10 @@ class RowReplica {
   // than the last sync, and only rows in use travel.
   void RefreshChanged(uint32_t t, const std::vector<uint32_t>& indices, const float* stored_rows,
                       const std::vector<uint32_t>& position);
+  // The same without reading the rows back, for rows no one else changed since they were read
+  // (block training): each pushed row becomes its own base (the servers' copy is base + delta,
+  // which may differ from it by a rounding); every other held row becomes stale.
+  void AdoptPushed(uint32_t t, const std::vector<uint32_t>& indices);
   bool IsFresh(uint32_t t, uint32_t index) const { return tables_[t].fresh[index] != 0; }
   // One stale (or new) row by index: row = base = stored_row, fresh again.
   void FillIndex(uint32_t t, uint32_t index, const float* stored_row);

@@ -49,6 +49,12 @@ struct TrainOptions {
   // kLocal: models that can (Model::TrainsExampleAtATime) step every row after each example;
   // false: one step per row per batch from the summed gradients, as kExact does.
   bool example_steps = true;
+  // kLocal, pair models (Model::PairTables) with example steps: epochs from memory train in a
+  // grid of blocks x blocks conflict-free blocks (worker/block_scheduler.h); -1 chooses the
+  // grid, 0 trains in one shuffled order instead.
+  int blocks = -1;
+  // Tests: each worker appends the rows it changed in every block sub-epoch to this path plus .<worker index>.
+  std::string block_log;
   size_t input_cache_bytes = size_t{4} << 30;  // kLocal: a worker's parsed share kept in memory (0 = read every epoch)
   uint64_t replica_rows = uint64_t{1} << 24;  // kLocal: sparse rows a worker holds before it forgets them at a sync
   uint64_t seed = 1;

@@ -3,10 +3,12 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "core/hash.h"
@@ -622,7 +624,287 @@ LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t*
   return total;
 }
 
-Status Trainer::PushDeltas() {
+void Trainer::KeepOwnUsers(Batch* batch) {
+  int user_table = -1, item_table = -1;
+  model_.PairTables(&user_table, &item_table);
+  const uint32_t workers = static_cast<uint32_t>(ctx_.num_workers);
+  const uint32_t grid = static_cast<uint32_t>(block_grid_);
+  Batch kept;
+  for (size_t e = 0; e < batch->size(); ++e) {
+    const uint32_t begin = batch->offsets[e], end = batch->offsets[e + 1];
+    int users = 0, items = 0;
+    bool other = false;
+    uint64_t user_key = 0;
+    for (uint32_t f = begin; f < end; ++f) {
+      const int t = TableOf(batch->fields[f]);
+      if (t == user_table) {
+        ++users;
+        user_key = batch->keys[f];
+      } else if (t == item_table) {
+        ++items;
+      } else if (t >= 0) {
+        other = true;
+      }
+    }
+    const bool pair = users == 1 && items == 1 && !other;
+    all_pairs_ = all_pairs_ && pair;
+    const uint32_t owner = pair ? RatingBlocks::BlockOf(user_key, 0, grid) % workers
+                                : static_cast<uint32_t>(examples_seen_ % workers);
+    ++examples_seen_;
+    if (owner != static_cast<uint32_t>(ctx_.worker_index)) continue;
+    ++examples_kept_;
+    for (uint32_t f = begin; f < end; ++f) kept.AddFeature(batch->keys[f], batch->values[f], batch->fields[f]);
+    kept.EndExample(batch->labels[e]);
+    if (!batch->origins.empty()) kept.origins.push_back(batch->origins[e]);
+  }
+  std::swap(*batch, kept);
+}
+
+void Trainer::BuildBlocks() {
+  int user_table = -1, item_table = -1;
+  if (opts_.blocks == 0 || !opts_.example_steps || !model_.PairTables(&user_table, &item_table)) return;
+  const int workers = ctx_.num_workers;
+  // Several workers train blocks only on shares cut by user (the repartition), all of pairs.
+  if (workers > 1 && (!repartition_ || !all_pairs_)) return;
+  if (epoch_cache_ == nullptr) return;
+  // Enough blocks a side that every thread finds a free one (a thread holds a row and a
+  // column of the grid: with twice as many as threads, a finished thread rarely waits); with
+  // W workers each trains a (G/W) x (G/W) part of the grid per sub-epoch.
+  const uint32_t grid = static_cast<uint32_t>(block_grid_);
+  auto blocks = std::make_unique<RatingBlocks>(grid);
+  std::string refused;
+  epoch_cache_->ForEachExample([&](float label, const uint64_t* keys, const uint16_t* fields, const int32_t* rows,
+                                   size_t n) {
+    if (!refused.empty()) return;
+    int32_t user = -1, item = -1;
+    uint64_t user_key = 0, item_key = 0;
+    int users = 0, items = 0;
+    for (size_t f = 0; f < n; ++f) {
+      if (rows[f] < 0) continue;
+      const int t = TableOf(fields[f]);
+      if (t == user_table) {
+        user = rows[f];
+        user_key = keys[f];
+        ++users;
+      } else if (t == item_table) {
+        item = rows[f];
+        item_key = keys[f];
+        ++items;
+      } else if (t >= 0) {
+        refused = "an example reads table " + tables_[t].name;
+      }
+    }
+    if (refused.empty() && (users != 1 || items != 1))
+      refused = "an example has " + std::to_string(users) + " user and " + std::to_string(items) + " item features";
+    if (refused.empty())
+      blocks->Add(user_key, item_key, PairExample{static_cast<uint32_t>(user), static_cast<uint32_t>(item), label});
+  });
+  if (!refused.empty()) {
+    // (With several workers all_pairs_ already held, so every worker keeps to the same path.)
+    LOG(INFO) << "worker " << ctx_.worker_index << ": trains in one shuffled order, not in blocks: " << refused;
+    return;
+  }
+  blocks_ = std::move(blocks);
+  block_scheduler_ = std::make_unique<BlockScheduler>(grid, opts_.clock_timeout_s);
+  epoch_cache_.reset();  // the blocks hold every example (12 bytes each instead of 52)
+}
+
+Status Trainer::TrainBlockRound(int epoch, const std::vector<uint32_t>& round, uint64_t seed,
+                                 const std::function<uint64_t(uint64_t)>& clock_at, uint64_t* examples, double* loss_sum) {
+  int user_table = -1, item_table = -1;
+  model_.PairTables(&user_table, &item_table);
+  RowReplica& rep = *replica_;
+  const size_t n_tables = tables_.size();
+  // Rows gone stale since they were read (another worker's changes) are read again first.
+  {
+    std::vector<std::vector<uint32_t>> stale(n_tables);
+    std::vector<std::vector<uint8_t>> seen(n_tables);
+    auto note = [&](int t, uint32_t index) {
+      if (rep.IsFresh(t, index)) return;
+      if (seen[t].empty()) seen[t].assign(rep.held(t), 0);
+      if (seen[t][index]) return;
+      seen[t][index] = 1;
+      stale[t].push_back(index);
+    };
+    for (uint32_t b : round)
+      for (const PairExample& e : blocks_->block(b)) {
+        note(user_table, e.user);
+        note(item_table, e.item);
+      }
+    EMBARK_RETURN_IF_ERROR(PullIntoReplica(stale));
+  }
+  block_scheduler_->StartRound(round, seed);
+  // One thread steps rows with change tracking; several step them untracked (the change list
+  // is shared) and the next sync compares every held row with its base.
+  const bool tracked = pool_.parts() == 1;
+  if (!tracked) rep.MarkAllChanged();
+  std::mutex mu;  // dense steps, the first error, the totals
+  Status error;
+  std::atomic<uint64_t> done_examples{0};
+  double total_loss = 0;
+  const uint64_t batch = opts_.batch_size;
+  pool_.Run([&](int p) {
+    std::vector<std::vector<float>> dense(n_tables), dense_grad(n_tables);
+    auto read_dense = [&] {
+      for (size_t t = 0; t < n_tables; ++t) {
+        if (!tables_[t].dense) continue;
+        dense[t].resize(rep.dim(t));
+        rep.DenseWeights(t, dense[t].data());
+        dense_grad[t].assign(rep.dim(t), 0.0f);
+      }
+    };
+    // Dense tables (mf: the global mean) take one step per --batch_size examples, as on the
+    // other local paths; the threads share them, so the step holds the lock.
+    auto step_dense = [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      for (size_t t = 0; t < n_tables; ++t)
+        if (tables_[t].dense) rep.ApplyDense(t, dense_grad[t].data());
+      read_dense();
+    };
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      read_dense();
+    }
+    const uint32_t user_dim = rep.dim(user_table), item_dim = rep.dim(item_table);
+    const size_t user_bytes = size_t{rep.stored_width(user_table)} * sizeof(float);
+    const size_t item_bytes = size_t{rep.stored_width(item_table)} * sizeof(float);
+    std::vector<float> user_grad(user_dim), item_grad(item_dim);
+    double loss = 0;
+    uint64_t since_dense = 0;
+    while (true) {
+      uint32_t b = 0;
+      bool over = false;
+      Status st = block_scheduler_->Take(&b, &over);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (error.ok()) error = st;
+        block_scheduler_->Abort();
+        break;
+      }
+      if (over) break;
+      blocks_->ShuffleBlock(b, seed);
+      const std::vector<PairExample>& ex = blocks_->block(b);
+      // Rows are read at random within the block: fetch those of the example kAhead places on.
+      constexpr size_t kAhead = 8;
+      auto prefetch = [&](const PairExample& e) {
+        const char* u = reinterpret_cast<const char*>(rep.Row(user_table, e.user));
+        const char* i = reinterpret_cast<const char*>(rep.Row(item_table, e.item));
+        for (size_t off = 0; off < user_bytes; off += 64) __builtin_prefetch(u + off, 1);
+        for (size_t off = 0; off < item_bytes; off += 64) __builtin_prefetch(i + off, 1);
+      };
+      for (size_t k = 0; k < std::min(kAhead, ex.size()); ++k) prefetch(ex[k]);
+      for (size_t k = 0; k < ex.size(); ++k) {
+        if (k + kAhead < ex.size()) prefetch(ex[k + kAhead]);
+        const PairExample& e = ex[k];
+        std::fill(user_grad.begin(), user_grad.end(), 0.0f);
+        std::fill(item_grad.begin(), item_grad.end(), 0.0f);
+        loss += model_.PairForwardBackward(rep.Row(user_table, e.user), rep.Row(item_table, e.item), e.label,
+                                           user_grad.data(), item_grad.data(), dense.data(), dense_grad.data());
+        if (tracked) {
+          rep.Apply(user_table, e.user, user_grad.data());
+          rep.Apply(item_table, e.item, item_grad.data());
+        } else {
+          rep.ApplyUntracked(user_table, e.user, user_grad.data());
+          rep.ApplyUntracked(item_table, e.item, item_grad.data());
+        }
+        if (++since_dense == batch) {
+          step_dense();
+          since_dense = 0;
+          // Tests slow one worker down (--slow_worker) by a pause per --batch_size examples.
+          if (opts_.slow_worker == ctx_.worker_index && opts_.slow_ms > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(opts_.slow_ms));
+        }
+      }
+      block_scheduler_->Done(b);
+      const uint64_t so_far = done_examples.fetch_add(ex.size()) + ex.size();
+      // Part 0 runs on the worker's main thread, the one that talks to the scheduler.
+      if (p == 0 && NowSeconds() - last_clock_report_ > kClockReportSeconds) {
+        Status report = ReportClock(epoch, clock_at(so_far), *examples + so_far, *loss_sum);
+        if (!report.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (error.ok()) error = report;
+          block_scheduler_->Abort();
+          break;
+        }
+      }
+    }
+    if (since_dense > 0) step_dense();
+    std::lock_guard<std::mutex> lock(mu);
+    total_loss += loss;
+  });
+  EMBARK_RETURN_IF_ERROR(error);
+  *examples += done_examples.load();
+  *loss_sum += total_loss;
+  return Status::OK();
+}
+
+Status Trainer::TrainBlockEpoch(int epoch, uint64_t* clock, uint64_t* examples, double* loss_sum) {
+  const uint64_t seed =
+      HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(ctx_.worker_index));
+  const uint32_t grid = blocks_->grid();
+  const uint64_t batch = opts_.batch_size;
+  const int workers = ctx_.num_workers;
+  int user_table = -1, item_table = -1;
+  model_.PairTables(&user_table, &item_table);
+  if (workers == 1) {
+    // The lone worker's rows change nowhere else: the whole grid is one round, and its clock
+    // (for progress lines) counts batches of --batch_size.
+    std::vector<uint32_t> round(blocks_->num_blocks());
+    std::iota(round.begin(), round.end(), 0u);
+    const uint64_t base_examples = *examples;
+    EMBARK_RETURN_IF_ERROR(TrainBlockRound(
+        epoch, round, seed, [&](uint64_t n) { return *clock + (n + batch - 1) / batch; }, examples, loss_sum));
+    *clock += (*examples - base_examples + batch - 1) / batch;
+    return Status::OK();
+  }
+  // Stratified SGD (DSGD): this worker holds the users of user blocks u with u % W == its index
+  // (the repartition at load, KeepOwnUsers). Sub-epoch s trains its blocks of item group
+  // (index + s) % W, the item blocks i with i % W equal to it: in every sub-epoch the workers
+  // train distinct item groups, so no row is updated by two workers at once, and each exchange
+  // (push the changed rows, wait for every worker, read the changed rows again) sits between
+  // sub-epochs. The clock counts sub-epochs.
+  for (int s = 0; s < workers; ++s) {
+    const uint32_t group = static_cast<uint32_t>((ctx_.worker_index + s) % workers);
+    std::vector<uint32_t> round;
+    for (uint32_t u = 0; u < grid; ++u)
+      for (uint32_t i = group; i < grid; i += static_cast<uint32_t>(workers))
+        if (!blocks_->block(u * grid + i).empty()) round.push_back(u * grid + i);
+    const uint64_t done = static_cast<uint64_t>(s);
+    EMBARK_RETURN_IF_ERROR(
+        TrainBlockRound(epoch, round, HashCombine(seed, done), [&](uint64_t) { return done; }, examples, loss_sum));
+    // The user rows are this worker's alone: they stay here until the epoch's last exchange.
+    // (With several threads the round marked every row changed, so that exchange compares
+    // every held user row with its base and misses none.)
+    const int hold = s + 1 < workers ? user_table : -1;
+    EMBARK_RETURN_IF_ERROR(PushDeltas(hold));
+    if (!opts_.block_log.empty()) EMBARK_RETURN_IF_ERROR(LogBlockRows(epoch, s));
+    *clock = done + 1;
+    EMBARK_RETURN_IF_ERROR(ReportClock(epoch, *clock, *examples, *loss_sum));
+    EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, *clock));
+    // Only this worker changed the rows it pushed: they are not read back. Every other item
+    // row may have changed elsewhere; the next round reads those it needs.
+    EMBARK_RETURN_IF_ERROR(RefreshChanged(hold, /*adopt_pushed=*/true));
+  }
+  return Status::OK();
+}
+
+Status Trainer::LogBlockRows(int epoch, int sub_epoch) {
+  // One line per sparse row this worker changed in the sub-epoch (the rows its last PushDeltas
+  // sent): the instrumented check that no two workers update a row in the same sub-epoch.
+  const std::string path = opts_.block_log + "." + std::to_string(ctx_.worker_index);
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  if (f == nullptr) return Status::IoError("--block_log: cannot open " + path + " for appending");
+  for (size_t t = 0; t < tables_.size(); ++t) {
+    if (tables_[t].dense) continue;
+    for (uint32_t index : sync_indices_[t])
+      std::fprintf(f, "%d %d %d %s %llu\n", ctx_.worker_index, epoch, sub_epoch, tables_[t].name.c_str(),
+                   static_cast<unsigned long long>(replica_->keys(t)[index]));
+  }
+  if (std::fclose(f) != 0) return Status::IoError("--block_log: writing " + path + " failed");
+  return Status::OK();
+}
+
+Status Trainer::PushDeltas(int hold_table) {
   const size_t n_tables = tables_.size();
   std::vector<std::vector<float>> grouped(n_tables);
   std::vector<int> ts(n_tables, 0);
@@ -632,6 +914,7 @@ Status Trainer::PushDeltas() {
   sync_indices_.assign(n_tables, {});
   std::vector<PreparedKeys>& prepared = sync_keys_;
   for (size_t t = 0; t < n_tables; ++t) {
+    if (static_cast<int>(t) == hold_table) continue;
     replica_->CollectDeltas(t, &keys, &deltas, &sync_indices_[t]);
     if (keys.empty()) continue;
     kv_.Prepare(t, keys.data(), keys.size(), &prepared[t]);
@@ -648,7 +931,7 @@ Status Trainer::PushDeltas() {
   return first;
 }
 
-Status Trainer::RefreshChanged() {
+Status Trainer::RefreshChanged(int hold_table, bool adopt_pushed) {
   const size_t n_tables = tables_.size();
   size_t held = 0;
   for (size_t t = 0; t < n_tables; ++t) held += tables_[t].dense ? 0 : replica_->held(t);
@@ -659,7 +942,9 @@ Status Trainer::RefreshChanged() {
   std::vector<std::vector<float>> fetched(n_tables);
   std::vector<int> ts(n_tables, 0);
   for (size_t t = 0; t < n_tables; ++t) {
+    if (static_cast<int>(t) == hold_table) continue;
     const PreparedKeys* keys = &sync_keys_[t];
+    if (adopt_pushed && !tables_[t].dense) continue;
     if (tables_[t].dense) {
       const std::vector<uint64_t>& blocks = replica_->dense_block_keys(t);
       kv_.Prepare(t, blocks.data(), blocks.size(), &dense_keys[t]);
@@ -678,8 +963,11 @@ Status Trainer::RefreshChanged() {
         continue;
       }
     }
+    if (static_cast<int>(t) == hold_table) continue;
     if (tables_[t].dense) {
       if (ts[t] != 0) replica_->Refresh(t, fetched[t].data(), dense_keys[t].index_of_input);
+    } else if (adopt_pushed) {
+      replica_->AdoptPushed(t, sync_indices_[t]);
     } else {
       replica_->RefreshChanged(t, sync_indices_[t], fetched[t].data(), sync_keys_[t].index_of_input);
     }
@@ -700,6 +988,7 @@ Status Trainer::RefreshReplica() {
               << (epoch_cache_ ? " and reads the files every epoch from now on" : "");
     replica_->Clear();
     epoch_cache_.reset();
+    blocks_.reset();
     cache_complete_ = false;
     cache_disabled_ = true;  // the next epoch would outgrow the budget again
     for (LocalBatch& b : local_batches_) {
@@ -745,11 +1034,22 @@ Status Trainer::LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>*
     bool end = false;
     EMBARK_RETURN_IF_ERROR(reader_->Next(&lb->batch, &end));
     if (end) return pull_deferred();
+    if (repartition_) {
+      KeepOwnUsers(&lb->batch);
+      if (lb->batch.empty()) continue;
+    }
     EMBARK_RETURN_IF_ERROR(ResolveLocal(lb, &deferred));
     pending_rows = 0;
     for (const auto& rows : deferred) pending_rows += rows.size();
     if (pending_rows >= kLoadPullRows) EMBARK_RETURN_IF_ERROR(pull_deferred());
     if (!epoch_cache_->Add(lb->batch, lb->replica_row)) {
+      // Workers that train blocks together must all hold their whole share.
+      if (repartition_ && all_pairs_) {
+        return Status::InvalidArgument("worker " + std::to_string(ctx_.worker_index) + ": its share of the training data exceeds --input_cache_mb=" +
+                                       std::to_string(opts_.input_cache_bytes >> 20) + " after " + std::to_string(epoch_cache_->examples()) +
+                                       " examples; block training on several workers holds the whole share in memory: raise "
+                                       "--input_cache_mb, add workers, or pass --blocks=off");
+      }
       EMBARK_RETURN_IF_ERROR(pull_deferred());
       LOG(INFO) << "worker " << ctx_.worker_index << ": the training data exceed --input_cache_mb="
                 << (opts_.input_cache_bytes >> 20) << " after " << epoch_cache_->examples()
@@ -765,6 +1065,16 @@ Status Trainer::LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>*
 
 Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   const double epoch_start = NowSeconds();
+  const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
+  if (!reader_) {
+    // Decided once, before the reader opens: block training of a pair model on several
+    // workers needs shares cut by user instead of by bytes of input (see KeepOwnUsers).
+    const int workers = ctx_.num_workers, threads = pool_.parts();
+    block_grid_ = opts_.blocks > 0 ? opts_.blocks : workers == 1 ? std::max(4, 2 * threads) : workers * std::max(2, 2 * threads);
+    int user_table = -1, item_table = -1;
+    repartition_ = workers > 1 && opts_.blocks != 0 && opts_.example_steps && model_.PairTables(&user_table, &item_table) &&
+                   resume == nullptr && !cuts && opts_.input_cache_bytes > 0 && opts_.consistency == Consistency::kBsp;
+  }
   EMBARK_RETURN_IF_ERROR(OpenReader());
   DataReader* reader = reader_.get();
   if (!replica_) {
@@ -772,18 +1082,27 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     table_of_field_.assign(65536, kFieldUnknown);
     local_batches_.resize(pool_.parts());
   }
-  const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
   cut_pending_ = false;
   uint64_t clock = 0, examples = 0;
   double loss_sum = 0;
   EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, 0));
   // Every worker's changes of the previous epoch (and a restored checkpoint) are in the servers.
-  EMBARK_RETURN_IF_ERROR(RefreshReplica());
+  if (blocks_ != nullptr && ctx_.num_workers > 1 && cache_complete_ && resume == nullptr) {
+    // Block epochs on several workers: the user rows are this worker's own and current; the
+    // item rows each round needs are read when it starts (TrainBlockRound), the dense now.
+    int user_table = -1, item_table = -1;
+    model_.PairTables(&user_table, &item_table);
+    sync_keys_.assign(tables_.size(), PreparedKeys());
+    sync_indices_.assign(tables_.size(), {});
+    EMBARK_RETURN_IF_ERROR(RefreshChanged(user_table, /*adopt_pushed=*/true));
+  } else {
+    EMBARK_RETURN_IF_ERROR(RefreshReplica());
+  }
   LocalBatch& lb = local_batches_[0];
   auto pause_hook = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
   // Later epochs train from memory when the whole share was cached; the first builds the cache
   // (unless it starts from a checkpoint's remainder or needs file positions for cuts).
-  bool from_cache = epoch_cache_ != nullptr && cache_complete_ && resume == nullptr;
+  bool from_cache = (epoch_cache_ != nullptr || blocks_ != nullptr) && cache_complete_ && resume == nullptr;
   const bool build_cache = !from_cache && resume == nullptr && !cuts && opts_.input_cache_bytes > 0 && !cache_disabled_;
   // A share that surely fits in the cache is read in file order: the cache shuffles it whole,
   // so a shuffle buffer would only copy every example once more. Surely: a cached example
@@ -805,19 +1124,27 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     epoch_cache_ = std::make_unique<EpochCache>(opts_.input_cache_bytes);
     const double load_start = NowSeconds();
     EMBARK_RETURN_IF_ERROR(LoadShare(&lb, &overflow, &overflow_rows, &stream_rest));
+    if (repartition_) {
+      LOG(INFO) << "worker " << ctx_.worker_index << " read all " << examples_seen_ << " training examples and keeps the "
+                << examples_kept_ << " of its users (user block % " << ctx_.num_workers << " = " << ctx_.worker_index << ")";
+    }
+    if (!stream_rest) BuildBlocks();
     load_seconds = NowSeconds() - load_start;
     from_cache = true;
   }
-  if (from_cache) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
+  if (from_cache && epoch_cache_ != nullptr) epoch_cache_->Shuffle(HashCombine(HashCombine(opts_.seed, static_cast<uint64_t>(epoch)),
                                                     static_cast<uint64_t>(ctx_.worker_index)));
   // Rows held for an epoch from memory are not forgotten in its middle (see RefreshChanged).
   training_from_memory_ = from_cache;
-  const bool hogwild = from_cache && pool_.parts() > 1;
+  const bool in_blocks = from_cache && blocks_ != nullptr;
+  const bool hogwild = from_cache && !in_blocks && pool_.parts() > 1;
   // A lone worker's rows change nowhere else: it exchanges them only at the end of the epoch
   // and at checkpoint cuts (the clock is still reported for progress lines).
   const bool exchange_mid_epoch = ctx_.num_workers > 1;
   VLOG(1) << "worker " << ctx_.worker_index << " epoch " << epoch << (from_cache ? " from memory" : " from the files")
-          << (hogwild ? ", " + std::to_string(pool_.parts()) + " threads lock-free" : std::string());
+          << (hogwild ? ", " + std::to_string(pool_.parts()) + " threads lock-free" : std::string())
+          << (in_blocks ? ", in " + std::to_string(blocks_->num_blocks()) + " blocks" : std::string());
+  if (in_blocks) EMBARK_RETURN_IF_ERROR(TrainBlockEpoch(epoch, &clock, &examples, &loss_sum));
   while (hogwild) {
     uint64_t trained = 0;
     Status round;
@@ -857,6 +1184,7 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
         bool end = false;
         EMBARK_RETURN_IF_ERROR(reader->Next(&lb.batch, &end));
         if (end) break;
+        if (repartition_) KeepOwnUsers(&lb.batch);
         EMBARK_RETURN_IF_ERROR(ResolveLocal(&lb));
       }
     }
@@ -894,10 +1222,16 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   }
   EMBARK_RETURN_IF_ERROR(PushDeltas());
   training_from_memory_ = false;
-  if (build_cache && !stream_rest && epoch_cache_ != nullptr) {
+  if (build_cache && !stream_rest && (epoch_cache_ != nullptr || blocks_ != nullptr)) {
     cache_complete_ = true;
-    LOG(INFO) << "worker " << ctx_.worker_index << " holds its " << epoch_cache_->examples()
-              << " training examples in memory (" << (epoch_cache_->bytes() >> 20) << " MiB) for the next epochs";
+    if (blocks_ != nullptr) {
+      LOG(INFO) << "worker " << ctx_.worker_index << " holds its " << blocks_->examples() << " training examples in memory ("
+                << (blocks_->bytes() >> 20) << " MiB) in " << blocks_->grid() << " x " << blocks_->grid()
+                << " blocks for the next epochs";
+    } else {
+      LOG(INFO) << "worker " << ctx_.worker_index << " holds its " << epoch_cache_->examples()
+                << " training examples in memory (" << (epoch_cache_->bytes() >> 20) << " MiB) for the next epochs";
+    }
   }
   uint64_t lookups = 0;
   for (const LocalBatch& b : local_batches_) lookups += b.lookups;
@@ -913,8 +1247,9 @@ Status Trainer::OpenReader() {
   DataReaderOptions ropts;
   ropts.format = opts_.format;
   ropts.files = opts_.train;
-  ropts.num_workers = ctx_.num_workers;
-  ropts.worker_index = ctx_.worker_index;
+  // Repartition: every worker reads the whole input and keeps its users' examples.
+  ropts.num_workers = repartition_ ? 1 : ctx_.num_workers;
+  ropts.worker_index = repartition_ ? 0 : ctx_.worker_index;
   ropts.batch_size = opts_.batch_size;
   ropts.shuffle_buffer = opts_.shuffle_buffer;
   ropts.seed = opts_.seed;
@@ -934,7 +1269,9 @@ Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, do
   done.examples = examples;
   done.loss_sum = loss_sum;
   done.seconds = seconds;
-  for (const auto& [reason, count] : reader_->bad_line_counts()) done.bad_lines[BadLineReasonName(reason)] = count;
+  // Under the repartition every worker read every line: one of them counts the bad ones.
+  if (!repartition_ || ctx_.worker_index == 0)
+    for (const auto& [reason, count] : reader_->bad_line_counts()) done.bad_lines[BadLineReasonName(reason)] = count;
   return ctx_.control->SendToScheduler(kTrainEpochDone, EncodeMsg(done));
 }
 
@@ -1010,8 +1347,9 @@ Status Trainer::LoadTest() {
   DataReaderOptions ropts;
   ropts.format = opts_.format;
   ropts.files = opts_.test;
-  ropts.num_workers = ctx_.num_workers;
-  ropts.worker_index = ctx_.worker_index;
+  // Repartition: every worker reads the whole input and keeps its users' examples.
+  ropts.num_workers = repartition_ ? 1 : ctx_.num_workers;
+  ropts.worker_index = repartition_ ? 0 : ctx_.worker_index;
   ropts.batch_size = 4096;
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;

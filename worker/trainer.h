@@ -29,7 +29,9 @@
 #include "models/model.h"
 #include "worker/kv_client.h"
 #include "worker/ranking_evaluator.h"
+#include "worker/block_scheduler.h"
 #include "worker/epoch_cache.h"
+#include "worker/rating_blocks.h"
 #include "worker/row_replica.h"
 #include "worker/train_options.h"
 
@@ -114,13 +116,36 @@ class Trainer {
   // Cached epochs with several compute threads: each thread takes whole batches from the
   // cache and updates the replica without locks until `batches` were trained.
   LossSum TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t* examples, Status* error);
-  // Pushes every changed row's delta and waits for the acks.
-  Status PushDeltas();
+  // After the first load of a pair model's share (Model::PairTables): moves the epoch cache
+  // into a grid of rating blocks (blocks_) when every cached example has exactly one user row
+  // and one item row; otherwise logs why and keeps the cache.
+  void BuildBlocks();
+  // One epoch from memory in conflict-free blocks: every block once. One worker trains the
+  // whole grid as one round; W workers train W sub-epochs of the stratified schedule (DSGD),
+  // exchanging rows between them.
+  Status TrainBlockEpoch(int epoch, uint64_t* clock, uint64_t* examples, double* loss_sum);
+  // The blocks of `round` on all compute threads, each row's optimizer stepped after every
+  // example, lock-free (no two threads hold blocks that share a row). Progress lines report
+  // clock_at(examples trained so far in the round).
+  Status TrainBlockRound(int epoch, const std::vector<uint32_t>& round, uint64_t seed,
+                         const std::function<uint64_t(uint64_t)>& clock_at, uint64_t* examples, double* loss_sum);
+  // --block_log: appends the rows the last PushDeltas sent, one line each.
+  Status LogBlockRows(int epoch, int sub_epoch);
+  // Repartition for stratified blocks (repartition_): keeps the examples of `batch` whose user
+  // belongs to this worker (user block % W == worker index; an example without exactly one
+  // user and one item row goes by its position in the input), and notes whether every example
+  // read is a pair (every worker reads the whole input, so all reach the same verdict).
+  void KeepOwnUsers(Batch* batch);
+  // Pushes every changed row's delta and waits for the acks; the rows of `hold_table` (if not
+  // -1) stay changed here for a later exchange.
+  Status PushDeltas(int hold_table = -1);
   // Reads every held row again (or forgets them past --replica_rows).
   Status RefreshReplica();
   // After a sync: reads again the rows this worker changed (and the dense tables); the other
   // held rows go stale and are read when next used.
-  Status RefreshChanged();
+  // `hold_table`: its rows are left as they are (see PushDeltas). `adopt_pushed`: the pushed
+  // sparse rows are not read back but taken as they are here (RowReplica::AdoptPushed).
+  Status RefreshChanged(int hold_table = -1, bool adopt_pushed = false);
   // Index of the table of `field` (or -1), cached per field.
   int TableOf(uint16_t field) {
     int16_t& t = table_of_field_[field];
@@ -176,6 +201,15 @@ class Trainer {
   std::vector<std::vector<uint32_t>> sync_indices_;
   uint64_t replica_misses_ = 0;
   std::unique_ptr<EpochCache> epoch_cache_;
+  // Block training (BuildBlocks): the share's ratings by block, and the schedule of the threads.
+  std::unique_ptr<RatingBlocks> blocks_;
+  std::unique_ptr<BlockScheduler> block_scheduler_;
+  // Stratified blocks on several workers: each reads the whole input and keeps its users' examples.
+  bool repartition_ = false;
+  int block_grid_ = 4;             // blocks a side (--blocks, or chosen by workers and threads)
+  bool all_pairs_ = true;          // every example read so far has one user and one item row
+  uint64_t examples_seen_ = 0;     // examples read, kept or not (the position for non-pairs)
+  uint64_t examples_kept_ = 0;
   bool cache_complete_ = false;
   bool cache_disabled_ = false;
   bool training_from_memory_ = false;  // this epoch trains from the cache (rows stay held)  // the rows outgrew --replica_rows: every epoch reads the files

@@ -3,7 +3,8 @@
 #    optimizer steps on the same rows in the same order, so the test RMSE equals the exact
 #    path's (to rounding); MF's default example-at-a-time steps equal the exact path at batch
 #    size 1, and differ from it at the default batch (the negative control: the flag acts);
-#  * one process with the in-memory epochs (also with 2 lock-free compute threads), and 1 server
+#  * one process with the in-memory epochs (also with 2 lock-free compute threads in one
+#    shuffled order, --blocks=off; blocks have their own test, train_blocks.sh), and 1 server
 #    + 2 workers: within a small tolerance;
 #  * the servers' byte counters: local moves several times fewer bytes per example;
 #  * the staleness bound: with one worker slowed, under bsp no worker runs more than
@@ -37,7 +38,7 @@ sx=$(rmse "$WORK/stream_ex.jsonl")
 close "$e" "$sx" 0.00002 && fail "example steps at batch 64 gave exactly the batch steps' RMSE $sx: --local_step had no effect"
 close "$e" "$sx" 0.01 || fail "one worker, example steps: RMSE $sx too far from exact $e"
 close "$e" "$c" 0.01 || fail "one worker, in-memory epochs: local RMSE $c too far from exact $e"
-"$EMBARK_BIN" train-local "${common[@]}" --sync=local --compute_threads=2 --v=1 --metrics_out="$WORK/hog.jsonl" >"$WORK/log" 2>&1 \
+"$EMBARK_BIN" train-local "${common[@]}" --sync=local --compute_threads=2 --blocks=off --v=1 --metrics_out="$WORK/hog.jsonl" >"$WORK/log" 2>&1 \
   || fail "local (2 threads) exited $?"
 grep -q "threads lock-free" "$WORK/log" || fail "epochs from memory with 2 compute threads did not run lock-free"
 h=$(rmse "$WORK/hog.jsonl")
@@ -97,7 +98,7 @@ awk -v e="$be" -v l="$bl" 'BEGIN { exit !(l * 4 < e) }' || fail "local moved $bl
 
 spread() {
   "$LOCAL" --servers 1 --workers 3 -- train --model=mf --train="$WORK/r.train.tsv" --epochs=1 --dim=8 --batch_size=16 \
-    --sync=local --sync_every=8 --slow_worker=1:10 "$@" --metrics_out="$WORK/s.jsonl" >"$WORK/log" 2>&1 || fail "train $* exited $?"
+    --sync=local --sync_every=8 --blocks=off --slow_worker=1:10 "$@" --metrics_out="$WORK/s.jsonl" >"$WORK/log" 2>&1 || fail "train $* exited $?"
   tail -1 "$WORK/s.jsonl" | grep -oE '"max_clock_spread": [0-9]+' | grep -oE '[0-9]+$'
 }
 b=$(spread --consistency=bsp)
