@@ -169,11 +169,28 @@ double MfModel::ExampleForwardBackward(const Batch& batch, size_t e, const Examp
 double MfModel::PairForwardBackward(const float* user_row, const float* item_row, float label, float* user_grad,
                                     float* item_grad, const std::vector<float>* dense,
                                     std::vector<float>* dense_grad) const {
+  // RatingStep's maths for a rating with both rows, written for the block loop: the gradients
+  // are written, not added (no zeroing pass), and the factor loop is one pass over both rows
+  // (plain element-wise arithmetic, which the compiler vectorises; the sums stay Eigen's).
+  const int k = static_cast<int>(options_.dim);
+  const float reg = options_.reg, bias_reg = options_.bias_reg, s = options_.bias_scale;
+  const float* __restrict p = user_row;
+  const float* __restrict q = item_row;
+  float* __restrict gp = user_grad;
+  float* __restrict gq = item_grad;
   const double mu = options_.global_mean + dense[kGlobalTable][0];
-  double global_grad = 0;
-  const double loss = RatingStep(mu, user_row, item_row, label, user_grad, item_grad, &global_grad);
-  if (options_.learn_global_mean) dense_grad[kGlobalTable][0] += static_cast<float>(global_grad);
-  return loss;
+  const double err_d = mu + s * p[k] + s * q[k] + ConstVec(p, k).dot(ConstVec(q, k)) - label;
+  const float err = static_cast<float>(err_d);
+  for (int j = 0; j < k; ++j) {
+    gp[j] = err * q[j] + reg * p[j];
+    gq[j] = err * p[j] + reg * q[j];
+  }
+  const float bu = s * p[k], bi = s * q[k];
+  gp[k] = s * (err + bias_reg * bu);
+  gq[k] = s * (err + bias_reg * bi);
+  if (options_.learn_global_mean) dense_grad[kGlobalTable][0] += static_cast<float>(err_d);
+  return 0.5 * err_d * err_d + 0.5 * reg * (ConstVec(p, k).squaredNorm() + ConstVec(q, k).squaredNorm()) +
+         0.5 * bias_reg * (static_cast<double>(bu) * bu + static_cast<double>(bi) * bi);
 }
 
 void MfModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

@@ -91,8 +91,8 @@ class Model {
   // one of sparse table *item, plus the dense tables. Their epochs can train in conflict-free
   // blocks (worker/block_scheduler.h): lock-free threads, and workers, that never update the
   // same row at once. PairForwardBackward is ExampleForwardBackward for such an example given
-  // its two rows: it returns the loss, adds d(loss)/d(row) into user_grad and item_grad (the
-  // rows' dim floats, zeroed by the caller), and reads and adds the dense tables as ExampleRows
+  // its two rows: it returns the loss, writes d(loss)/d(row) into user_grad and item_grad (the
+  // rows' dim floats; no need to zero them), and reads and adds the dense tables as ExampleRows
   // does. Same concurrency contract as ForwardBackward.
   virtual bool PairTables(int* user, int* item) const { return false; }
   virtual double PairForwardBackward(const float* user_row, const float* item_row, float label, float* user_grad,

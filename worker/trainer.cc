@@ -796,8 +796,6 @@ Status Trainer::TrainBlockRound(int epoch, const std::vector<uint32_t>& round, u
       for (size_t k = 0; k < ex.size(); ++k) {
         if (k + kAhead < ex.size()) prefetch(ex[k + kAhead]);
         const PairExample& e = ex[k];
-        std::fill(user_grad.begin(), user_grad.end(), 0.0f);
-        std::fill(item_grad.begin(), item_grad.end(), 0.0f);
         loss += model_.PairForwardBackward(rep.Row(user_table, e.user), rep.Row(item_table, e.item), e.label,
                                            user_grad.data(), item_grad.data(), dense.data(), dense_grad.data());
         if (tracked) {
