@@ -22,7 +22,7 @@
 #include "scheduler/checkpoint_store.h"
 #include "ps/optimizer.h"
 #include "serving/bundle.h"
-#include "serving/crc32.h"
+#include "core/crc32.h"
 #include "serving/exporter.h"
 #include "serving/json.h"
 #include "serving/npy.h"

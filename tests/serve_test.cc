@@ -22,7 +22,7 @@
 #include "ps/row_init.h"
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
-#include "serving/crc32.h"
+#include "core/crc32.h"
 #include "serving/key_index.h"
 #include "serving/requests.h"
 #include "serving/serve_app.h"
