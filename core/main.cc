@@ -37,6 +37,7 @@
 #include "worker/field_count.h"
 #include "worker/local_runner.h"
 #include "worker/trainer.h"
+#include "core/flag_scope.h"
 #include "core/hash.h"
 #include "core/runtime.h"
 #include "delivery/delivery_commands.h"
@@ -80,7 +81,7 @@ DEFINE_string(schema, "", "train: the schema file of --format=csv (worker/csv_sc
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
-DEFINE_uint32(dim, 0, "train: latent factors (mf, fm); default by model");
+DEFINE_uint32(dim, 0, "train: latent factors K of every model but lr (ffm: per field; two_tower: also the tower output width); default by model");
 DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator per row), ftrl or adam (default by model)");
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
@@ -128,7 +129,7 @@ DEFINE_int32(top_k, 10, "train: imf/two_tower: K of the ranking metrics (Recall@
 DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (default by model)");
 DEFINE_string(score, "", "train: two_tower: dot or cosine (default dot)");
 DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
-DEFINE_bool(side_features, false, "train: imf: also learn from the user-side (2..31) and item-side (32..63) fields, each side's vector the mean of its rows");
+DEFINE_bool(side_features, false, "train: imf: also learn from the user-side (2..31) and item-side (32..63 and shared 64..95) fields, each side's vector the sum of its rows divided by sqrt(count)");
 DEFINE_string(tower, "", "train: two_tower: mlp (default), identity (sum/sqrt(count) of the embeddings) or residual (identity + MLP)");
 DEFINE_bool(item_bias, false, "train: two_tower: add a learned item bias b_i to the score");
 DEFINE_bool(logq_correction, true, "train: two_tower: subtract the log in-batch frequency of each item from its logits (--logq_correction=false: off)");
@@ -251,17 +252,9 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
 
 bool IsSet(const char* name) { return !gflags::GetCommandLineFlagInfoOrDie(name).is_default; }
 
-// Returns an error naming the first flag that does not belong to `command`.
+// Returns an error naming the first flag that does not belong to `command` (core/flag_scope.h).
 std::string CheckFlagsBelong(const std::string& command) {
-  std::vector<gflags::CommandLineFlagInfo> flags;
-  gflags::GetAllFlags(&flags);
-  const auto& own = kCommandFlags.at(command);
-  for (const auto& f : flags) {
-    if (f.is_default || f.filename.find("main.cc") == std::string::npos) continue;
-    if (kClusterFlags.count(f.name) || own.count(f.name)) continue;
-    return "--" + f.name + " does not apply to '" + command + "'";
-  }
-  return "";
+  return embark::FlagNotTaken(command, kCommandFlags.at(command), kClusterFlags);
 }
 
 // `models`: the registry (models/model_registry.h), one model a line, tab-separated:

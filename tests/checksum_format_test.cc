@@ -18,28 +18,10 @@
 #include "core/hash.h"
 #include "ps/checkpoint_shard.h"
 #include "scheduler/checkpoint_store.h"
+#include "tests/test_files.h"
 
 namespace embark {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void Spit(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << bytes;
-}
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/checksum_format_test_" + std::to_string(getpid()) + "_" + name;
-  const int rc = std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  EXPECT_EQ(rc, 0);
-  return dir;
-}
 
 std::string OldCheckpoint() { return std::string(EMBARK_TEST_FIXTURES) + "/old_format/ck_mf/epoch-1"; }
 

@@ -28,16 +28,10 @@
 #include "serving/exporter.h"
 #include "serving/serving_model.h"
 #include "worker/evaluation.h"
+#include "tests/test_files.h"
 
 namespace embark {
 namespace {
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/model_registry_test_" + std::to_string(getpid()) + "_" + name;
-  const int rc = std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  EXPECT_EQ(rc, 0);
-  return dir;
-}
 
 // Whether a binding's field text ("3", "0..9", "all") covers `field`.
 bool Covers(const std::string& fields, uint32_t field) {
@@ -314,8 +308,11 @@ TEST(ModelRegistry, EveryModelExportsAManifestThatDescribesItAndServesItsOwnPred
     ASSERT_TRUE(st.ok()) << st.ToString();
     // Top-K: MF ranks its item table; click models have none (a ranking model's depends on
     // its catalogue: two_tower needs item features, export --items).
-    if (d.row_topk) EXPECT_TRUE(serving->has_topk());
-    if (!d.row_topk && !m->IsRanking()) EXPECT_FALSE(serving->has_topk());
+    if (d.row_topk) {
+      EXPECT_TRUE(serving->has_topk());
+    } else if (!m->IsRanking()) {
+      EXPECT_FALSE(serving->has_topk());
+    }
     const Batch batch = Examples();
     std::vector<float> got(batch.size());
     ScoreStats stats;
