@@ -8,9 +8,7 @@
 #include <random>
 
 #include "core/liveness.h"
-#include "models/ffm.h"
-#include "models/fm.h"
-#include "models/logistic_regression.h"
+#include "models/logistic_regression.h"  // the shared logit, loss and click-target helpers
 #include "models/metrics.h"
 #include "ps/optimizer.h"
 #include "worker/data_reader.h"
@@ -20,24 +18,20 @@ namespace embark {
 Status CtrBaselineConfigOf(const Model& model, uint64_t seed, CtrBaselineConfig* out) {
   CtrBaselineConfig c;
   c.seed = seed;
-  if (const auto* fm = dynamic_cast<const FmModel*>(&model)) {
-    c.field_aware = false;
-    c.dim = fm->options().dim;
-    c.init_stddev = fm->options().init_stddev;
-    c.optimizer = fm->options().optimizer;
-  } else if (const auto* ffm = dynamic_cast<const FfmModel*>(&model)) {
-    c.field_aware = true;
-    c.dim = ffm->options().dim;
-    c.num_fields = ffm->options().num_fields;
-    c.init_stddev = ffm->options().init_stddev;
-    c.reg = ffm->options().reg;
-    c.optimizer = ffm->options().optimizer;
-    if (ffm->options().instance_norm) {
-      return Status::InvalidArgument("ctr-baseline: ffm with instance_norm has no baseline");
-    }
-  } else {
+  // The baseline re-implements the pure factorisation machines; the model says whether it is one.
+  const ModelDescription d = model.Describe();
+  if (d.factorization == FactorizationKind::kNone) {
     return Status::InvalidArgument("ctr-baseline: model " + model.name() + " has no baseline (fm and ffm do)");
   }
+  c.field_aware = d.factorization == FactorizationKind::kFieldAwareFm;
+  c.dim = d.dim;
+  c.init_stddev = d.init_stddev;
+  if (c.field_aware) {
+    c.num_fields = d.num_fields;
+    c.reg = d.reg;
+    if (d.instance_norm) return Status::InvalidArgument("ctr-baseline: ffm with instance_norm has no baseline");
+  }
+  c.optimizer = model.Tables()[0].optimizer;  // the factor table's: both machines train it first
   if (c.optimizer.kind != OptimizerKind::kAdaGrad) {
     return Status::InvalidArgument("ctr-baseline: only the adagrad optimizer is implemented, got " +
                                    OptimizerName(c.optimizer.kind));

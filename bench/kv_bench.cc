@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/json_text.h"
 #include "worker/kv_client.h"
 
 namespace embark {
@@ -177,7 +178,7 @@ class BenchSchedulerApp : public SchedulerApp {
   int OnAllWorkersDone(SchedulerHandle* s) override {
     const int servers = s->table().num_servers, workers = s->table().num_workers;
     std::ostringstream json, table;
-    json << "[\n";
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     table << "servers+workers " << servers << "+" << workers << ", " << opts_.val_len << " floats/key, "
           << opts_.batch_keys << " keys/request\n";
     table << "phase        Mkeys/s    value MB/s\n";
@@ -190,11 +191,13 @@ class BenchSchedulerApp : public SchedulerApp {
       char line[160];
       std::snprintf(line, sizeof(line), "%-10s %9.3f %13.1f\n", phase.c_str(), kps / 1e6, mbps);
       table << line;
-      json << "  {\"phase\": \"" << phase << "\", \"keys_per_sec\": " << static_cast<uint64_t>(kps)
-           << ", \"value_mb_per_sec\": " << mbps << ", \"servers\": " << servers << ", \"workers\": " << workers
-           << ", \"val_len\": " << opts_.val_len << ", \"batch_keys\": " << opts_.batch_keys
-           << ", \"seconds\": " << a.seconds << "}" << (i + 1 < order_.size() ? "," : "") << "\n";
+      rows.push_back({{"phase", phase}, {"keys_per_sec", static_cast<uint64_t>(kps)}, {"value_mb_per_sec", mbps},
+                      {"servers", servers}, {"workers", workers}, {"val_len", opts_.val_len},
+                      {"batch_keys", opts_.batch_keys}, {"seconds", a.seconds}});
     }
+    // One phase a line, as the bench scripts read it.
+    json << "[\n";
+    for (size_t i = 0; i < rows.size(); ++i) json << "  " << JsonText(rows[i]) << (i + 1 < rows.size() ? "," : "") << "\n";
     json << "]\n";
     std::printf("%s", table.str().c_str());
     std::fflush(stdout);

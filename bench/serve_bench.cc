@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/json_text.h"
 #include "core/liveness.h"
 
 namespace embark {
@@ -103,16 +104,29 @@ int RunServeBench(const ServeBenchOptions& o) {
     std::fprintf(stderr, "serve-bench: cannot read %s\n", o.requests_from.c_str());
     return kExitUsage;
   }
-  // Ids are taken verbatim from the first two whitespace/tab/comma-separated columns.
+  // Ids are taken verbatim from the first two whitespace/tab/comma-separated columns and
+  // written as JSON strings (quotes and backslashes escaped).
   std::vector<std::string> score_bodies, topk_bodies;
+  size_t line_no = 0;
   for (std::string line; std::getline(in, line) && score_bodies.size() < 100000;) {
+    ++line_no;
     for (char& ch : line)
       if (ch == ',' || ch == '\t') ch = ' ';
     std::istringstream fields(line);
     std::string user, item;
-    if (!(fields >> user >> item) || user.find('"') != std::string::npos || item.find('"') != std::string::npos) continue;
-    score_bodies.push_back("{\"features\": [[0, \"" + user + "\"], [1, \"" + item + "\"]]}");
-    topk_bodies.push_back("{\"user\": \"" + user + "\", \"k\": 10}");
+    if (!(fields >> user >> item)) {
+      if (line.find_first_not_of(" \r") == std::string::npos) continue;  // a blank line
+      std::fprintf(stderr, "serve-bench: %s:%zu: want 'user item ...', got '%s'\n", o.requests_from.c_str(), line_no,
+                   line.c_str());
+      return kExitUsage;
+    }
+    nlohmann::ordered_json score;
+    score["features"] = {{0, user}, {1, item}};
+    score_bodies.push_back(JsonText(score));
+    nlohmann::ordered_json topk;
+    topk["user"] = user;
+    topk["k"] = 10;
+    topk_bodies.push_back(JsonText(topk));
   }
   if (score_bodies.empty()) {
     std::fprintf(stderr, "serve-bench: no 'user item ...' lines in %s\n", o.requests_from.c_str());
@@ -146,13 +160,11 @@ int RunServeBench(const ServeBenchOptions& o) {
     out << "[\n";
     for (size_t i = 0; i < results.size(); ++i) {
       const LevelResult& r = results[i];
-      char buf[512];
-      std::snprintf(buf, sizeof(buf),
-                    "  {\"endpoint\": \"%s\", \"concurrency\": %d, \"requests\": %zu, \"errors\": %zu, \"seconds\": %.3f, "
-                    "\"requests_per_sec\": %.1f, \"p50_ms\": %.4f, \"p99_ms\": %.4f}%s\n",
-                    r.endpoint.c_str(), r.concurrency, r.requests, r.errors, r.seconds, r.requests / r.seconds, r.p50_ms,
-                    r.p99_ms, i + 1 < results.size() ? "," : "");
-      out << buf;
+      nlohmann::ordered_json row = {{"endpoint", r.endpoint},    {"concurrency", r.concurrency},
+                                    {"requests", r.requests},    {"errors", r.errors},
+                                    {"seconds", r.seconds},      {"requests_per_sec", r.requests / r.seconds},
+                                    {"p50_ms", r.p50_ms},        {"p99_ms", r.p99_ms}};
+      out << "  " << JsonText(row) << (i + 1 < results.size() ? "," : "") << "\n";
     }
     out << "]\n";
     if (!out) {

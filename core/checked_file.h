@@ -1,7 +1,9 @@
 // Checked files: small files (checkpoint positions, the scheduler's state) written atomically
 // with a checksum, so a crash or a flipped byte is always detected when they are read back.
 //
-// Layout: the payload bytes, then "EMBKSUM1", then u64 HashBytes(payload) little-endian.
+// Layout: the payload bytes, then "EMBKSUM2", then u64 Crc32(payload) (core/crc32.h)
+// little-endian. Files written before CRC-32 end "EMBKSUM1" and u64 HashBytes(payload) (FNV-1a,
+// core/hash.h); they are still read.
 // WriteCheckedFile writes PATH.tmp, fsyncs it, renames it to PATH and fsyncs the directory
 // (core/file_env.h), so PATH is either the previous complete file or the new complete one,
 // never half a file -- after a killed process and after a host crash or power loss alike.

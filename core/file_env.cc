@@ -110,20 +110,33 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
-Status WriteFileDurably(FileEnv* env, const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
+Status WriteSyncedFile(FileEnv* env, const std::string& path, std::initializer_list<std::string_view> pieces) {
   std::unique_ptr<WritableFile> file;
-  EMBARK_RETURN_IF_ERROR(env->NewWritableFile(tmp, &file));
-  Status st = file->Append(data);
+  EMBARK_RETURN_IF_ERROR(env->NewWritableFile(path, &file));
+  Status st;
+  for (std::string_view piece : pieces) {
+    if (st.ok() && !piece.empty()) st = file->Append(piece);
+  }
   if (st.ok()) st = file->Sync();  // the data is on disk before any name points at it
   Status closed = file->Close();
   if (st.ok()) st = closed;
-  if (!st.ok()) {
-    (void)env->RemoveFile(tmp);  // no half-written temporary left behind (disk full)
-    return st;
-  }
-  EMBARK_RETURN_IF_ERROR(env->RenameFile(tmp, path));
-  return env->SyncDir(DirName(path));  // the new name is on disk
+  if (!st.ok()) (void)env->RemoveFile(path);  // no half-written file left behind (disk full)
+  return st;
+}
+
+Status RenameDurably(FileEnv* env, const std::string& from, const std::string& to) {
+  EMBARK_RETURN_IF_ERROR(env->RenameFile(from, to));
+  return env->SyncDir(DirName(to));  // the new name is on disk
+}
+
+Status WriteFileDurably(FileEnv* env, const std::string& path, std::initializer_list<std::string_view> pieces) {
+  const std::string tmp = path + ".tmp";
+  EMBARK_RETURN_IF_ERROR(WriteSyncedFile(env, tmp, pieces));
+  return RenameDurably(env, tmp, path);
+}
+
+Status WriteFileDurably(FileEnv* env, const std::string& path, std::string_view data) {
+  return WriteFileDurably(env, path, {data});
 }
 
 Status CreateDirDurably(FileEnv* env, const std::string& path) {

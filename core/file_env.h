@@ -18,6 +18,7 @@
 // belongs to one thread.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,6 +61,18 @@ std::string DirName(const std::string& path);
 // directory. Afterwards `path` holds `data` even across a host crash; before, it holds its
 // previous content (or does not exist). Errors name the file.
 Status WriteFileDurably(FileEnv* env, const std::string& path, std::string_view data);
+// The same for data given in pieces, written in order (a header and a large payload are not
+// copied into one buffer first).
+Status WriteFileDurably(FileEnv* env, const std::string& path, std::initializer_list<std::string_view> pieces);
+
+// Writes the pieces to `path` and fsyncs it, without a temporary name: for the files of a
+// directory that is written under a temporary name and published whole (RenameDurably), as a
+// serving bundle is. A failed write removes the file. Errors name the file.
+Status WriteSyncedFile(FileEnv* env, const std::string& path, std::initializer_list<std::string_view> pieces);
+
+// Renames `from` (a file, or a directory) to `to` and fsyncs `to`'s directory, so the new
+// name survives a host crash. This is the one temp-then-rename step every atomic write uses.
+Status RenameDurably(FileEnv* env, const std::string& from, const std::string& to);
 
 // Creates directory `path` (if missing) and syncs its parent, so the directory survives a crash.
 Status CreateDirDurably(FileEnv* env, const std::string& path);

@@ -28,6 +28,7 @@
 #include "bench/mf_sgd_baseline.h"
 #include "bench/serve_bench.h"
 #include "models/model_factory.h"
+#include "models/model_registry.h"
 #include "models/model_spec.h"
 #include "serving/exporter.h"
 #include "serving/serve_main.h"
@@ -36,6 +37,7 @@
 #include "worker/field_count.h"
 #include "worker/local_runner.h"
 #include "worker/trainer.h"
+#include "core/flag_scope.h"
 #include "core/hash.h"
 #include "core/runtime.h"
 #include "delivery/delivery_commands.h"
@@ -73,13 +75,13 @@ DEFINE_string(json_out, "", "bench: write results as a JSON array to this file")
 DEFINE_int32(rotating_batches, 0, "bench: 0 = a key set the server has not seen recently for every operation (as in training); N = reuse N pre-generated batches in turn (ps-lite's workload: 8)");
 
 // train (names are a contract: scripts depend on them)
-DEFINE_string(model, "", "train: model (mf, lr, fm, ffm, deepfm, imf, two_tower)");
+DEFINE_string(model, "", "train: model name (run 'embark models' for the list)");
 DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm, criteo, csv); default by model (csv when --schema is set)");
 DEFINE_string(schema, "", "train: the schema file of --format=csv (worker/csv_schema.h); prepare: the schema of --input");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
-DEFINE_uint32(dim, 0, "train: latent factors (mf, fm); default by model");
+DEFINE_uint32(dim, 0, "train: latent factors K of every model but lr (ffm: per field; two_tower: also the tower output width); default by model");
 DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator per row), ftrl or adam (default by model)");
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
@@ -132,7 +134,7 @@ DEFINE_int32(top_k, 10, "train: imf/two_tower: K of the ranking metrics (Recall@
 DEFINE_uint32(negatives, 0, "train: imf: in-batch negatives per positive (default by model)");
 DEFINE_string(score, "", "train: two_tower: dot or cosine (default dot)");
 DEFINE_double(temperature, 0, "train: two_tower: scores are divided by this (default by model)");
-DEFINE_bool(side_features, false, "train: imf: also learn from the user-side (2..31) and item-side (32..63) fields, each side's vector the mean of its rows");
+DEFINE_bool(side_features, false, "train: imf: also learn from the user-side (2..31) and item-side (32..63 and shared 64..95) fields, each side's vector the sum of its rows divided by sqrt(count)");
 DEFINE_string(tower, "", "train: two_tower: mlp (default), identity (sum/sqrt(count) of the embeddings) or residual (identity + MLP)");
 DEFINE_bool(item_bias, false, "train: two_tower: add a learned item bias b_i to the score");
 DEFINE_bool(logq_correction, true, "train: two_tower: subtract the log in-batch frequency of each item from its logits (--logq_correction=false: off)");
@@ -247,6 +249,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
                   "num_campaigns", "budget_fraction", "frequency_cap", "policies"}},
     {"ope", {"bundle", "campaigns", "log", "json_out", "policy", "epsilon", "temperature", "quality_floor", "reserve"}},
     {"log-export", {"log", "out"}},
+    {"models", {}},
     {"train-local", kTrainFlags},
     {"ctr-baseline", kTrainFlags},
     {"train", kTrainFlags},
@@ -254,17 +257,21 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
 
 bool IsSet(const char* name) { return !gflags::GetCommandLineFlagInfoOrDie(name).is_default; }
 
-// Returns an error naming the first flag that does not belong to `command`.
+// Returns an error naming the first flag that does not belong to `command` (core/flag_scope.h).
 std::string CheckFlagsBelong(const std::string& command) {
-  std::vector<gflags::CommandLineFlagInfo> flags;
-  gflags::GetAllFlags(&flags);
-  const auto& own = kCommandFlags.at(command);
-  for (const auto& f : flags) {
-    if (f.is_default || f.filename.find("main.cc") == std::string::npos) continue;
-    if (kClusterFlags.count(f.name) || own.count(f.name)) continue;
-    return "--" + f.name + " does not apply to '" + command + "'";
+  return embark::FlagNotTaken(command, kCommandFlags.at(command), kClusterFlags);
+}
+
+// `models`: the registry (models/model_registry.h), one model a line, tab-separated:
+// name, task, input formats (comma-separated, the default first), epochs, batch size.
+int RunModelsCommand() {
+  for (const embark::ModelInfo& m : embark::RegisteredModels()) {
+    std::string formats;
+    for (const std::string& f : m.formats) formats += (formats.empty() ? "" : ",") + f;
+    std::printf("%s\t%s\t%s\t%d\t%u\n", m.name, embark::ModelTaskName(m.task), formats.c_str(), m.suggested_epochs,
+                m.batch_size);
   }
-  return "";
+  return embark::kExitOk;
 }
 
 // `gen`: prints the Bayes limit of the test file and writes it to PREFIX.truth.json.
@@ -287,13 +294,14 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
                             std::shared_ptr<const embark::Model>* model_out = nullptr) {
   using embark::Status;
   embark::TrainOptions o;
-  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (mf, lr, fm, ffm, deepfm, imf, two_tower)");
+  if (FLAGS_model.empty()) return Status::InvalidArgument("train: --model is required (" + embark::KnownModelList() + ")");
   if (FLAGS_train.empty()) return Status::InvalidArgument("train: --train is required");
+  const embark::ModelInfo* info = embark::FindModel(FLAGS_model);
+  if (info == nullptr)
+    return Status::InvalidArgument("unknown model '" + FLAGS_model + "' (known: " + embark::KnownModelList() + ")");
   o.model = FLAGS_model;
   std::string format = FLAGS_format;
-  // imf and two_tower read interactions: libffm (fields, models/interaction_fields.h) or ratings.
-  const bool implicit = FLAGS_model == "imf" || FLAGS_model == "two_tower";
-  if (format.empty()) format = !FLAGS_schema.empty() ? "csv" : FLAGS_model == "mf" ? "ratings" : implicit ? "libffm" : "libsvm";
+  if (format.empty()) format = !FLAGS_schema.empty() ? "csv" : info->default_format();
   EMBARK_RETURN_IF_ERROR(embark::ParseDataFormat(format, &o.format));
   if ((o.format == embark::DataFormat::kCsv) != !FLAGS_schema.empty())
     return Status::InvalidArgument(FLAGS_schema.empty() ? "train: --format=csv needs --schema=FILE" : "train: --schema applies only to --format=csv");
@@ -302,16 +310,15 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     if (!o.csv_schema->has_label())
       return Status::InvalidArgument("train: " + FLAGS_schema + " has no label to train on (add a 'column NAME label' or 'label constant 1')");
   }
-  if (implicit) {
-    if (o.format != embark::DataFormat::kLibffm && o.format != embark::DataFormat::kRatings)
-      return Status::InvalidArgument("train: --model=" + FLAGS_model + " reads --format=libffm or ratings, not " + format);
-  } else if ((FLAGS_model == "mf") != (o.format == embark::DataFormat::kRatings)) {
-    return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format +
-                                   (FLAGS_model == "mf" ? " (mf reads ratings)" : " (ratings are for mf)"));
+  if (!info->Reads(embark::DataFormatName(o.format))) {
+    std::string reads;
+    for (const std::string& f : info->formats) reads += (reads.empty() ? "" : ", ") + f;
+    return Status::InvalidArgument("train: --model=" + FLAGS_model + " cannot read --format=" + format + " (it reads " +
+                                   reads + ")");
   }
   o.train = FLAGS_train;
   o.test = FLAGS_test;
-  o.epochs = IsSet("epochs") ? FLAGS_epochs : embark::SuggestedEpochs(FLAGS_model);
+  o.epochs = IsSet("epochs") ? FLAGS_epochs : info->suggested_epochs;
   if (o.epochs < 1) return Status::InvalidArgument("train: --epochs must be at least 1");
   EMBARK_RETURN_IF_ERROR(embark::ParseConsistency(FLAGS_consistency, &o.consistency));
   if (IsSet("staleness") && o.consistency != embark::Consistency::kSsp)
@@ -345,10 +352,10 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   // Factorisation rows are each touched by many workers a little; CTR models' hot rows (the
   // bias, frequent features) move fast under their larger default steps, and the deltas of
   // several workers add up, so they exchange more often.
-  o.sync_every = IsSet("sync_every") ? FLAGS_sync_every : (FLAGS_model == "mf" || FLAGS_model == "imf" ? 256 : 16);
+  o.sync_every = IsSet("sync_every") ? FLAGS_sync_every : info->sync_every;
   o.replica_rows = FLAGS_replica_rows;
   if (IsSet("batch_size") && FLAGS_batch_size == 0) return Status::InvalidArgument("train: --batch_size must be positive");
-  o.batch_size = IsSet("batch_size") ? FLAGS_batch_size : (FLAGS_model == "mf" ? 64 : 256);
+  o.batch_size = IsSet("batch_size") ? FLAGS_batch_size : info->batch_size;
   o.seed = FLAGS_seed;
   o.shuffle_buffer = FLAGS_shuffle_buffer;
   EMBARK_RETURN_IF_ERROR(embark::ParseBadLinePolicy(FLAGS_bad_lines, &o.bad_lines));
@@ -434,7 +441,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (IsSet("l1")) m.l1 = static_cast<float>(FLAGS_l1);
   if (IsSet("l2")) m.l2 = static_cast<float>(FLAGS_l2);
   if (IsSet("init_scale")) m.init_scale = static_cast<float>(FLAGS_init_scale);
-  if (FLAGS_model == "ffm" || FLAGS_model == "deepfm") {
+  if (info->field_aware) {
     // Never drop a field silently: without --num_fields the count comes from the data (every
     // rank scans the same files, so all agree); with it, a libffm line with a higher field is
     // refused by the reader (worker/field_count.h).
@@ -456,9 +463,9 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     m.hidden = hidden;
   }
   if (IsSet("min_rating") || IsSet("max_rating")) {
-    if (FLAGS_model != "mf") return Status::InvalidArgument("train: --min_rating/--max_rating apply to mf only");
+    if (!info->rating_range) return Status::InvalidArgument("train: --min_rating/--max_rating apply to mf only");
   }
-  if (FLAGS_model == "mf") {
+  if (info->rating_range) {
     m.min_rating = static_cast<float>(FLAGS_min_rating);
     m.max_rating = static_cast<float>(FLAGS_max_rating);
   }
@@ -482,6 +489,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   EMBARK_RETURN_IF_ERROR(embark::CreateModel(FLAGS_model, m, &model));
   o.model_options = embark::FormatModelOptions(m);
   o.ranking = model->IsRanking();
+  o.task = model->Describe().task;
   if (!o.ranking && (IsSet("top_k") || IsSet("items")))
     return Status::InvalidArgument("train: --top_k and --items apply to the ranking models (imf, two_tower)");
   if (o.ranking && !o.predictions_out.empty())
@@ -791,8 +799,9 @@ const char kUsage[] =
     "  mf-sgd-baseline  LIBMF-style single-process SGD (the throughput baseline of bench/)\n"
     "  ctr-baseline  tight single-process FM/FFM trainer, same flags as train (the baseline of bench/ctr_bench.sh)\n"
     "  gen       write synthetic e-commerce data (no MPI): --kind=ratings|clicks|implicit --out=PREFIX --rows=N\n"
-    "  train     train a model: --model=mf|lr|fm|ffm|deepfm|imf|two_tower --train=FILES [--test=FILES] ...\n"
+    "  train     train a model: --model=NAME (see 'embark models') --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
+    "  models    the models train can build, one a line: name, task, input formats (default first), epochs, batch size\n"
     "  serve-bench  latency of a running serve: --port --requests_from=RATINGS [--concurrency=1,4,16]\n"
     "  serve     HTTP/JSON scoring and top-K over a bundle (no MPI): --bundle=DIR [--port --index=exact|hnsw --watch]\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --seen_from --items --user_profiles --pca_dim]\n"
@@ -894,6 +903,7 @@ int main(int argc, char** argv) {
     return embark::kExitUsage;
   }
   if (command == "gen") return RunGen();
+  if (command == "models") return RunModelsCommand();
   if (command == "export") return RunExportCommand();
   if (command == "prepare") return RunPrepareCommand();
   if (command == "serve") return RunServeCommand();
@@ -934,7 +944,7 @@ int main(int argc, char** argv) {
     // features) race between threads, and FM on 24k generated rows once ended at logloss 0.586
     // against 0.476 on one thread. A cluster's ranks share their hosts, so `train` keeps one
     // thread unless told.
-    if (st.ok() && !IsSet("compute_threads") && topts.model == "mf" && topts.sync == embark::SyncMode::kLocal)
+    if (st.ok() && !IsSet("compute_threads") && embark::FindModel(topts.model)->all_cores_local && topts.sync == embark::SyncMode::kLocal)
       topts.compute_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (!st.ok()) {
       std::fprintf(stderr, "embark: %s\n", st.message().c_str());

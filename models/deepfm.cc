@@ -250,4 +250,29 @@ void DeepFmModel::Predict(const Batch& batch, size_t begin, size_t end, const Pu
   for (size_t e = begin; e < end; ++e) preds[e] = ClickProbability(work.logits[e - begin]);
 }
 
+ModelDescription DeepFmModel::Describe() const {
+  const DeepFmOptions& o = options_;
+  ModelDescription d;
+  d.task = ModelTask::kClassification;
+  d.prediction = "sigmoid(FM part as fm + w_out . h_L), h_0 = per-field sums of v_i x_i, "
+                 "h_l = relu(W_l h_{l-1} + b_l); see models/deepfm.h";
+  d.tables = {{"v", "w (linear weight) then v[0.." + std::to_string(o.dim) + ")"},
+              {"bias", "the intercept (also the output bias of the MLP)"}};
+  uint32_t in = o.num_fields * o.dim;
+  const size_t layers = o.hidden.size();
+  for (size_t l = 0; l <= layers; ++l) {
+    const uint32_t out = l < layers ? o.hidden[l] : 1;
+    d.tables.push_back({"mlp" + std::to_string(l),
+                        std::to_string(out) + " x " + std::to_string(in) + " weights, row-major (row o = unit o)"});
+    in = out;
+  }
+  d.tables.push_back({"mlp_bias", "b_0, b_1, ... of the hidden layers, one after another"});
+  d.fields = {{"0.." + std::to_string(o.num_fields - 1), "", "v"}};
+  d.embedding = EmbeddingColumns{"v", 1, 1 + o.dim};
+  ModelAttribute hidden{"hidden", {}, true};
+  for (uint32_t h : o.hidden) hidden.values.push_back(h);
+  d.attributes = {{"dim", {double(o.dim)}}, {"num_fields", {double(o.num_fields)}}, hidden};
+  return d;
+}
+
 }  // namespace embark

@@ -111,6 +111,7 @@ class DeepFmModel : public Model {
   uint32_t InputWidth() const { return options_.num_fields * options_.dim; }
 
   std::string name() const override { return "deepfm"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override {
     return field < options_.num_fields ? kFactorTable : -1;

@@ -146,4 +146,24 @@ void FfmModel::Predict(const Batch& batch, size_t begin, size_t end, const Pulle
   }
 }
 
+ModelDescription FfmModel::Describe() const {
+  ModelDescription d;
+  d.task = ModelTask::kClassification;
+  d.prediction = "sigmoid(bias + sum_i w_i x_i + sum_{i<j} dot(v_{i,field(j)}, v_{j,field(i)}) x_i x_j); "
+                 "features of fields >= num_fields are ignored";
+  d.tables = {{"v", "w (linear weight) then num_fields blocks of " + std::to_string(options_.dim) +
+                        ": block g (columns 1+g*dim ..) is the vector used against features of field g"},
+              {"bias", "the intercept"}};
+  d.fields = {{"0.." + std::to_string(options_.num_fields - 1), "", "v"}};
+  d.embedding = EmbeddingColumns{"v", 1, RowDim()};
+  d.attributes = {{"dim", {double(options_.dim)}}, {"num_fields", {double(options_.num_fields)}}};
+  d.factorization = FactorizationKind::kFieldAwareFm;
+  d.dim = options_.dim;
+  d.num_fields = options_.num_fields;
+  d.init_stddev = options_.init_stddev;
+  d.reg = options_.reg;
+  d.instance_norm = options_.instance_norm;
+  return d;
+}
+
 }  // namespace embark

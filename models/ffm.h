@@ -104,6 +104,7 @@ class FfmModel : public Model {
   uint32_t RowDim() const { return 1 + options_.num_fields * options_.dim; }
 
   std::string name() const override { return "ffm"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override {
     return field < options_.num_fields ? kFactorTable : -1;

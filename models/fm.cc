@@ -88,4 +88,18 @@ void FmModel::Predict(const Batch& batch, size_t begin, size_t end, const Pulled
   }
 }
 
+ModelDescription FmModel::Describe() const {
+  ModelDescription d;
+  d.task = ModelTask::kClassification;
+  d.prediction = "sigmoid(bias + sum_i w_i x_i + sum_{i<j} dot(v_i, v_j) x_i x_j)";
+  d.tables = {{"v", "w (linear weight) then v[0.." + std::to_string(options_.dim) + ")"}, {"bias", "the intercept"}};
+  d.fields = {{"all", "", "v"}};
+  d.embedding = EmbeddingColumns{"v", 1, 1 + options_.dim};
+  d.attributes = {{"dim", {double(options_.dim)}}};
+  d.factorization = FactorizationKind::kFm;
+  d.dim = options_.dim;
+  d.init_stddev = options_.init_stddev;
+  return d;
+}
+
 }  // namespace embark

@@ -60,6 +60,7 @@ class FmModel : public Model {
   const FmOptions& options() const { return options_; }
 
   std::string name() const override { return "fm"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override { return kFactorTable; }
   LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

@@ -218,4 +218,25 @@ void ImplicitMfModel::ItemVectors(const Batch& batch, size_t begin, size_t end, 
   for (size_t e = begin; e < end; ++e) SideVector(kItemTable, batch, e, rows, out + (e - begin) * (k + 1));
 }
 
+ModelDescription ImplicitMfModel::Describe() const {
+  const std::string k = std::to_string(options_.dim);
+  ModelDescription d;
+  d.task = ModelTask::kRanking;
+  d.prediction = options_.side_features
+                     ? "score(u, i) = dot(p_u, q_i) + b_i, p_u = sum of the user-side rows / sqrt(count), "
+                       "[q_i, b_i] = sum of the item-side rows / sqrt(count); items ranked by score; "
+                       "/predict returns sigmoid(score); see models/implicit_mf.h"
+                     : "score(u, i) = dot(p_u, q_i) + b_i; items ranked by score; /predict returns sigmoid(score)";
+  d.tables = {{"user", "p_u[0.." + k + ")"}, {"item", "q_i[0.." + k + ") then the item bias b_i (column " + k + ")"}};
+  if (options_.side_features) {
+    d.fields = {{"0", "user", "user"}, {"2..31", "user side", "user"}, {"1", "item", "item"},
+                {"32..63", "item side", "item"}, {"64..95", "shared vocabulary", "item"}};
+  } else {
+    d.fields = {{"0", "user", "user"}, {"1", "item", "item"}};
+  }
+  d.embedding = EmbeddingColumns{"user", 0, options_.dim};
+  d.attributes = {{"dim", {double(options_.dim)}}};
+  return d;
+}
+
 }  // namespace embark

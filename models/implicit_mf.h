@@ -106,6 +106,7 @@ class ImplicitMfModel : public Model {
   static size_t NegativeRow(size_t position, uint32_t s, int attempt, size_t item_rows);
 
   std::string name() const override { return "imf"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override;
   LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

@@ -51,4 +51,13 @@ void LogisticRegressionModel::Predict(const Batch& batch, size_t begin, size_t e
   for (size_t e = begin; e < end; ++e) preds[e] = ClickProbability(Logit(batch, e, rows));
 }
 
+ModelDescription LogisticRegressionModel::Describe() const {
+  ModelDescription d;
+  d.task = ModelTask::kClassification;
+  d.prediction = "sigmoid(bias + sum_i w_i x_i)";
+  d.tables = {{"w", "w, the weight of the feature"}, {"bias", "the intercept"}};
+  d.fields = {{"all", "", "w"}};
+  return d;  // no embedding vectors: a weight per feature
+}
+
 }  // namespace embark

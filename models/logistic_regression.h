@@ -110,6 +110,7 @@ class LogisticRegressionModel : public Model {
   const LogisticRegressionOptions& options() const { return options_; }
 
   std::string name() const override { return "lr"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override { return kWeightTable; }
   LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

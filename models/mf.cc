@@ -208,4 +208,29 @@ void MfModel::Predict(const Batch& batch, size_t begin, size_t end, const Pulled
   }
 }
 
+ModelDescription MfModel::Describe() const {
+  const uint32_t k = options_.dim;
+  const std::string kk = std::to_string(k);
+  ModelDescription d;
+  d.task = ModelTask::kRegression;
+  d.prediction = "clip(mu + b_u + b_i + dot(p_u, q_i), min_rating, max_rating); a missing user or item contributes 0";
+  d.tables = {{"user", "p_u[0.." + kk + ") then the bias b_u (column " + kk + ")"},
+              {"item", "q_i[0.." + kk + ") then the bias b_i (column " + kk + ")"},
+              {"global", "mu, the global mean rating (configured mean plus the learned offset)"}};
+  d.fields = {{"0", "user", "user"}, {"1", "item", "item"}};
+  d.embedding = EmbeddingColumns{"user", 0, k};
+  // Biases are stored as b / bias_scale and the mean as an offset to the configured one
+  // (see the header comment); a bundle holds the real b and mu.
+  d.transforms = {{"user", k, options_.bias_scale, 0},
+                  {"item", k, options_.bias_scale, 0},
+                  {"global", 0, 1, options_.global_mean}};
+  d.attributes = {{"dim", {double(k)}},
+                  {"bias_column", {double(k)}},
+                  {"min_rating", {options_.min_rating}},
+                  {"max_rating", {options_.max_rating}},
+                  {"bias_scale_applied", {options_.bias_scale}}};
+  d.row_topk = RowDotTopK{k, k, options_.bias_scale};
+  return d;
+}
+
 }  // namespace embark

@@ -97,6 +97,7 @@ class MfModel : public Model {
   int bias_column() const { return static_cast<int>(options_.dim); }
 
   std::string name() const override { return "mf"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override;
   LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "models/model_description.h"
 #include "ps/table_config.h"
 #include "worker/batch.h"
 
@@ -61,6 +62,10 @@ class Model {
   virtual ~Model() = default;
 
   virtual std::string name() const = 0;
+  // What export, serve, bench and evaluation need to know about this model without knowing
+  // which model it is (models/model_description.h): the task, the tables' columns, the
+  // prediction formula, fields -> tables, embedding columns, storage transforms.
+  virtual ModelDescription Describe() const = 0;
   // The tables this model trains, in a fixed order (the table index used everywhere below).
   virtual std::vector<TableConfig> Tables() const = 0;
   // Index into Tables() of the sparse table holding features of `field`, or -1 to ignore it.

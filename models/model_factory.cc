@@ -9,6 +9,7 @@
 #include "models/implicit_mf.h"
 #include "models/logistic_regression.h"
 #include "models/mf.h"
+#include "models/model_registry.h"
 
 namespace embark {
 namespace {
@@ -209,37 +210,65 @@ Status CreateTwoTower(const ModelOptions& o, std::unique_ptr<Model>* out) {
 
 }  // namespace
 
-std::vector<std::string> KnownModelNames() { return {"mf", "lr", "fm", "ffm", "deepfm", "imf", "two_tower"}; }
+// The registry (models/model_registry.h): one line a model.
+const std::vector<ModelInfo>& RegisteredModels() {
+  static const std::vector<ModelInfo> kModels = {
+      // name, task, formats (default first), epochs, batch, sync_every, local_sync,
+      // all_cores_local, field_aware, rating_range, create
+      {"mf", ModelTask::kRegression, {"ratings"}, MfOptions().suggested_epochs, 64, 256, true, true, false, true, CreateMf},
+      {"lr", ModelTask::kClassification, {"libsvm", "libffm", "criteo", "csv"}, LogisticRegressionOptions().suggested_epochs,
+       256, 16, false, false, false, false, CreateLr},
+      {"fm", ModelTask::kClassification, {"libsvm", "libffm", "criteo", "csv"}, FmOptions().suggested_epochs, 256, 16,
+       false, false, false, false, CreateFm},
+      {"ffm", ModelTask::kClassification, {"libsvm", "libffm", "criteo", "csv"}, FfmOptions().suggested_epochs, 256, 16,
+       false, false, true, false, CreateFfm},
+      {"deepfm", ModelTask::kClassification, {"libsvm", "libffm", "criteo", "csv"}, DeepFmOptions().suggested_epochs,
+       256, 16, false, false, true, false, CreateDeepFm},
+      {"imf", ModelTask::kRanking, {"libffm", "ratings"}, ImplicitMfOptions().suggested_epochs, 256, 256, true, false,
+       false, false, CreateImplicitMf},
+      {"two_tower", ModelTask::kRanking, {"libffm", "ratings"}, TwoTowerOptions().suggested_epochs, 256, 16, false,
+       false, false, false, CreateTwoTower},
+  };
+  return kModels;
+}
+
+bool ModelInfo::Reads(const std::string& format) const {
+  for (const std::string& f : formats)
+    if (f == format) return true;
+  return false;
+}
+
+const ModelInfo* FindModel(const std::string& name) {
+  for (const ModelInfo& m : RegisteredModels())
+    if (name == m.name) return &m;
+  return nullptr;
+}
+
+std::string KnownModelList() {
+  std::string known;
+  for (const ModelInfo& m : RegisteredModels()) known += (known.empty() ? "" : ", ") + std::string(m.name);
+  return known;
+}
+
+std::vector<std::string> KnownModelNames() {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : RegisteredModels()) names.push_back(m.name);
+  return names;
+}
 
 Status CreateModel(const std::string& name, const ModelOptions& options,
                    std::unique_ptr<Model>* out) {
-  if (name == "mf" || name == "lr" || name == "fm" || name == "ffm" || name == "deepfm" || name == "imf" ||
-      name == "two_tower") {
-    EMBARK_RETURN_IF_ERROR(CheckCommon(name, options));
-    EMBARK_RETURN_IF_ERROR(RejectRankingOptions(name, options));
-    if (options.instance_norm && name != "ffm") return Unused(name, "instance_norm");
-  }
-  if (name == "mf") return CreateMf(options, out);
-  if (name == "lr") return CreateLr(options, out);
-  if (name == "fm") return CreateFm(options, out);
-  if (name == "ffm") return CreateFfm(options, out);
-  if (name == "deepfm") return CreateDeepFm(options, out);
-  if (name == "imf") return CreateImplicitMf(options, out);
-  if (name == "two_tower") return CreateTwoTower(options, out);
-  std::string known;
-  for (const std::string& n : KnownModelNames()) known += (known.empty() ? "" : ", ") + n;
-  return Status::InvalidArgument("unknown model '" + name + "' (known: " + known + ")");
+  const ModelInfo* info = FindModel(name);
+  if (info == nullptr) return Status::InvalidArgument("unknown model '" + name + "' (known: " + KnownModelList() + ")");
+  EMBARK_RETURN_IF_ERROR(CheckCommon(name, options));
+  EMBARK_RETURN_IF_ERROR(RejectRankingOptions(name, options));
+  if (options.instance_norm && name != "ffm") return Unused(name, "instance_norm");
+  return info->create(options, out);
 }
 
 int SuggestedEpochs(const std::string& name) {
-  if (name == "mf") return MfOptions().suggested_epochs;
-  if (name == "lr") return LogisticRegressionOptions().suggested_epochs;
-  if (name == "fm") return FmOptions().suggested_epochs;
-  if (name == "ffm") return FfmOptions().suggested_epochs;
-  if (name == "deepfm") return DeepFmOptions().suggested_epochs;
-  if (name == "imf") return ImplicitMfOptions().suggested_epochs;
-  if (name == "two_tower") return TwoTowerOptions().suggested_epochs;
-  return 0;
+  const ModelInfo* info = FindModel(name);
+  return info == nullptr ? 0 : info->suggested_epochs;
 }
 
 Status ParseHiddenLayers(const std::string& text, std::vector<uint32_t>* out) {

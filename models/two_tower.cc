@@ -456,4 +456,39 @@ void TwoTowerModel::ItemVectors(const Batch& batch, size_t begin, size_t end, co
               [&](size_t c) { return ItemBias(batch, begin + c, rows); }, out);
 }
 
+ModelDescription TwoTowerModel::Describe() const {
+  const TwoTowerOptions& o = options_;
+  const std::string k = std::to_string(o.dim);
+  ModelDescription d;
+  d.task = ModelTask::kRanking;
+  const char* tower = o.tower == TwoTowerTower::kIdentity ? "z = h_0"
+                      : o.tower == TwoTowerTower::kResidual ? "z = h_0 + W_out h_L + b_out"
+                                                             : "z = W_out h_L + b_out";
+  d.prediction = std::string("score(u, i) = (dot(vec_u, vec_i)") + (o.item_bias ? " + b_i" : "") +
+                 ") / temperature; vec = " + (o.score == TwoTowerScore::kCosine ? "z / |z|" : "z") + ", " + tower +
+                 ", h_l = relu(W_l h_{l-1} + b_l), h_0 = pooled embeddings of the tower's features; items ranked by "
+                 "score; /predict returns sigmoid(score); see models/two_tower.h";
+  d.tables = {{"user_emb", "e[0.." + k + "), the embedding of a user-side feature"},
+              {"item_emb", "e[0.." + k + "), the embedding of an item-side or shared feature" +
+                               (o.item_bias ? std::string(", then the item bias b_i (column ") + k + ", item ids only)" : "")}};
+  if (HasWeights()) {
+    for (int t = 0; t < 2; ++t) {
+      const std::string side = t == kUserTower ? "user" : "item";
+      for (size_t l = 0; l < layer_in_.size(); ++l)
+        d.tables.push_back({side + "_mlp" + std::to_string(l), std::to_string(layer_out_[l]) + " x " +
+                                                                   std::to_string(layer_in_[l]) +
+                                                                   " weights, row-major (row o = unit o)"});
+      d.tables.push_back({side + "_bias", "b_1, ..., b_L then b_out, one after another"});
+    }
+  }
+  d.fields = {{"0", "user", "user_emb"}, {"2..31", "user side", "user_emb"}, {"1", "item", "item_emb"},
+              {"32..63", "item side", "item_emb"}, {"64..95", "shared vocabulary", "item_emb"}};
+  d.embedding = EmbeddingColumns{"user_emb", 0, o.dim};
+  ModelAttribute hidden{"hidden", {}, true};
+  for (uint32_t h : o.hidden) hidden.values.push_back(h);
+  d.attributes = {{"dim", {double(o.dim)}}, {"out_dim", {double(o.out_dim)}}, hidden,
+                  {"temperature", {o.temperature}}};
+  return d;
+}
+
 }  // namespace embark

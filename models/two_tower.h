@@ -116,6 +116,7 @@ class TwoTowerModel : public Model {
   int BiasTable(int tower) const;
 
   std::string name() const override { return "two_tower"; }
+  ModelDescription Describe() const override;
   std::vector<TableConfig> Tables() const override;
   int TableOfField(uint16_t field) const override;
   LossSum ForwardBackward(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/crc32.h"
 #include "core/file_env.h"
 #include "core/hash.h"
 
@@ -12,7 +13,13 @@ namespace embark {
 
 namespace {
 constexpr char kMagic[8] = {'E', 'M', 'B', 'K', 'S', 'H', 'R', 'D'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;         // written: CRC-32 checksum
+constexpr uint32_t kFnvVersion = 1;      // read only: HashBytes checksum
+
+// The checksum of `bytes` as the shard format `version` defines it.
+uint64_t ShardChecksum(uint32_t version, std::string_view bytes) {
+  return version == kFnvVersion ? HashBytes(bytes) : Crc32(bytes);
+}
 
 template <class T>
 void Put(std::string* out, const T& v) {
@@ -69,7 +76,7 @@ Status WriteShardFile(const std::string& path, const std::vector<std::string>& n
     Put(&out, counts[t]);
     out += bodies[t];
   }
-  *checksum = HashBytes(out);
+  *checksum = ShardChecksum(kVersion, out);
   Put(&out, *checksum);
   // Durable before the server reports it saved: the scheduler writes the MANIFEST naming this
   // file only after that, so a MANIFEST on disk implies the shard is.
@@ -90,17 +97,21 @@ Status ReadShardFile(const std::string& path, const std::vector<std::string>& na
   auto corrupt = [&](const std::string& why) { return Status::Corruption("checkpoint shard " + path + ": " + why); };
   if (bytes.size() < sizeof(kMagic) + 16) return corrupt("truncated (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) return corrupt("not an embark shard (bad magic)");
+  uint32_t version = 0;
+  std::memcpy(&version, bytes.data() + sizeof(kMagic), sizeof(version));
+  if (version != kVersion && version != kFnvVersion)
+    return corrupt("version " + std::to_string(version) + ", expected 1 or 2");
   uint64_t stored;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
-  if (HashBytes(std::string_view(bytes.data(), bytes.size() - 8)) != stored)
+  if (ShardChecksum(version, std::string_view(bytes.data(), bytes.size() - 8)) != stored)
     return corrupt("checksum mismatch (truncated or modified file)");
   if (expected_checksum != nullptr && *expected_checksum != stored)
     return corrupt("checksum " + std::to_string(stored) + " differs from the MANIFEST's " + std::to_string(*expected_checksum) +
                    " (a shard of another checkpoint?)");
   Reader in(bytes, bytes.size() - 8);
   in.Take(sizeof(kMagic));
-  uint32_t version = 0, tables = 0;
-  if (!in.Get(&version) || version != kVersion) return corrupt("version " + std::to_string(version) + ", expected 1");
+  uint32_t tables = 0;
+  in.Take(sizeof(version));  // checked above
   if (!in.Get(&tables) || tables != names.size())
     return corrupt("has " + std::to_string(tables) + " tables but this model has " + std::to_string(names.size()) +
                    " (a checkpoint of another model?)");

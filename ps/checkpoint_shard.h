@@ -1,15 +1,17 @@
 // Checkpoint shards: one server's rows (weights and optimizer state) in one file.
 //
-// Layout (little-endian): "EMBKSHRD", u32 version (1), u32 tables; per table: u32 name length,
+// Layout (little-endian): "EMBKSHRD", u32 version, u32 tables; per table: u32 name length,
 // name bytes, u8 dense, u32 floats per row (dense: floats of the longest block), u64 rows, then
-// per row u64 key (dense: block index), u32 floats, floats; finally u64 HashBytes of every
-// preceding byte. Written durably (PATH.tmp, fsync, rename, directory fsync: core/file_env.h),
-// so neither a killed process nor a host crash leaves a half file under PATH.
+// per row u64 key (dense: block index), u32 floats, floats; finally a u64 checksum of every
+// preceding byte: version 2 (written now) the zlib CRC-32 (core/crc32.h) widened to 64 bits,
+// version 1 (still read) HashBytes (FNV-1a, core/hash.h), which ran a byte at a time. Written
+// durably (PATH.tmp, fsync, rename, directory fsync: core/file_env.h), so neither a killed
+// process nor a host crash leaves a half file under PATH.
 //
 // A delta shard (incremental checkpoint) has the same layout and holds only the rows changed
 // since the previous checkpoint; the MANIFEST says which kind a file is. Hook for row eviction
 // (not built): a delta must then also list the keys deleted since the previous checkpoint
-// (tombstones, e.g. a per-table u64 count and keys after the rows, in a version 2), and loading
+// (tombstones, e.g. a per-table u64 count and keys after the rows, in a version 3), and loading
 // must erase them, or an evicted row would come back from the base.
 //
 // Loading reads every shard of a checkpoint and keeps the rows this server owns now, so a job

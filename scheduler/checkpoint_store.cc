@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/crc32.h"
 #include "core/hash.h"
 
 namespace embark {
@@ -37,15 +38,23 @@ std::string FormatManifest(const Manifest& m) {
   for (const auto& [name, value] : m.metrics) o << "metric " << name << " " << value << "\n";
   for (const ManifestFile& f : m.files) o << f.role << " " << f.name << " " << f.checksum << "\n";
   std::string text = o.str();
-  return text + "checksum " + std::to_string(HashBytes(text)) + "\n";
+  return text + "crc32 " + std::to_string(Crc32(text)) + "\n";
 }
 
 Status ParseManifest(const std::string& path, const std::string& text, Manifest* m) {
   *m = Manifest();
-  const size_t last = text.rfind("checksum ");
-  if (last == std::string::npos || (last > 0 && text[last - 1] != '\n'))
+  // The last line checksums every byte before it: "crc32 C" (zlib CRC-32), or in MANIFESTs
+  // written before it "checksum C" (HashBytes, FNV-1a).
+  const size_t line_start = text.size() < 2 ? 0 : text.rfind('\n', text.size() - 2) + 1;
+  const std::string_view tail(text.data() + line_start, text.size() - line_start);
+  const bool crc = tail.rfind("crc32 ", 0) == 0;
+  const bool fnv = tail.rfind("checksum ", 0) == 0;
+  const size_t last = line_start;
+  if ((!crc && !fnv) || text.empty() || text.back() != '\n')
     return Status::Corruption(path + ": truncated (no checksum line)");
-  if (std::strtoull(text.c_str() + last + 9, nullptr, 10) != HashBytes(std::string_view(text.data(), last)))
+  const std::string_view body(text.data(), last);
+  const uint64_t want = std::strtoull(text.c_str() + last + (crc ? 6 : 9), nullptr, 10);
+  if (want != (crc ? uint64_t{Crc32(body)} : HashBytes(body)))
     return Status::Corruption(path + ": checksum mismatch (truncated or modified file)");
   std::istringstream in(text.substr(0, last));
   std::string line, kind;

@@ -11,7 +11,8 @@
 // MANIFEST (text, one "key value" per line): model, epoch (epochs completed at the cut),
 // in_epoch (mid-epoch cuts: the epoch cut), step, kind (full | delta), base (delta: the previous
 // checkpoint of its chain), servers, workers, then one line per file "ROLE NAME CHECKSUM" (ROLE
-// = shard | position | state), and finally "checksum C" over all the preceding bytes. Optional
+// = shard | position | state), and finally "crc32 C", the zlib CRC-32 of all the preceding
+// bytes (MANIFESTs written before it end "checksum C", FNV-1a HashBytes; still read). Optional
 // lines: format, seed (the job's --seed, for rows a reader must initialise as the servers did),
 // option NAME VALUE, metric NAME VALUE.
 // A delta checkpoint holds only the rows changed since its base; restoring it means loading

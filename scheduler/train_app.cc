@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/checked_file.h"
+#include "core/json_text.h"
 #include "core/liveness.h"
 #include "worker/input_position.h"
 #include "worker/train_protocol.h"
@@ -24,7 +25,9 @@ namespace embark {
 
 namespace {
 
-std::string JsonNumber(double v) {
+// A number for people (progress and epoch lines); the metrics JSONL and the checkpoint
+// MANIFEST keep every digit (core/json_text.h).
+std::string Short(double v) {
   if (!std::isfinite(v)) return "null";
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.6g", v);
@@ -166,9 +169,12 @@ double TrainApp::TrainLoss(int epoch) const {
 }
 
 std::string TrainApp::MetricsLine(int epoch, bool final) const {
-  std::ostringstream j;
-  j << "{\"epoch\": " << epoch << ", \"examples\": " << ExamplesSoFar()
-    << ", \"seconds\": " << JsonNumber(NowSeconds() - start_) << ", \"train_loss\": " << JsonNumber(TrainLoss(epoch));
+  // Field names and their order are the metrics contract (README, "Metrics").
+  nlohmann::ordered_json j;
+  j["epoch"] = epoch;
+  j["examples"] = ExamplesSoFar();
+  j["seconds"] = NowSeconds() - start_;
+  j["train_loss"] = TrainLoss(epoch);
   double train_seconds = 0;  // training alone (test loading and evaluation excluded), so far
   double load_seconds = 0;   // of which reading the training share into memory (the slowest worker)
   for (const auto& [n, e] : epochs_) {
@@ -176,21 +182,20 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
     train_seconds += e.train_seconds;
     load_seconds += e.load_seconds;
   }
-  j << ", \"train_seconds\": " << JsonNumber(train_seconds) << ", \"load_seconds\": " << JsonNumber(load_seconds);
-  for (const auto& [name, value] : last_metrics_) j << ", \"" << name << "\": " << JsonNumber(value);
-  for (const auto& [name, value] : memory_metrics_) j << ", \"" << name << "\": " << value;
+  j["train_seconds"] = train_seconds;
+  j["load_seconds"] = load_seconds;
+  for (const auto& [name, value] : last_metrics_) j[name] = value;
+  for (const auto& [name, value] : memory_metrics_) j[name] = value;
   if (final) {
-    j << ", \"max_clock_spread\": " << max_clock_spread_ << ", \"consistency\": \"" << ConsistencyName(opts_.consistency)
-      << "\", \"workers\": " << num_workers_ << ", \"bad_lines\": {";
-    bool first = true;
-    for (const auto& [reason, count] : bad_lines_) {
-      j << (first ? "" : ", ") << "\"" << reason << "\": " << count;
-      first = false;
-    }
-    j << "}, \"final\": true";
+    j["max_clock_spread"] = max_clock_spread_;
+    j["consistency"] = ConsistencyName(opts_.consistency);
+    j["workers"] = num_workers_;
+    nlohmann::ordered_json bad = nlohmann::ordered_json::object();
+    for (const auto& [reason, count] : bad_lines_) bad[reason] = count;
+    j["bad_lines"] = bad;
+    j["final"] = true;
   }
-  j << "}";
-  return j.str();
+  return JsonText(j);
 }
 
 void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
@@ -202,8 +207,8 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   e.eval.reset();  // an AUC accumulator holds 16 MiB; an epoch needs it only until it is reported
   const std::string line = MetricsLine(epoch, false);
   std::ostringstream human;
-  human << "epoch " << epoch << "/" << opts_.epochs << " done: train loss " << JsonNumber(TrainLoss(epoch));
-  for (const auto& [name, value] : last_metrics_) human << ", " << name << " " << JsonNumber(value);
+  human << "epoch " << epoch << "/" << opts_.epochs << " done: train loss " << Short(TrainLoss(epoch));
+  for (const auto& [name, value] : last_metrics_) human << ", " << name << " " << Short(value);
   if (opts_.server_memory.enabled())
     human << ", rows_held " << memory_metrics_["rows_held"] << ", rows_evicted " << memory_metrics_["rows_evicted"];
   human << " (" << Hms(NowSeconds() - start_) << " elapsed)";
@@ -360,8 +365,8 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   m.format = DataFormatName(opts_.format);
   m.seed = opts_.seed;
   for (const auto& [name, value] : opts_.model_options) m.options.emplace_back(name, value);
-  m.metrics.emplace_back("train_loss", JsonNumber(TrainLoss(saving_epochs_done_ > 0 ? saving_epochs_done_ : 1)));
-  for (const auto& [name, value] : last_metrics_) m.metrics.emplace_back(name, JsonNumber(value));
+  m.metrics.emplace_back("train_loss", JsonNumberText(TrainLoss(saving_epochs_done_ > 0 ? saving_epochs_done_ : 1)));
+  for (const auto& [name, value] : last_metrics_) m.metrics.emplace_back(name, JsonNumberText(value));
   for (int i = 0; i < num_servers_; ++i)
     m.files.push_back({"shard", "server-" + std::to_string(i) + ".shard", std::strtoull(saved_[i].c_str(), nullptr, 10)});
   if (saving_in_epoch_ > 0) {
@@ -503,10 +508,16 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
     if (!sent.ok()) s->Abort("cannot ask server " + std::to_string(i) + " to restore: " + sent.ToString(), kExitAborted);
   }
   if (metrics_out_.is_open()) {
-    metrics_out_ << "{\"resumed_from_epoch\": " << m.epochs_done << ", \"resumed_from\": {\"epoch\": "
-                 << (m.in_epoch > 0 ? m.in_epoch : m.epochs_done) << ", \"step\": " << m.step << ", \"mid_epoch\": "
-                 << (m.in_epoch > 0 ? "true" : "false") << ", \"examples\": " << examples_at_start_ << "}, \"checkpoint\": \"" << dir
-                 << "\", \"servers\": " << num_servers_ << ", \"workers\": " << num_workers_ << "}\n";
+    nlohmann::ordered_json line;
+    line["resumed_from_epoch"] = m.epochs_done;
+    line["resumed_from"] = {{"epoch", m.in_epoch > 0 ? m.in_epoch : m.epochs_done},
+                            {"step", m.step},
+                            {"mid_epoch", m.in_epoch > 0},
+                            {"examples", examples_at_start_}};
+    line["checkpoint"] = dir;
+    line["servers"] = num_servers_;
+    line["workers"] = num_workers_;
+    metrics_out_ << JsonText(line) << "\n";
     metrics_out_.flush();
   }
   return Status::OK();
@@ -614,10 +625,7 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       EpochState& e = Epoch(r.epoch);
       if (e.reported) break;
       if (!e.eval) {
-        e.eval = std::make_unique<Evaluation>(opts_.ranking                           ? Evaluation::kRanking
-                                              : opts_.format == DataFormat::kRatings ? Evaluation::kRegression
-                                                                                     : Evaluation::kClassification,
-                                              opts_.top_k);
+        e.eval = std::make_unique<Evaluation>(Evaluation::KindOf(opts_.task), opts_.top_k);
       }
       Status st = e.eval->Merge(r.accumulator);
       if (!st.ok()) s->Abort("bad evaluation report from worker " + std::to_string(w) + ": " + st.ToString(), kExitAborted);
@@ -644,7 +652,7 @@ void TrainApp::OnTick(SchedulerHandle* s) {
   }
   char line[256];
   std::snprintf(line, sizeof(line), "progress: epoch %d/%d, %" PRIu64 " examples, %.0f examples/s, train loss %s, ETA %s",
-                current_epoch_, opts_.epochs, done, rate, JsonNumber(TrainLoss(current_epoch_)).c_str(), eta.c_str());
+                current_epoch_, opts_.epochs, done, rate, Short(TrainLoss(current_epoch_)).c_str(), eta.c_str());
   std::printf("%s\n", line);
   std::fflush(stdout);
   last_progress_ = now;
@@ -660,7 +668,7 @@ int TrainApp::OnAllWorkersDone(SchedulerHandle* s) {
   std::ostringstream m;
   m << "training finished: " << opts_.epochs << " epochs, " << ExamplesSoFar() << " examples in " << Hms(elapsed)
     << " (" << static_cast<uint64_t>(elapsed > 0 ? ExamplesSoFar() / elapsed : 0) << " examples/s)";
-  for (const auto& [name, value] : last_metrics_) m << ", " << name << " " << JsonNumber(value);
+  for (const auto& [name, value] : last_metrics_) m << ", " << name << " " << Short(value);
   if (!bad_lines_.empty()) {
     m << "; skipped lines:";
     for (const auto& [reason, count] : bad_lines_) m << " " << reason << "=" << count;

@@ -16,7 +16,9 @@
 #include <sstream>
 
 #include "core/hash.h"
-#include "serving/crc32.h"
+#include "core/json_text.h"
+#include "core/crc32.h"
+#include "core/file_env.h"
 #include "serving/npy.h"
 
 namespace embark {
@@ -79,12 +81,10 @@ struct FileRecord {
 Status WriteDataFile(const std::string& dir, const std::string& name, const std::string& header,
                      const void* payload, uint64_t payload_bytes, std::vector<FileRecord>* files) {
   const std::string path = dir + "/" + name;
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return Status::IoError("cannot create " + path + ": " + std::strerror(errno));
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  if (payload_bytes > 0) ok = ok && std::fwrite(payload, 1, payload_bytes, f) == payload_bytes;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) return Status::IoError("cannot write " + path + " (disk full?)");
+  // Synced here; the directory is published whole by a durable rename (WriteBundle).
+  EMBARK_RETURN_IF_ERROR(WriteSyncedFile(
+      FileEnv::Default(), path,
+      {header, std::string_view(static_cast<const char*>(payload), static_cast<size_t>(payload_bytes))}));
   FileRecord r;
   r.name = name;
   r.bytes = header.size() + payload_bytes;
@@ -222,6 +222,37 @@ float HalfToFloat(uint16_t h) {
 // ------------------------------------------------------------------------------------------
 // Writer
 
+namespace {
+
+// The manifest as text: a member a line, and the tables, arrays and files one a line, so a
+// person (or grep) reads it as easily as a JSON parser does.
+std::string ManifestText(const nlohmann::ordered_json& m) {
+  std::string out = "{\n";
+  size_t n = 0;
+  for (auto it = m.begin(); it != m.end(); ++it, ++n) {
+    out += "  " + JsonText(nlohmann::ordered_json(it.key())) + ": ";
+    const nlohmann::ordered_json& v = it.value();
+    const bool listed = it.key() == "tables" || it.key() == "arrays" || it.key() == "files";
+    if (listed && v.is_array() && !v.empty()) {
+      out += "[\n";
+      for (size_t i = 0; i < v.size(); ++i) out += "    " + JsonText(v[i]) + (i + 1 < v.size() ? ",\n" : "\n");
+      out += "  ]";
+    } else if (listed && v.is_object() && !v.empty()) {
+      out += "{\n";
+      size_t i = 0;
+      for (auto e = v.begin(); e != v.end(); ++e, ++i)
+        out += "    " + JsonText(nlohmann::ordered_json(e.key())) + ": " + JsonText(e.value()) + (i + 1 < v.size() ? ",\n" : "\n");
+      out += "  }";
+    } else {
+      out += JsonText(v);
+    }
+    out += n + 1 < m.size() ? ",\n" : "\n";
+  }
+  return out + "}\n";
+}
+
+}  // namespace
+
 Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* bundle_id) {
   EMBARK_RETURN_IF_ERROR(CheckSpec(spec));
   if (dir.empty()) return Status::InvalidArgument("no bundle directory given");
@@ -242,7 +273,7 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
 
   const bool delta = !spec.base_id.empty();
   std::vector<FileRecord> files;
-  std::string tables_json;
+  nlohmann::ordered_json tables_json = nlohmann::ordered_json::array();
   std::vector<uint16_t> half;
   for (const BundleTableData& t : spec.tables) {
     const uint64_t rows = t.keys.size();
@@ -256,27 +287,27 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
       for (size_t i = 0; i < t.values.size(); ++i) half[i] = FloatToHalf(t.values[i]);
       EMBARK_RETURN_IF_ERROR(WriteNpyData(tmp, values_file, "<f2", {rows, t.dim}, half.data(), half.size() * 2, &files));
     }
-    std::string entry = "    {\"name\": " + JsonQuote(t.name) + ", \"dense\": " + (t.dense ? "true" : "false") +
-                        ", \"rows\": " + std::to_string(rows) + ", \"dim\": " + std::to_string(t.dim) +
-                        ",\n     \"columns\": " + JsonQuote(t.columns) + ",\n     \"keys\": " + JsonQuote(keys_file) +
-                        ", \"values\": " + JsonQuote(values_file);
+    nlohmann::ordered_json entry = {{"name", t.name}, {"dense", t.dense},       {"rows", rows},
+                                    {"dim", t.dim},   {"columns", t.columns}, {"keys", keys_file},
+                                    {"values", values_file}};
     if (!t.ids.empty()) {
       std::string text;
       for (const std::string& id : t.ids) text += id + "\n";
       const std::string ids_file = t.name + ".ids.txt";
       EMBARK_RETURN_IF_ERROR(WriteDataFile(tmp, ids_file, "", text.data(), text.size(), &files));
-      entry += ", \"ids\": " + JsonQuote(ids_file);
+      entry["ids"] = ids_file;
     }
     if (delta) {
       const std::string deleted_file = t.name + ".deleted.npy";
       EMBARK_RETURN_IF_ERROR(
           WriteNpyData(tmp, deleted_file, "<u8", {t.deleted.size()}, t.deleted.data(), t.deleted.size() * 8, &files));
-      entry += ", \"deleted\": " + JsonQuote(deleted_file) + ", \"deleted_rows\": " + std::to_string(t.deleted.size());
+      entry["deleted"] = deleted_file;
+      entry["deleted_rows"] = t.deleted.size();
     }
-    tables_json += (tables_json.empty() ? "" : ",\n") + entry + "}";
+    tables_json.push_back(entry);
   }
   // Extra arrays as NAME.npy; table files are NAME.keys.npy etc., so names cannot collide.
-  std::string arrays_json;
+  nlohmann::ordered_json arrays_json = nlohmann::ordered_json::object();
   std::vector<const BundleArrayData*> arrays;  // in name order, so the bundle id does not depend on the order given
   for (const BundleArrayData& a : spec.arrays) arrays.push_back(&a);
   std::sort(arrays.begin(), arrays.end(), [](const BundleArrayData* x, const BundleArrayData* y) { return x->name < y->name; });
@@ -284,47 +315,42 @@ Status WriteBundle(const std::string& dir, const BundleSpec& spec, std::string* 
     const BundleArrayData& a = *ap;
     const std::string file = a.name + ".npy";
     EMBARK_RETURN_IF_ERROR(WriteNpyData(tmp, file, a.descr.c_str(), {a.length}, a.bytes.data(), a.bytes.size(), &files));
-    arrays_json += std::string(arrays_json.empty() ? "" : ",\n") + "    " + JsonQuote(a.name) + ": {\"file\": " + JsonQuote(file) +
-                   ", \"dtype\": " + JsonQuote(a.descr) + ", \"length\": " + std::to_string(a.length) + "}";
+    arrays_json[a.name] = {{"file", file}, {"dtype", a.descr}, {"length", a.length}};
   }
   const std::string id = ComputeBundleId(spec.base_id, files);
-  auto object = [](const std::string& text) { return text.empty() ? std::string("{}") : text; };
-  std::string m = "{\n";
-  m += "  \"format\": \"" + std::string(kFormatName) + "\",\n";
-  m += "  \"format_version\": " + std::to_string(kBundleFormatVersion) + ",\n";
-  m += "  \"kind\": \"" + std::string(delta ? "delta" : "full") + "\",\n";
-  m += "  \"bundle_id\": \"" + id + "\",\n";
-  if (delta) m += "  \"base_bundle_id\": " + JsonQuote(spec.base_id) + ",\n";
-  m += "  \"dtype\": \"" + std::string(BundleDtypeName(spec.dtype)) + "\",\n";
-  m += "  \"byte_order\": \"little\",\n";
-  m += "  \"model\": " + object(spec.model_json) + ",\n";
-  m += "  \"features\": " + object(spec.features_json) + ",\n";
-  m += "  \"training_metrics\": " + object(spec.metrics_json) + ",\n";
-  m += "  \"source\": " + object(spec.source_json) + ",\n";
-  m += "  \"tables\": [\n" + tables_json + "\n  ],\n";
-  if (!arrays_json.empty()) m += "  \"arrays\": {\n" + arrays_json + "\n  },\n";
-  m += "  \"checksum\": \"crc32\",\n";
-  m += "  \"files\": {\n";
-  for (size_t i = 0; i < files.size(); ++i) {
-    m += "    " + JsonQuote(files[i].name) + ": {\"bytes\": " + std::to_string(files[i].bytes) +
-         ", \"crc32\": " + std::to_string(files[i].crc) + "}" + (i + 1 < files.size() ? ",\n" : "\n");
-  }
-  m += "  }\n}\n";
-  {
-    std::ofstream f(tmp + "/" + kManifest, std::ios::binary | std::ios::trunc);
-    f << m;
-    f.flush();
-    if (!f) return Status::IoError("cannot write " + tmp + "/" + kManifest);
-  }
+  // The metadata objects were checked to parse (CheckSpec).
+  auto object = [](const std::string& text) {
+    return text.empty() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(text);
+  };
+  nlohmann::ordered_json m;
+  m["format"] = kFormatName;
+  m["format_version"] = kBundleFormatVersion;
+  m["kind"] = delta ? "delta" : "full";
+  m["bundle_id"] = id;
+  if (delta) m["base_bundle_id"] = spec.base_id;
+  m["dtype"] = BundleDtypeName(spec.dtype);
+  m["byte_order"] = "little";
+  m["model"] = object(spec.model_json);
+  m["features"] = object(spec.features_json);
+  m["training_metrics"] = object(spec.metrics_json);
+  m["source"] = object(spec.source_json);
+  m["tables"] = tables_json;
+  if (!arrays_json.empty()) m["arrays"] = arrays_json;
+  m["checksum"] = "crc32";
+  nlohmann::ordered_json files_json = nlohmann::ordered_json::object();
+  for (const FileRecord& f : files) files_json[f.name] = {{"bytes", f.bytes}, {"crc32", f.crc}};
+  m["files"] = files_json;
+  const std::string text = ManifestText(m);
+  EMBARK_RETURN_IF_ERROR(WriteSyncedFile(FileEnv::Default(), tmp + "/" + kManifest, {text}));
   // Publish: a bundle already at `dir` is moved aside first (rename cannot replace a
   // non-empty directory), so `dir` is missing only between two renames.
   std::string old;
   if (FileExists(dir)) {
     old = dir + ".old-" + std::to_string(getpid());
     if (FileExists(old)) EMBARK_RETURN_IF_ERROR(RemoveFlatDirectory(old));
-    if (std::rename(dir.c_str(), old.c_str()) != 0) return Status::IoError("cannot move " + dir + " aside: " + std::strerror(errno));
+    EMBARK_RETURN_IF_ERROR(RenameDurably(FileEnv::Default(), dir, old));
   }
-  if (std::rename(tmp.c_str(), dir.c_str()) != 0) return Status::IoError("cannot rename " + tmp + " to " + dir + ": " + std::strerror(errno));
+  EMBARK_RETURN_IF_ERROR(RenameDurably(FileEnv::Default(), tmp, dir));
   cleanup.published = true;
   if (!old.empty()) EMBARK_RETURN_IF_ERROR(RemoveFlatDirectory(old));
   if (bundle_id != nullptr) *bundle_id = id;

@@ -197,7 +197,7 @@ class Bundle {
   bool is_delta() const { return !base_id_.empty(); }
   const std::string& base_id() const { return base_id_; }
   BundleDtype dtype() const { return dtype_; }
-  // The manifest's model.name ("mf", "lr", "fm", "ffm", "deepfm").
+  // The manifest's model.name (a registered model: `embark models`).
   const std::string& model_name() const { return model_name_; }
   // The whole manifest, for the model options, serving constants, fields and metrics.
   const JsonValue& manifest() const { return manifest_; }

@@ -6,7 +6,6 @@
 #include <filesystem>
 
 #include "models/interaction_fields.h"
-#include "models/mf.h"
 #include "models/model_factory.h"
 #include "models/model_spec.h"
 #include "serving/bundle.h"
@@ -37,10 +36,27 @@ Status ServingModelFromBundle(std::shared_ptr<const Bundle> bundle, const std::s
   if (!st.ok()) return Status::InvalidArgument(where + ": " + st.message());
   const std::vector<TableConfig> configs = parts.model->Tables();
 
-  // Undo the exporter's MF transforms (models/mf.h stores b / bias_scale and the mean's offset).
-  const auto* mf = dynamic_cast<const MfModel*>(parts.model.get());
-  const JsonValue& applied = manifest["model"]["bias_scale_applied"];
-  const float bias_scale = (mf != nullptr && applied.is_number()) ? static_cast<float>(applied.AsDouble()) : 0.0f;
+  // Undo the exporter's storage transforms (models/model_description.h): the model trains on
+  // the stored form. A bundle lists what it applied under "stored_transforms"; one written
+  // before that list (format 1 of the model object) carries only MF's "bias_scale_applied",
+  // and its transforms are the model's own.
+  const ModelDescription description = parts.model->Describe();
+  std::vector<StorageTransform> transforms;
+  const JsonValue& stored = manifest["model"]["stored_transforms"];
+  if (stored.is_array()) {
+    for (const JsonValue& x : stored.elements()) {
+      StorageTransform t;
+      t.table = x["table"].AsString();
+      t.column = static_cast<uint32_t>(x["column"].AsUint64());
+      t.scale = static_cast<float>(x["scale"].AsDouble());
+      t.offset = static_cast<float>(x["offset"].AsDouble());
+      if (!x["column"].is_number() || !x["scale"].is_number() || !x["offset"].is_number() || t.scale == 0)
+        return Status::InvalidArgument(where + ": model.stored_transforms: an entry needs table, column, a non-zero scale and offset");
+      transforms.push_back(t);
+    }
+  } else if (manifest["model"]["bias_scale_applied"].is_number()) {
+    transforms = description.transforms;
+  }
 
   auto owned = std::make_shared<OwnedTables>();
   owned->values.resize(configs.size());
@@ -58,25 +74,31 @@ Status ServingModelFromBundle(std::shared_ptr<const Bundle> bundle, const std::s
     ServingTableRows& rows = parts.tables[t];
     rows.keys = table->keys();
     rows.num_rows = table->rows();
-    const bool mf_bias = bias_scale != 0.0f && (t == MfModel::kUserTable || t == MfModel::kItemTable);
-    const bool mf_mean = bias_scale != 0.0f && t == MfModel::kGlobalTable;
-    if (table->dtype() == BundleDtype::kFloat32 && !mf_bias && !mf_mean) {
+    std::vector<const StorageTransform*> mine;
+    for (const StorageTransform& x : transforms) {
+      if (x.table != c.name) continue;
+      if (x.column >= table->dim())
+        return Status::InvalidArgument(where + ": model.stored_transforms: column " + std::to_string(x.column) +
+                                       " of table '" + c.name + "' is out of range");
+      mine.push_back(&x);
+    }
+    if (table->dtype() == BundleDtype::kFloat32 && mine.empty()) {
       rows.values = static_cast<const float*>(table->RowData(0));
       continue;
     }
     std::vector<float>& v = owned->values[t];
     v.resize(table->rows() * table->dim());
     for (uint64_t r = 0; r < table->rows(); ++r) table->CopyRow(r, v.data() + r * table->dim());
-    if (mf_bias) {
-      const int col = mf->bias_column();
-      for (uint64_t r = 0; r < table->rows(); ++r) v[r * table->dim() + col] /= bias_scale;
-    }
-    if (mf_mean && !v.empty()) v[0] -= mf->options().global_mean;
+    for (const StorageTransform* x : mine)
+      for (uint64_t r = 0; r < table->rows(); ++r) {
+        float& value = v[r * table->dim() + x->column];
+        value = (value - x->offset) / x->scale;
+      }
     rows.values = v.data();
   }
   // Raw ids of the item-id table (field 1: MF's and imf's "item", two_tower's "item_emb").
   const int item_table = parts.model->TableOfField(kItemIdField);
-  if (mf != nullptr || parts.model->IsRanking()) {
+  if (description.row_topk || parts.model->IsRanking()) {
     const BundleTable* items = item_table < 0 ? nullptr : bundle->FindTable(configs[item_table].name);
     if (items != nullptr && items->has_ids()) {
       parts.item_ids.reserve(items->rows());

@@ -1,19 +1,20 @@
 #include "serving/exporter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <unordered_map>
 
-#include "models/deepfm.h"
-#include "models/ffm.h"
-#include "models/fm.h"
+#include <nlohmann/json.hpp>
+
+#include "core/file_env.h"
+#include "core/json_text.h"
 #include "models/interaction_fields.h"
-#include "models/mf.h"
+#include "models/model_registry.h"
 #include "serving/checkpoint_reader.h"
-#include "serving/json.h"
 #include "serving/npy.h"
 #include "serving/pca.h"
 #include "serving/topk_data.h"
@@ -95,127 +96,96 @@ Status BuildIdMap(const std::string& spec, DataFormat format, const Model& model
   return Status::OK();
 }
 
-// Model description for the manifest, and the storage transforms applied to the tables.
-std::string DescribeModel(const Checkpoint& c, std::vector<BundleTableData>* tables) {
-  std::string options = "{";
-  for (size_t i = 0; i < c.options.size(); ++i)
-    options += (i ? ", " : "") + JsonQuote(c.options[i].first) + ": " + JsonQuote(c.options[i].second);
-  options += "}";
-  std::string j = "{\"name\": " + JsonQuote(c.model_name) + ", \"options\": " + options;
-  if (const auto* mf = dynamic_cast<const MfModel*>(c.model.get())) {
-    const MfOptions& o = mf->options();
-    const uint32_t k = o.dim;
-    for (BundleTableData& t : *tables) {
-      if (t.name == "user" || t.name == "item") {
-        // Stored as b / bias_scale so biases step faster (models/mf.h); export the real b.
-        for (size_t r = 0; r < t.keys.size(); ++r) t.values[r * t.dim + k] *= o.bias_scale;
-        t.columns = std::string(t.name == "user" ? "p_u" : "q_i") + "[0.." + std::to_string(k) + ") then the bias " +
-                    (t.name == "user" ? "b_u" : "b_i") + " (column " + std::to_string(k) + ")";
-      } else if (t.name == "global") {
-        t.values[0] += o.global_mean;  // the table holds a learned offset to the configured mean
-        t.columns = "mu, the global mean rating (configured mean plus the learned offset)";
-      }
-    }
-    j += ", \"dim\": " + std::to_string(k) + ", \"bias_column\": " + std::to_string(k) +
-         ", \"min_rating\": " + JsonNumber(o.min_rating) + ", \"max_rating\": " + JsonNumber(o.max_rating) +
-         ", \"bias_scale_applied\": " + JsonNumber(o.bias_scale) +
-         ", \"prediction\": \"clip(mu + b_u + b_i + dot(p_u, q_i), min_rating, max_rating); a missing user or item contributes 0\"";
-  } else if (const auto* fm = dynamic_cast<const FmModel*>(c.model.get())) {
-    const uint32_t k = fm->options().dim;
-    for (BundleTableData& t : *tables) {
-      if (t.name == "v") t.columns = "w (linear weight) then v[0.." + std::to_string(k) + ")";
-      if (t.name == "bias") t.columns = "the intercept";
-    }
-    j += ", \"dim\": " + std::to_string(k) +
-         ", \"prediction\": \"sigmoid(bias + sum_i w_i x_i + sum_{i<j} dot(v_i, v_j) x_i x_j)\"";
-  } else if (const auto* ffm = dynamic_cast<const FfmModel*>(c.model.get())) {
-    const FfmOptions& o = ffm->options();
-    for (BundleTableData& t : *tables) {
-      if (t.name == "v") {
-        t.columns = "w (linear weight) then num_fields blocks of " + std::to_string(o.dim) +
-                    ": block g (columns 1+g*dim ..) is the vector used against features of field g";
-      }
-      if (t.name == "bias") t.columns = "the intercept";
-    }
-    j += ", \"dim\": " + std::to_string(o.dim) + ", \"num_fields\": " + std::to_string(o.num_fields) +
-         ", \"prediction\": \"sigmoid(bias + sum_i w_i x_i + sum_{i<j} dot(v_{i,field(j)}, v_{j,field(i)}) x_i x_j); features of fields >= num_fields are ignored\"";
-  } else if (const auto* deepfm = dynamic_cast<const DeepFmModel*>(c.model.get())) {
-    const DeepFmOptions& o = deepfm->options();
-    std::string hidden;
-    uint32_t in = o.num_fields * o.dim;
-    const size_t layers = o.hidden.size();
-    for (size_t l = 0; l <= layers; ++l) {
-      const std::string name = "mlp" + std::to_string(l);
-      const uint32_t out = l < layers ? o.hidden[l] : 1;
-      for (BundleTableData& t : *tables)
-        if (t.name == name) t.columns = std::to_string(out) + " x " + std::to_string(in) + " weights, row-major (row o = unit o)";
-      in = out;
-    }
-    for (size_t l = 0; l < layers; ++l) hidden += (l ? ", " : "") + std::to_string(o.hidden[l]);
-    for (BundleTableData& t : *tables) {
-      if (t.name == "v") t.columns = "w (linear weight) then v[0.." + std::to_string(o.dim) + ")";
-      if (t.name == "bias") t.columns = "the intercept (also the output bias of the MLP)";
-      if (t.name == "mlp_bias") t.columns = "b_0, b_1, ... of the hidden layers, one after another";
-    }
-    j += ", \"dim\": " + std::to_string(o.dim) + ", \"num_fields\": " + std::to_string(o.num_fields) +
-         ", \"hidden\": [" + hidden + "]" +
-         ", \"prediction\": \"sigmoid(FM part as fm + w_out . h_L), h_0 = per-field sums of v_i x_i, h_l = relu(W_l h_{l-1} + b_l); see models/deepfm.h\"";
-  } else {
-    for (BundleTableData& t : *tables) {
-      if (t.name == "w") t.columns = "w, the weight of the feature";
-      if (t.name == "bias") t.columns = "the intercept";
-    }
-    j += ", \"prediction\": \"sigmoid(bias + sum_i w_i x_i)\"";
-  }
-  return j + "}";
+// A description's number as JSON: integers as integers ("dim": 8, not 8.0).
+nlohmann::ordered_json JsonOfNumber(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9007199254740992.0) return static_cast<int64_t>(v);
+  if (!std::isfinite(v)) return nullptr;
+  return v;
 }
 
-std::string DescribeFeatures(const Checkpoint& c) {
-  std::string j = "{\"format\": " + JsonQuote(c.format) +
-                  ", \"hashing\": \"embark-feature-key-v1\""
-                  ", \"key_of_raw_id\": \"HashBytes(id, FieldSalt(field)); see bundle_format.md\"";
-  if (c.model_name == "mf") {
-    j += ", \"fields\": [{\"field\": 0, \"meaning\": \"user\", \"table\": \"user\"}, "
-         "{\"field\": 1, \"meaning\": \"item\", \"table\": \"item\"}]";
-  } else {
-    const std::string table = c.model_name == "lr" ? "w" : "v";
-    std::string fields = "all";
-    if (const auto* ffm = dynamic_cast<const FfmModel*>(c.model.get())) fields = "0.." + std::to_string(ffm->options().num_fields - 1);
-    if (const auto* d = dynamic_cast<const DeepFmModel*>(c.model.get())) fields = "0.." + std::to_string(d->options().num_fields - 1);
-    j += ", \"fields\": [{\"field\": " + JsonQuote(fields) + ", \"table\": " + JsonQuote(table) + "}]";
-  }
-  return j + "}";
+// The manifest's "fields" entry of a binding: a plain field number as a number, a range or
+// "all" as text.
+nlohmann::ordered_json JsonOfFields(const std::string& fields) {
+  if (!fields.empty() && fields.size() < 6 && fields.find_first_not_of("0123456789") == std::string::npos)
+    return std::stoi(fields);
+  return fields;
 }
 
-// The user-vector table of a model and its columns [begin, end), or an error for LR.
-Status ProfileColumns(const Checkpoint& c, std::string* table, uint32_t* begin, uint32_t* end) {
-  if (const auto* mf = dynamic_cast<const MfModel*>(c.model.get())) {
-    *table = "user";
-    *begin = 0;
-    *end = mf->options().dim;
-  } else if (const auto* fm = dynamic_cast<const FmModel*>(c.model.get())) {
-    *table = "v";
-    *begin = 1;
-    *end = 1 + fm->options().dim;
-  } else if (const auto* ffm = dynamic_cast<const FfmModel*>(c.model.get())) {
-    *table = "v";
-    *begin = 1;
-    *end = ffm->RowDim();
-  } else if (const auto* d = dynamic_cast<const DeepFmModel*>(c.model.get())) {
-    *table = "v";
-    *begin = 1;
-    *end = 1 + d->options().dim;
-  } else {
-    return Status::InvalidArgument("--user_profiles: model '" + c.model_name + "' has no embedding vectors");
+// The manifest's "model" object, and the model's storage transforms applied to the tables so
+// the bundle holds the real parameters (models/model_description.h).
+nlohmann::ordered_json DescribeModel(const Checkpoint& c, const ModelDescription& d,
+                                     std::vector<BundleTableData>* tables) {
+  nlohmann::ordered_json j;
+  j["name"] = c.model_name;
+  nlohmann::ordered_json options = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : c.options) options[name] = value;
+  j["options"] = options;
+  j["task"] = ModelTaskName(d.task);
+  for (const ModelAttribute& a : d.attributes) {
+    if (a.list) {
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (double v : a.values) list.push_back(JsonOfNumber(v));
+      j[a.name] = list;
+    } else {
+      j[a.name] = a.values.empty() ? nlohmann::ordered_json() : JsonOfNumber(a.values[0]);
+    }
   }
+  j["prediction"] = d.prediction;
+  nlohmann::ordered_json transforms = nlohmann::ordered_json::array();
+  for (const StorageTransform& x : d.transforms) {
+    for (BundleTableData& t : *tables) {
+      if (t.name != x.table || x.column >= t.dim) continue;
+      const size_t rows = t.dense ? 1 : t.keys.size();
+      for (size_t r = 0; r < rows && r * t.dim + x.column < t.values.size(); ++r) {
+        float& v = t.values[r * t.dim + x.column];
+        v = v * x.scale + x.offset;
+      }
+    }
+    transforms.push_back({{"table", x.table}, {"column", x.column}, {"scale", JsonOfNumber(x.scale)},
+                          {"offset", JsonOfNumber(x.offset)}});
+  }
+  // Written whenever the model has transforms, so a reader knows exactly what to undo;
+  // bundles from before it carry only MF's "bias_scale_applied" (serving/bundle_source.cc).
+  if (!d.transforms.empty()) j["stored_transforms"] = transforms;
+  for (BundleTableData& t : *tables)
+    for (const TableDescription& td : d.tables)
+      if (td.name == t.name) t.columns = td.columns;
+  return j;
+}
+
+nlohmann::ordered_json DescribeFeatures(const Checkpoint& c, const ModelDescription& d) {
+  nlohmann::ordered_json j;
+  j["format"] = c.format;
+  j["hashing"] = "embark-feature-key-v1";
+  j["key_of_raw_id"] = "HashBytes(id, FieldSalt(field)); see bundle_format.md";
+  nlohmann::ordered_json fields = nlohmann::ordered_json::array();
+  for (const FieldBinding& f : d.fields) {
+    nlohmann::ordered_json e;
+    e["field"] = JsonOfFields(f.fields);
+    if (!f.meaning.empty()) e["meaning"] = f.meaning;
+    e["table"] = f.table;
+    fields.push_back(e);
+  }
+  j["fields"] = fields;
+  return j;
+}
+
+// The table and columns [begin, end) of the model's embedding vectors, or an error for a model
+// without them (LR).
+Status ProfileColumns(const Checkpoint& c, const ModelDescription& d, std::string* table, uint32_t* begin,
+                      uint32_t* end) {
+  if (!d.embedding) return Status::InvalidArgument("--user_profiles: model '" + c.model_name + "' has no embedding vectors");
+  *table = d.embedding->table;
+  *begin = d.embedding->begin;
+  *end = d.embedding->end;
   return Status::OK();
 }
 
-Status WriteProfiles(const ExportOptions& opts, const Checkpoint& c, const std::vector<BundleTableData>& tables,
-                     const IdMap& ids, ExportReport* report) {
+Status WriteProfiles(const ExportOptions& opts, const Checkpoint& c, const ModelDescription& d,
+                     const std::vector<BundleTableData>& tables, const IdMap& ids, ExportReport* report) {
   std::string table_name;
   uint32_t begin = 0, end = 0;
-  EMBARK_RETURN_IF_ERROR(ProfileColumns(c, &table_name, &begin, &end));
+  EMBARK_RETURN_IF_ERROR(ProfileColumns(c, d, &table_name, &begin, &end));
   if (opts.profile_field >= 0 && opts.ids_from.empty())
     return Status::InvalidArgument("--profile_field needs --ids_from (the field of a key is known only from the data)");
   const BundleTableData* table = nullptr;
@@ -235,10 +205,12 @@ Status WriteProfiles(const ExportOptions& opts, const Checkpoint& c, const std::
     if (!opts.ids_from.empty()) row_ids.push_back(it == ids.end() ? std::string() : it->second.id);
   }
   const std::string stem = ProfileStem(opts.user_profiles);
-  std::string summary = "{\"table\": " + JsonQuote(table_name) + ", \"columns\": [" + std::to_string(begin) + ", " +
-                        std::to_string(end) + "], \"rows\": " + std::to_string(keys.size()) +
-                        ", \"source_checkpoint\": " + JsonQuote(c.dir);
-  if (opts.profile_field >= 0) summary += ", \"field\": " + std::to_string(opts.profile_field);
+  nlohmann::ordered_json summary;
+  summary["table"] = table_name;
+  summary["columns"] = {begin, end};
+  summary["rows"] = keys.size();
+  summary["source_checkpoint"] = c.dir;
+  if (opts.profile_field >= 0) summary["field"] = opts.profile_field;
   report->profile_rows = keys.size();
   report->profile_dim = width;
   if (opts.pca_dim > 0) {
@@ -252,32 +224,28 @@ Status WriteProfiles(const ExportOptions& opts, const Checkpoint& c, const std::
     EMBARK_RETURN_IF_ERROR(WriteNpyFile(stem + ".pca_components.npy", "<f4", {pca.dims, pca.input_dim},
                                         pca.components.data(), pca.components.size() * 4));
     EMBARK_RETURN_IF_ERROR(WriteNpyFile(stem + ".pca_mean.npy", "<f4", {pca.input_dim}, pca.mean.data(), pca.mean.size() * 4));
-    std::string variances;
-    for (size_t i = 0; i < pca.explained_variance.size(); ++i) variances += (i ? ", " : "") + JsonNumber(pca.explained_variance[i]);
-    summary += ", \"pca_dim\": " + std::to_string(opts.pca_dim) + ", \"input_dim\": " + std::to_string(width) +
-               ", \"explained_variance_ratio\": " + JsonNumber(pca.explained_variance_ratio) +
-               ", \"explained_variance\": [" + variances + "]" +
-               ", \"projection\": \"profile = pca_components @ (vector - pca_mean)\"";
+    summary["pca_dim"] = opts.pca_dim;
+    summary["input_dim"] = width;
+    summary["explained_variance_ratio"] = pca.explained_variance_ratio;
+    summary["explained_variance"] = pca.explained_variance;
+    summary["projection"] = "profile = pca_components @ (vector - pca_mean)";
   }
-  summary += ", \"dim\": " + std::to_string(report->profile_dim) + "}\n";
+  summary["dim"] = report->profile_dim;
   EMBARK_RETURN_IF_ERROR(WriteNpyFile(opts.user_profiles, "<f4", {keys.size(), report->profile_dim}, vectors.data(), vectors.size() * 4));
   EMBARK_RETURN_IF_ERROR(WriteNpyFile(stem + ".keys.npy", "<u8", {keys.size()}, keys.data(), keys.size() * 8));
   if (!row_ids.empty()) {
-    std::ofstream f(stem + ".ids.txt", std::ios::trunc);
-    for (const std::string& id : row_ids) f << id << "\n";
-    if (!f) return Status::IoError("cannot write " + stem + ".ids.txt");
+    std::string text;
+    for (const std::string& id : row_ids) text += id + "\n";
+    EMBARK_RETURN_IF_ERROR(WriteFileDurably(FileEnv::Default(), stem + ".ids.txt", text));
   }
-  std::ofstream f(stem + ".json", std::ios::trunc);
-  f << summary;
-  if (!f) return Status::IoError("cannot write " + stem + ".json");
-  return Status::OK();
+  return WriteFileDurably(FileEnv::Default(), stem + ".json", JsonText(summary) + "\n");
 }
 
 // Seen items and the item catalogue (serving/topk_data.h) as arrays of the bundle.
 Status AddTopKData(const ExportOptions& opts, const Checkpoint& c, DataFormat format, BundleSpec* spec,
                    ExportReport* report) {
   const Model& model = *c.model;
-  const bool mf = dynamic_cast<const MfModel*>(&model) != nullptr;
+  const bool mf = model.Describe().row_topk.has_value();  // ranks its item table by rows (MF)
   if (!mf && !model.IsRanking() && (!opts.seen_from.empty() || !opts.items.empty()))
     return Status::InvalidArgument("--seen_from and --items apply to the models with top-K (mf, imf, two_tower), not " + c.model_name);
   if (mf && !opts.items.empty()) return Status::InvalidArgument("--items applies to the ranking models (imf, two_tower); mf ranks its item table");
@@ -306,6 +274,12 @@ Status AddTopKData(const ExportOptions& opts, const Checkpoint& c, DataFormat fo
   AddCatalogueArrays(catalogue, spec);
   report->catalogue_items = catalogue.items.size();
   return Status::OK();
+}
+
+// The format a checkpoint without one (written before checkpoints recorded it) was read in.
+std::string DefaultFormat(const std::string& model) {
+  const ModelInfo* info = FindModel(model);
+  return info == nullptr ? "libsvm" : info->default_format();
 }
 
 }  // namespace
@@ -337,17 +311,21 @@ Status RunExport(const ExportOptions& opts, ExportReport* report) {
     d.values = std::move(t.values);
     spec.tables.push_back(std::move(d));
   }
-  spec.model_json = DescribeModel(c, &spec.tables);
-  spec.features_json = DescribeFeatures(c);
-  std::string metrics = "{";
-  for (size_t i = 0; i < c.metrics.size(); ++i)
-    metrics += (i ? ", " : "") + JsonQuote(c.metrics[i].first) + ": " + JsonNumber(c.metrics[i].second);
-  spec.metrics_json = metrics + "}";
-  spec.source_json = "{\"checkpoint\": " + JsonQuote(c.dir) + ", \"epoch\": " + std::to_string(c.epoch) +
-                     ", \"servers\": " + std::to_string(c.servers) + ", \"manifest_hash\": \"" + Hex16(c.manifest_hash) + "\"" +
-                     (c.seed.has_value() ? ", \"seed\": " + std::to_string(*c.seed) : std::string()) + "}";
+  const ModelDescription description = c.model->Describe();
+  spec.model_json = JsonText(DescribeModel(c, description, &spec.tables));
+  spec.features_json = JsonText(DescribeFeatures(c, description));
+  nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : c.metrics) metrics[name] = value;  // NaN: null
+  spec.metrics_json = JsonText(metrics);
+  nlohmann::ordered_json source;
+  source["checkpoint"] = c.dir;
+  source["epoch"] = c.epoch;
+  source["servers"] = c.servers;
+  source["manifest_hash"] = Hex16(c.manifest_hash);
+  if (c.seed.has_value()) source["seed"] = *c.seed;
+  spec.source_json = JsonText(source);
 
-  const std::string format_name = !opts.format.empty() ? opts.format : (!c.format.empty() ? c.format : (c.model_name == "mf" ? "ratings" : "libsvm"));
+  const std::string format_name = !opts.format.empty() ? opts.format : (!c.format.empty() ? c.format : DefaultFormat(c.model_name));
   DataFormat format = DataFormat::kLibsvm;
   if (!opts.ids_from.empty() || !opts.seen_from.empty()) EMBARK_RETURN_IF_ERROR(ParseDataFormat(format_name, &format));
   EMBARK_RETURN_IF_ERROR(AddTopKData(opts, c, format, &spec, report));
@@ -364,7 +342,7 @@ Status RunExport(const ExportOptions& opts, ExportReport* report) {
       }
     }
   }
-  if (!opts.user_profiles.empty()) EMBARK_RETURN_IF_ERROR(WriteProfiles(opts, c, spec.tables, ids, report));
+  if (!opts.user_profiles.empty()) EMBARK_RETURN_IF_ERROR(WriteProfiles(opts, c, description, spec.tables, ids, report));
 
   const BundleSpec* to_write = &spec;
   BundleSpec delta;

@@ -2,15 +2,17 @@
 // (serving/bundle.h, format in serving/bundle_format.md), optionally as a delta against an
 // earlier bundle, with an optional raw-id map and user profiles (embeddings + PCA).
 //
-// What it does, in order: reads the checkpoint (serving/checkpoint_reader.h), applies the
-// model's storage transforms so the bundle holds the model's real parameters (MF: the bias
-// column times bias_scale, the global offset plus the configured mean), describes the model,
-// fields, hashing and metrics in the manifest, optionally re-reads training files to map keys
-// back to raw ids, and writes the bundle atomically.
+// What it does, in order: reads the checkpoint (serving/checkpoint_reader.h), asks the model
+// to describe itself (Model::Describe, models/model_description.h) and applies its storage
+// transforms so the bundle holds the model's real parameters (MF: the bias column times
+// bias_scale, the global offset plus the configured mean), writes that description, the
+// fields, hashing and metrics into the manifest, optionally re-reads training files to map
+// keys back to raw ids, and writes the bundle atomically. It knows no model by name.
 //
-// User profiles: the vectors of the model's user table -- MF: the user factors p_u (bias
-// excluded); FM and DeepFM: the factor columns v of table "v"; FFM: its field-aware factors;
-// LR has none -- with their keys (and ids when known), optionally projected by PCA.
+// User profiles: the model's embedding columns (ModelDescription::embedding) -- MF and imf:
+// the user factors p_u; two_tower: the user-side embeddings; FM and DeepFM: the factor
+// columns of table "v"; FFM: its field-aware factors; LR has none -- with their keys (and ids
+// when known), optionally projected by PCA.
 //
 // Top-K data: --seen_from stores the items each user interacted with in those files, which
 // /topk leaves out. Ranking models get an item catalogue (items with their item-side

@@ -1,7 +1,7 @@
-// JsonValue: a small JSON document tree, enough to read a bundle's manifest.json (objects,
-// arrays, strings with \" \\ \/ \b \f \n \r \t \uXXXX escapes, numbers, true, false, null).
+// JsonValue: a read-only JSON document tree for a bundle's manifest.json, parsed by
+// nlohmann::json and kept in a form whose lookups never throw (a missing member reads as null).
 //
-// Numbers are kept as their source text and as a double, so a 64-bit integer written by the
+// Numbers are kept as their exact text and as a double, so a 64-bit integer written by the
 // exporter (a row count, a key) reads back exactly through AsUint64(). Objects keep their
 // members in file order; lookup is linear, which is fine for manifests of a few dozen keys
 // (this is never used per key or per example).
@@ -60,13 +60,5 @@ class JsonValue {
   std::vector<JsonValue> elements_;
   std::vector<std::pair<std::string, JsonValue>> members_;
 };
-
-// `s` as a JSON string literal, quotes included (control characters and non-ASCII bytes below
-// 0x20 escaped; UTF-8 passes through).
-std::string JsonQuote(const std::string& s);
-
-// A finite double as JSON with enough digits to read back exactly ("%.9g" for float-sized
-// values is not enough for doubles, so 17 significant digits); non-finite values become null.
-std::string JsonNumber(double v);
 
 }  // namespace embark

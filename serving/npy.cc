@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/file_env.h"
+
 namespace embark {
 namespace {
 
@@ -104,14 +106,9 @@ Status ParseNpyHeader(const std::string& path, const char* data, uint64_t size, 
 
 Status WriteNpyFile(const std::string& path, const std::string& descr, const std::vector<uint64_t>& shape,
                     const void* array, uint64_t bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return Status::IoError("cannot create " + path);
   const std::string header = NpyHeader(descr, shape);
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  if (bytes > 0) ok = ok && std::fwrite(array, 1, bytes, f) == bytes;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) return Status::IoError("cannot write " + path + " (disk full?)");
-  return Status::OK();
+  return WriteFileDurably(FileEnv::Default(), path,
+                          {header, std::string_view(static_cast<const char*>(array), static_cast<size_t>(bytes))});
 }
 
 }  // namespace embark

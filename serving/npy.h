@@ -28,7 +28,8 @@ std::string NpyHeader(const std::string& descr, const std::vector<uint64_t>& sha
 Status ParseNpyHeader(const std::string& path, const char* data, uint64_t size, std::string* descr,
                       std::vector<uint64_t>* shape, uint64_t* data_offset);
 
-// Writes header + `bytes` bytes of `array` to `path` (truncating); IoError names the path.
+// Writes header + `bytes` bytes of `array` to `path` atomically and durably (core/file_env.h:
+// PATH.tmp, fsync, rename); IoError names the path.
 Status WriteNpyFile(const std::string& path, const std::string& descr, const std::vector<uint64_t>& shape,
                     const void* array, uint64_t bytes);
 

@@ -5,7 +5,6 @@
 #include <ctime>
 
 #include "models/interaction_fields.h"
-#include "models/mf.h"
 #include "ps/row_init.h"
 
 namespace embark {
@@ -82,8 +81,8 @@ Status ServingModel::Create(ServingModelParts parts, const ServingOptions& optio
 Status ServingModel::BuildTopK(const ServingOptions& options, const ItemCatalogueView& catalogue) {
   user_table_ = model_->TableOfField(kUserIdField);
   item_table_ = model_->TableOfField(kItemIdField);
-  const auto* mf = dynamic_cast<const MfModel*>(model_.get());
-  if (mf == nullptr && !model_->IsRanking()) {
+  const std::optional<RowDotTopK> row_topk = model_->Describe().row_topk;
+  if (!row_topk && !model_->IsRanking()) {
     topk_unavailable_ = "model " + model_->name() + " does not rank items; /topk needs an mf, imf or two_tower bundle";
     return Status::OK();
   }
@@ -94,10 +93,10 @@ Status ServingModel::BuildTopK(const ServingOptions& options, const ItemCatalogu
   // Ids arrive per row of the item-id table; from here on they are per catalogue row.
   std::vector<std::string> ids_by_table_row = std::move(item_ids_);
   item_ids_.clear();
-  if (mf != nullptr) {
+  if (row_topk) {
     mf_ = true;
-    const int k = static_cast<int>(mf->options().dim);
-    bias_scale_ = mf->options().bias_scale;
+    const int k = static_cast<int>(row_topk->dim);
+    bias_scale_ = row_topk->bias_scale;
     topk_dim_ = k + 1;
     // Item vector [q_i, b_i] against user query [p_u, 1]: the inner product is <p_u, q_i> + b_i.
     const ServingTableRows& items = tables_[item_table_];
@@ -108,7 +107,7 @@ Status ServingModel::BuildTopK(const ServingOptions& options, const ItemCatalogu
       const float* src = items.values + r * topk_dim_;
       float* dst = item_vectors_.data() + r * topk_dim_;
       std::copy(src, src + k, dst);
-      dst[k] = bias_scale_ * src[mf->bias_column()];
+      dst[k] = bias_scale_ * src[row_topk->bias_column];
     }
   } else {
     EMBARK_RETURN_IF_ERROR(BuildRankingItems(catalogue));

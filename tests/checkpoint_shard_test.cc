@@ -1,4 +1,5 @@
 #include "ps/checkpoint_shard.h"
+#include "tests/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -32,18 +33,6 @@ std::map<std::pair<uint32_t, uint64_t>, std::vector<float>> ReadAll(const std::s
     return Status::OK();
   });
   return rows;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void Spit(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << bytes;
 }
 
 TEST(CheckpointShardTest, RoundTripKeepsEveryRowExactly) {

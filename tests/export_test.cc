@@ -22,36 +22,17 @@
 #include "scheduler/checkpoint_store.h"
 #include "ps/optimizer.h"
 #include "serving/bundle.h"
-#include "serving/crc32.h"
+#include "core/crc32.h"
 #include "serving/exporter.h"
 #include "serving/json.h"
 #include "serving/npy.h"
 #include "serving/pca.h"
 #include "serving/topk_data.h"
 #include "worker/line_parser.h"
+#include "tests/test_files.h"
 
 namespace embark {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void Spit(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << bytes;
-}
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/export_test_" + std::to_string(getpid()) + "_" + name;
-  const int rc = std::system(("rm -rf '" + dir + "'").c_str());
-  (void)rc;
-  mkdir(dir.c_str(), 0755);
-  return dir;
-}
 
 // ---------------------------------------------------------------------------------------
 // Format pieces

@@ -28,17 +28,12 @@
 #include "serving/bundle_source.h"
 #include "serving/serve_app.h"
 #include "worker/line_parser.h"
+#include "tests/test_files.h"
 
 namespace embark {
 namespace {
 
 using nlohmann::json;
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/serve_abuse_" + std::to_string(getpid()) + "_" + name;
-  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  return dir;
-}
 
 // An LR bundle with one weight (feature "a" of field 0) and no bias.
 std::unique_ptr<ModelSource> LrSource(const std::string& dir) {

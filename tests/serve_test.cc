@@ -22,13 +22,14 @@
 #include "ps/row_init.h"
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
-#include "serving/crc32.h"
+#include "core/crc32.h"
 #include "serving/key_index.h"
 #include "serving/requests.h"
 #include "serving/serve_app.h"
 #include "serving/serving_model.h"
 #include "serving/topk_index.h"
 #include "worker/line_parser.h"
+#include "tests/test_files.h"
 
 namespace embark {
 namespace {
@@ -547,13 +548,6 @@ TEST(ServeTopK, HnswWithFullUpperLevelListsBuildsAndSearches) {
 // ---------------------------------------------------------------------------------------
 // Bundles and deltas
 
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/serve_test_" + std::to_string(getpid()) + "_" + name;
-  const int rc = std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  (void)rc;
-  return dir;
-}
-
 // An LR bundle: weights of features a, b, c in field 0 and an intercept.
 BundleSpec LrSpec(const std::vector<std::pair<std::string, float>>& weights, float bias) {
   BundleSpec spec;
@@ -662,14 +656,6 @@ TEST(ServeBundle, AFailedReloadKeepsTheServedVersion) {
   res = client.Post("/topk", R"({"user": "u1"})", "application/json");
   EXPECT_EQ(res->status, 400);
   app.Stop();
-}
-
-// Reads a whole file.
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Writes `bytes` to `path` through a rename, as a publisher must (the served version maps the

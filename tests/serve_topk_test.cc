@@ -21,6 +21,7 @@
 #include "serving/serving_model.h"
 #include "serving/topk_data.h"
 #include "worker/line_parser.h"
+#include "tests/test_files.h"
 
 namespace embark {
 namespace {
@@ -342,13 +343,6 @@ TEST(ServeSeenItems, ASeenItemNeverAppearsUnlessIncludeSeen) {
 
 // ---------------------------------------------------------------------------------------
 // Bundles
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/serve_topk_test_" + std::to_string(getpid()) + "_" + name;
-  const int rc = std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  (void)rc;
-  return dir;
-}
 
 TEST(ServeTopKBundle, SeenItemsAndCatalogueRoundTripAndSurviveADelta) {
   TwoTowerFixture f;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/json_text.h"
 #include "core/hash.h"
 #include "worker/csv_featurizer.h"
 #include "worker/csv_splitter.h"
@@ -240,25 +241,17 @@ Status ReadSideFile(const std::string& path, const std::string& schema_path, Pre
                     });
 }
 
-void AppendJsonCounts(std::ostringstream& o, const PrepareFileCounts& c) {
-  o << "{\"rows\": " << c.rows << ", \"bad_lines\": {";
-  bool first = true;
-  for (const auto& [reason, n] : c.bad_lines) {
-    o << (first ? "" : ", ") << "\"" << BadLineReasonName(reason) << "\": " << n;
-    first = false;
-  }
-  o << "}, \"missing_dropped\": {";
-  first = true;
-  for (const auto& [col, n] : c.missing) {
-    std::string name;
-    for (char ch : col) {
-      if (ch == '"' || ch == '\\') name += '\\';
-      name += ch;
-    }
-    o << (first ? "" : ", ") << "\"" << name << "\": " << n;
-    first = false;
-  }
-  o << "}, \"duplicate_ids\": " << c.duplicate_ids << "}";
+nlohmann::ordered_json JsonCounts(const PrepareFileCounts& c) {
+  nlohmann::ordered_json j;
+  j["rows"] = c.rows;
+  nlohmann::ordered_json bad = nlohmann::ordered_json::object();
+  for (const auto& [reason, n] : c.bad_lines) bad[BadLineReasonName(reason)] = n;
+  j["bad_lines"] = bad;
+  nlohmann::ordered_json missing = nlohmann::ordered_json::object();
+  for (const auto& [col, n] : c.missing) missing[col] = n;
+  j["missing_dropped"] = missing;
+  j["duplicate_ids"] = c.duplicate_ids;
+  return j;
 }
 
 std::string MissingText(const PrepareFileCounts& c) {
@@ -632,25 +625,32 @@ Status RunPrepare(const PrepareOptions& o, PrepareReport* report) {
 }
 
 std::string PrepareReport::ToJson() const {
-  std::ostringstream o;
-  o << "{\"interaction_file\": ";
-  AppendJsonCounts(o, interaction_file);
-  o << ", \"item_file\": ";
-  AppendJsonCounts(o, item_file);
-  o << ", \"user_file\": ";
-  AppendJsonCounts(o, user_file);
-  o << ", \"rows_read\": " << interaction_file.rows << ", \"duplicates\": " << duplicates
-    << ", \"cancelled\": " << cancelled << ", \"netted\": " << netted
-    << ", \"unmatched_cancellations\": " << unmatched_cancellations << ", \"missing_ids\": " << missing_ids
-    << ", \"negative_label\": " << negative_label << ", \"non_positive_quantity\": " << non_positive_quantity
-    << ", \"purchases\": " << purchases << ", \"repeat_purchases\": " << repeat_purchases
-    << ", \"pairs_netted_out\": " << pairs_netted_out << ", \"users_below_min\": " << users_below_min
-    << ", \"interactions_below_min\": " << interactions_below_min << ", \"users\": " << users
-    << ", \"items\": " << items << ", \"items_with_interactions\": " << items_with_interactions
-    << ", \"users_without_side_file_row\": " << users_without_side_file_row
-    << ", \"items_without_side_file_row\": " << items_without_side_file_row
-    << ", \"interactions\": " << interactions << ", \"train\": " << train << ", \"test\": " << test << "}";
-  return o.str();
+  nlohmann::ordered_json j;
+  j["interaction_file"] = JsonCounts(interaction_file);
+  j["item_file"] = JsonCounts(item_file);
+  j["user_file"] = JsonCounts(user_file);
+  j["rows_read"] = interaction_file.rows;
+  j["duplicates"] = duplicates;
+  j["cancelled"] = cancelled;
+  j["netted"] = netted;
+  j["unmatched_cancellations"] = unmatched_cancellations;
+  j["missing_ids"] = missing_ids;
+  j["negative_label"] = negative_label;
+  j["non_positive_quantity"] = non_positive_quantity;
+  j["purchases"] = purchases;
+  j["repeat_purchases"] = repeat_purchases;
+  j["pairs_netted_out"] = pairs_netted_out;
+  j["users_below_min"] = users_below_min;
+  j["interactions_below_min"] = interactions_below_min;
+  j["users"] = users;
+  j["items"] = items;
+  j["items_with_interactions"] = items_with_interactions;
+  j["users_without_side_file_row"] = users_without_side_file_row;
+  j["items_without_side_file_row"] = items_without_side_file_row;
+  j["interactions"] = interactions;
+  j["train"] = train;
+  j["test"] = test;
+  return JsonText(j);
 }
 
 std::string PrepareReport::ToText() const {

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "models/model_description.h"
 #include "models/ranking_metrics.h"
 
 namespace embark {
@@ -26,6 +27,11 @@ class Evaluation {
   enum Kind { kRegression = 0, kClassification = 1, kRanking = 2 };
   // top_k names the ranking metrics (test_recall@K, ...); other kinds ignore it.
   explicit Evaluation(Kind kind, int top_k = 10);
+  // The evaluation of a model's task (ModelDescription::task): the model, not the input
+  // format, says whether its predictions are ratings, click probabilities or rankings.
+  static Kind KindOf(ModelTask task) {
+    return task == ModelTask::kRegression ? kRegression : task == ModelTask::kRanking ? kRanking : kClassification;
+  }
   ~Evaluation();
   Evaluation(const Evaluation&) = delete;
   Evaluation& operator=(const Evaluation&) = delete;

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "models/model_description.h"
+#include "models/model_registry.h"
 #include "ps/bounded_memory.h"
 #include "worker/data_reader.h"
 
@@ -73,6 +75,7 @@ struct TrainOptions {
   int keep_checkpoints = 3;
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
   bool ranking = false;          // the model ranks items (Model::IsRanking): ranking evaluation
+  ModelTask task = ModelTask::kClassification;  // the model's (Describe().task): how tests are evaluated
   int top_k = 10;                // ranking: K of Recall@K, NDCG@K, HitRate@K
   std::string items;             // ranking: optional item catalogue file (libffm, one item a line)
   BoundedMemoryOptions server_memory;  // admission / TTL / budget on the servers (off by default)
@@ -86,7 +89,8 @@ struct TrainOptions {
 // The synchronisation a job with `num_workers` workers uses (see TrainOptions::sync_set).
 inline SyncMode EffectiveSync(const TrainOptions& o, int num_workers) {
   if (o.sync_set || o.sync == SyncMode::kExact) return o.sync;
-  if (num_workers == 1 || o.model == "mf" || o.model == "imf") return SyncMode::kLocal;
+  const ModelInfo* info = FindModel(o.model);
+  if (num_workers == 1 || (info != nullptr && info->local_sync)) return SyncMode::kLocal;
   return SyncMode::kExact;
 }
 

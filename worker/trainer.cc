@@ -1380,7 +1380,7 @@ Status Trainer::Evaluate(int epoch, bool final) {
     report.accumulator = eval.Serialize();
     return ctx_.control->SendToScheduler(kTrainEval, EncodeMsg(report));
   }
-  Evaluation eval(opts_.format == DataFormat::kRatings ? Evaluation::kRegression : Evaluation::kClassification);
+  Evaluation eval(Evaluation::KindOf(opts_.task));
   std::vector<float> all_preds;
   Slot& slot = *slots_[0];
   std::vector<float> preds;
