@@ -921,6 +921,9 @@ Status Trainer::OpenReader() {
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;
   ropts.parser.num_fields = opts_.num_fields;
+  ropts.max_events = opts_.max_events;
+  ropts.max_seconds = opts_.max_seconds;
+  ropts.startup_timeout_s = opts_.startup_timeout_s;
   reader_ = std::make_unique<DataReader>(ropts);
   return reader_->Open();
 }
