@@ -82,6 +82,7 @@ DEFINE_string(train, "", "train: training files, globs or directories (comma-sep
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
 DEFINE_uint64(max_events, 0, "train: with --train=dir://PATH or kafka://HOST:PORT/TOPIC (online training): each worker stops after this many events (0 = no limit)");
 DEFINE_double(max_seconds, 0, "train: online training: stop reading the stream after this many seconds (0 = no limit)");
+DEFINE_string(window, "10000", "train: online training with --metrics_out: each worker appends progressive-validation metrics (every event scored before it trains) per window of this many events, or of a duration such as 30s or 1m");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
 DEFINE_uint32(dim, 0, "train: latent factors (mf, fm); default by model");
 DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator per row), ftrl or adam (default by model)");
@@ -226,7 +227,7 @@ const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "max_events", "max_seconds", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
+    "model", "format", "train", "test", "max_events", "max_seconds", "window", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
@@ -295,10 +296,14 @@ embark::Status ApplyStreamFlags(embark::TrainOptions* o) {
   using embark::Status;
   o->stream = embark::IsStreamSpec(o->train);
   if (!o->stream) {
-    if (IsSet("max_events") || IsSet("max_seconds"))
-      return Status::InvalidArgument("train: --max_events and --max_seconds apply to a stream (--train=dir://PATH or kafka://HOST:PORT/TOPIC)");
+    if (IsSet("max_events") || IsSet("max_seconds") || IsSet("window"))
+      return Status::InvalidArgument("train: --max_events, --max_seconds and --window apply to a stream (--train=dir://PATH or kafka://HOST:PORT/TOPIC)");
     return Status::OK();
   }
+  embark::WindowSpec window;
+  EMBARK_RETURN_IF_ERROR(embark::ParseWindow(FLAGS_window, &window));
+  o->window_events = window.events;
+  o->window_seconds = window.seconds;
   if (FLAGS_max_seconds < 0) return Status::InvalidArgument("train: --max_seconds must not be negative");
   if (IsSet("epochs") && FLAGS_epochs != 1)
     return Status::InvalidArgument("train: a stream is read once: --epochs does not apply to --train=" + o->train);
@@ -353,7 +358,6 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.train = FLAGS_train;
   o.test = FLAGS_test;
   o.epochs = IsSet("epochs") ? FLAGS_epochs : embark::SuggestedEpochs(FLAGS_model);
-  EMBARK_RETURN_IF_ERROR(ApplyStreamFlags(&o));
   if (o.epochs < 1) return Status::InvalidArgument("train: --epochs must be at least 1");
   EMBARK_RETURN_IF_ERROR(embark::ParseConsistency(FLAGS_consistency, &o.consistency));
   if (IsSet("staleness") && o.consistency != embark::Consistency::kSsp)
@@ -452,6 +456,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
                                      "since delta checkpoints do not record evicted rows");
     o.full_every = 1;
   }
+  EMBARK_RETURN_IF_ERROR(ApplyStreamFlags(&o));
 
   embark::ModelOptions m;
   if (IsSet("dim")) m.dim = FLAGS_dim;

@@ -261,7 +261,12 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
   uint64_t events = 0;
   std::string last_key;
   parser->StartFile();
+  auto lag_measured = Clock::now() - std::chrono::seconds(1);
   for (;;) {
+    if (Clock::now() - lag_measured >= std::chrono::seconds(1)) {
+      stream_lag_.store(stream_->Lag(), std::memory_order_relaxed);
+      lag_measured = Clock::now();
+    }
     if (stop_flag_.load(std::memory_order_relaxed)) return Status::Aborted("reader stopped");
     if (options_.max_events > 0 && events >= options_.max_events) break;
     int wait_ms = options_.stream_flush_ms;
@@ -279,6 +284,9 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
       if (!current->empty() && !Push(current)) return Status::Aborted("reader stopped");
       continue;
     }
+    if (event.timestamp_ms > newest_event_ms_.load(std::memory_order_relaxed)) {
+      newest_event_ms_.store(event.timestamp_ms, std::memory_order_relaxed);
+    }
     // Per file of dir:// (separator detection, header line); a Kafka topic is one stream.
     if (files && event.key != last_key) {
       parser->StartFile();
@@ -288,8 +296,17 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
                                 [&] { return event.Where(stream_->spec()); }));
     ++events;
   }
+  stream_lag_.store(stream_->Lag(), std::memory_order_relaxed);
   if (!current->empty() && !Push(current)) return Status::Aborted("reader stopped");
   return Status::OK();
+}
+
+double DataReader::event_lag_seconds() const {
+  const int64_t newest = newest_event_ms_.load(std::memory_order_relaxed);
+  if (newest < 0) return -1;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  return static_cast<double>(now_ms - newest) / 1000.0;
 }
 
 Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {

@@ -126,8 +126,12 @@ class DataReader {
   const std::vector<std::string>& files() const { return files_; }
   const std::vector<FileRange>& ranges() const { return ranges_; }
   const DataReaderOptions& options() const { return options_; }
-  // Streams: the source (after Open), or null for files.
-  StreamSource* stream() const { return stream_.get(); }
+  // Streams: events (kafka://) or bytes (dir://) known but not read yet, as last measured by
+  // the reader thread (about once a second); -1 if unknown. Any thread.
+  int64_t stream_lag() const { return stream_lag_.load(std::memory_order_relaxed); }
+  // Streams: seconds from the newest event read (its Kafka timestamp, or its part's mtime)
+  // to now; -1 if unknown. Any thread.
+  double event_lag_seconds() const;
 
  private:
   using ReasonCounts = std::array<uint64_t, kNumBadLineReasons>;
@@ -145,6 +149,8 @@ class DataReader {
   template <class Take>
   Status ReadStream(LineParser* parser, Batch* current, Take&& take);
   std::unique_ptr<StreamSource> stream_;  // set by Open() for a stream spec
+  std::atomic<int64_t> stream_lag_{-1};
+  std::atomic<int64_t> newest_event_ms_{-1};
   bool epoch_file_order_ = false;  // set by StartEpoch, read by the reader thread it starts
   // Queues *batch for the consumer and replaces it with a recycled empty batch. False if the
   // reader was asked to stop while waiting for space.

@@ -212,8 +212,9 @@ int64_t KafkaStream::Lag() {
   int64_t lag = 0;
   for (size_t i = 0; i < partitions_.size(); ++i) {
     int64_t low = 0, high = 0;
-    if (rd_kafka_query_watermark_offsets(rk_, address_.topic.c_str(), partitions_[i], &low, &high, 1000) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // The watermarks the last fetch brought (no broker round trip; the reader asks often).
+    if (rd_kafka_get_watermark_offsets(rk_, address_.topic.c_str(), partitions_[i], &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
       return -1;
     }
     lag += high - std::max<int64_t>(next_[i] < 0 ? low : next_[i], low);

@@ -60,8 +60,8 @@ class StreamSource {
   virtual Status Next(StreamEvent* event, int timeout_ms, bool* got, bool* finished) = 0;
   // Where the next unread event of every file or partition of this worker's share starts.
   virtual StreamPositions Positions() const = 0;
-  // Events not read yet that the source knows of (Kafka: high watermark minus position,
-  // summed; dir://: bytes of ready files not read). May ask the broker; -1 if unknown.
+  // Events not read yet that the source knows of (Kafka: the high watermarks of the last
+  // fetches minus the positions, summed; dir://: bytes of ready parts not read); -1 if unknown.
   virtual int64_t Lag() = 0;
   virtual const std::string& spec() const = 0;
 };

@@ -40,6 +40,9 @@ struct TrainOptions {
   uint64_t max_events = 0;       // per worker
   double max_seconds = 0;
   double startup_timeout_s = 60;  // kafka://: longest wait for a broker
+  // Progressive validation windows (worker/progressive_window.h), written to metrics_out.
+  uint64_t window_events = 10000;  // a window closes after this many events of a worker ...
+  double window_seconds = 0;       // ... or, when set instead, after this many seconds
   int epochs = 10;
   size_t batch_size = 256;
   Consistency consistency = Consistency::kBsp;

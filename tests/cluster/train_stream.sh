@@ -61,10 +61,20 @@ per=$((total / 3))
 "$LOCAL" --servers 1 --workers 2 -- train --model=lr --train="kafka://$brokers/clicks" --max_events=$per \
   --max_seconds=60 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training exited $?"; }
 [ "$(finished_examples)" = $((2 * per)) ] || { kill $mock; fail "expected $((2 * per)) examples from kafka, got $(finished_examples)"; }
-# One worker reads all three partitions: all lines, none twice (--max_events = the total).
+# One worker reads all three partitions: all lines, none twice (--max_events = the total),
+# with progressive-validation windows of 500 events in the metrics file.
 "$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="kafka://$brokers/clicks" --max_events=$total \
-  --max_seconds=60 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training on one worker exited $?"; }
+  --max_seconds=60 --metrics_out="$WORK/k.jsonl" --window=500 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training on one worker exited $?"; }
 [ "$(finished_examples)" = "$total" ] || { kill $mock; fail "expected $total examples from kafka, got $(finished_examples)"; }
+grep -q "training examples in memory" "$WORK/log" && { kill $mock; fail "the stream was cached in memory (local updates) instead of trained in event order"; }
+windows=$(grep -c '"window":' "$WORK/k.jsonl")
+# Windows close at the first batch boundary past 500 events: 4 windows of 512 and the rest.
+[ "$windows" = 5 ] || { kill $mock; fail "expected 5 windows of about 500 of $total events, got $windows"; }
+summed=$(grep -oE '"events":[0-9]+' "$WORK/k.jsonl" | awk -F: '{ s += $2 } END { print s }')
+[ "$summed" = "$total" ] || { kill $mock; fail "the windows hold $summed events, not $total"; }
+[ "$(grep '"window":' "$WORK/k.jsonl" | grep -c '"logloss":[0-9.]*,')" = 5 ] || { kill $mock; fail "a window has no logloss: $(cat "$WORK/k.jsonl")"; }
+grep '"window":4' "$WORK/k.jsonl" | grep -q '"last":true' || { kill $mock; fail "the last window is not marked"; }
+grep -q '"lag":0' "$WORK/k.jsonl" || { kill $mock; fail "the last window does not report the stream caught up (lag 0)"; }
 kill $mock; wait $mock
 
 # A bad message is named by topic, partition and offset: line 100 is partition 0, offset 33.
