@@ -44,6 +44,7 @@
 #include "ps/count_min_sketch.h"
 #include "tools/kafka_mock.h"
 #include "tools/kv_check.h"
+#include "tools/plot_metrics.h"
 #include "tools/prepare.h"
 #include "tools/synth_data.h"
 
@@ -255,6 +256,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"ope", {"bundle", "campaigns", "log", "json_out", "policy", "epsilon", "temperature", "quality_floor", "reserve"}},
     {"log-export", {"log", "out"}},
     {"kafka-mock", {"topic", "partitions", "brokers", "input", "rate", "seconds", "bootstrap_out"}},
+    {"plot", {"input", "out"}},
     {"train-local", kTrainFlags},
     {"ctr-baseline", kTrainFlags},
     {"train", kTrainFlags},
@@ -854,6 +856,7 @@ const char kUsage[] =
     "  ope       off-policy estimates (IPS, SNIPS, DR) of a new bundle's policy (no MPI): --log --bundle --campaigns\n"
     "  log-export  a decision log as libffm training data (no MPI): --log --out\n"
     "  kafka-mock  a mock Kafka cluster on 127.0.0.1 (no MPI), fed from a file: --topic=T --partitions=N --input=FILE [--rate=L/s]\n"
+    "  plot      draw a --metrics_out file (epochs or online windows) as PNG or SVG (gnuplot): --input=M.jsonl --out=F.png\n"
     "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"
     "            [--items=CSV --item_schema=S] [--users=CSV --user_schema=S] [--test_fraction --min_user_interactions]\n"
     "run 'embark <command> --help' for the flags.";
@@ -951,6 +954,20 @@ int main(int argc, char** argv) {
   if (command == "export") return RunExportCommand();
   if (command == "prepare") return RunPrepareCommand();
   if (command == "kafka-mock") return RunKafkaMock();
+  if (command == "plot") {
+    embark::PlotOptions o;
+    o.metrics = FLAGS_input;
+    o.out = FLAGS_out;
+    embark::Status st = o.metrics.empty() || o.out.empty()
+                            ? embark::Status::InvalidArgument("plot: --input=METRICS.jsonl and --out=FILE.png|.svg are required")
+                            : embark::PlotMetrics(o);
+    if (!st.ok()) {
+      std::fprintf(stderr, "embark %s\n", st.message().c_str());
+      return st.code() == embark::Status::Code::kInvalidArgument ? embark::kExitUsage : 1;
+    }
+    std::printf("wrote %s\n", o.out.c_str());
+    return 0;
+  }
   if (command == "serve") return RunServeCommand();
   if (command == "serve-bench") return RunServeBenchCommand();
   if (command == "deliver" || command == "simulate" || command == "ope" || command == "log-export")

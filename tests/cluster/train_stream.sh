@@ -31,6 +31,21 @@ touch "$WORK/parts/_SUCCESS"
 [ "$(finished_examples)" = "$total" ] || fail "expected all $total examples, got $(finished_examples)"
 grep -q '"test_auc"' "$WORK/m.jsonl" || fail "no test metrics after the stream"
 
+# A directory that grows while the job runs: parts and markers arrive one by one, then
+# _SUCCESS ends the job long before --max_seconds.
+mkdir "$WORK/live"
+"$LOCAL" --servers 1 --workers 2 -- train --model=lr --train="dir://$WORK/live" --max_seconds=60 >"$WORK/log" 2>&1 &
+job=$!
+for p in 00 01 02 03; do
+  sleep 0.7
+  cp "$WORK/parts/part-$p" "$WORK/live/.part-$p.tmp"; mv "$WORK/live/.part-$p.tmp" "$WORK/live/part-$p"
+  touch "$WORK/live/part-$p.done"
+done
+touch "$WORK/live/_SUCCESS"
+wait_for_exit $job 40
+[ "$RC" = 0 ] || fail "the growing-directory job ended with $RC"
+[ "$(finished_examples)" = "$total" ] || fail "expected all $total examples from the growing directory, got $(finished_examples)"
+
 # A bad line in a part is named by its file and line.
 mkdir "$WORK/bad"
 cp "$WORK/parts/part-00" "$WORK/bad/part-00"
@@ -76,6 +91,8 @@ summed=$(grep -oE '"events":[0-9]+' "$WORK/k.jsonl" | awk -F: '{ s += $2 } END {
 grep '"window":4' "$WORK/k.jsonl" | grep -q '"last":true' || { kill $mock; fail "the last window is not marked"; }
 grep -q '"lag":0' "$WORK/k.jsonl" || { kill $mock; fail "the last window does not report the stream caught up (lag 0)"; }
 kill $mock; wait $mock
+"$EMBARK_BIN" plot --input="$WORK/k.jsonl" --out="$WORK/k.png" >"$WORK/log" 2>&1 || fail "plot of the stream's metrics failed: $(cat "$WORK/log")"
+[ "$(head -c 4 "$WORK/k.png" | tail -c 3)" = PNG ] || fail "plot wrote no PNG"
 
 # A bad message is named by topic, partition and offset: line 100 is partition 0, offset 33.
 "$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$WORK/kbad.libsvm" \
@@ -85,9 +102,16 @@ for _ in $(seq 1 100); do [ -s "$WORK/brokers2" ] && grep -q produced "$WORK/moc
 brokers=$(cat "$WORK/brokers2")
 "$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="kafka://$brokers/clicks" --max_seconds=30 >"$WORK/log" 2>&1
 rc=$?
+[ $rc = 1 ] || { kill $mock; fail "a bad kafka message should exit 1, got $rc"; }
+grep -q "kafka://$brokers/clicks partition 0 offset 33: " "$WORK/log" || { kill $mock; fail "the bad message is not named by partition and offset"; }
+# --bad_lines=skip: the message is counted and every other one trained.
+"$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="kafka://$brokers/clicks" --max_events=$total --bad_lines=skip \
+  --max_seconds=60 >"$WORK/log" 2>&1
+rc=$?
 kill $mock; wait $mock
-[ $rc = 1 ] || fail "a bad kafka message should exit 1, got $rc"
-grep -q "kafka://$brokers/clicks partition 0 offset 33: " "$WORK/log" || fail "the bad message is not named by partition and offset"
+[ $rc = 0 ] || fail "--bad_lines=skip on kafka exited $rc"
+grep -q "skipped lines: non_numeric=1" "$WORK/log" || fail "the skipped message is not counted: $(grep -i skip "$WORK/log")"
+[ "$(finished_examples)" = $((total - 1)) ] || fail "expected $((total - 1)) examples with one bad message skipped, got $(finished_examples)"
 
 # Nothing listens on 127.0.0.1:1: an error naming the broker within --startup_timeout.
 start=$(date +%s)
