@@ -82,6 +82,15 @@ Status KafkaMockCluster::Produce(const std::string& topic, int32_t partition, co
   return Status::OK();
 }
 
+Status KafkaMockCluster::Watermarks(const std::string& topic, int32_t partition, int64_t* low, int64_t* high) {
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(producer_, topic.c_str(), partition, low, high, 5000);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Internal("kafka mock: no watermarks of " + topic + " partition " + std::to_string(partition) + ": " +
+                            rd_kafka_err2str(e));
+  }
+  return Status::OK();
+}
+
 Status RunKafkaMockCommand(const KafkaMockOptions& o) {
   if (o.topic.empty()) return Status::InvalidArgument("kafka-mock: --topic must not be empty");
   if (o.partitions < 1) return Status::InvalidArgument("kafka-mock: --partitions must be at least 1");
@@ -122,6 +131,16 @@ Status RunKafkaMockCommand(const KafkaMockOptions& o) {
       if (!per[static_cast<size_t>(p)].empty()) EMBARK_RETURN_IF_ERROR(cluster.Produce(o.topic, p, per[static_cast<size_t>(p)]));
     }
     if (next < lines.size()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // librdkafka's mock brokers keep a bounded log per partition (about 5 MB) and drop the
+  // oldest messages beyond it; a consumer would then silently start later. Refuse instead.
+  for (int p = 0; p < o.partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (cluster.Watermarks(o.topic, p, &low, &high).ok() && low > 0) {
+      return Status::InvalidArgument("kafka-mock: partition " + std::to_string(p) + " of " + o.topic + " kept only offsets " +
+                                     std::to_string(low) + ".." + std::to_string(high - 1) +
+                                     ": the mock cluster keeps about 5 MB per partition; use more --partitions");
+    }
   }
   std::printf("produced %zu lines\n", next);
   std::fflush(stdout);

@@ -4,7 +4,9 @@
 //
 // `embark kafka-mock` (RunKafkaMockCommand) starts one, creates a topic, produces the lines of
 // a file into it (line i into partition i % partitions, optionally paced at --rate lines/s),
-// prints "bootstrap HOST:PORT,..." and serves until SIGTERM/SIGINT or --seconds.
+// prints "bootstrap HOST:PORT,..." and serves until SIGTERM/SIGINT or --seconds. The mock
+// brokers keep about 5 MB per partition and drop older messages; the command refuses an input
+// that lost messages that way (use more partitions).
 //
 // Thread-safety: a KafkaMockCluster is used from one thread; the brokers run on librdkafka's
 // threads.
@@ -36,6 +38,8 @@ class KafkaMockCluster {
   // brokers acknowledged them all, at most timeout_ms.
   Status Produce(const std::string& topic, int32_t partition, const std::vector<std::string>& lines,
                  int timeout_ms = 10000);
+  // The oldest offset the brokers still hold and the next one to be written.
+  Status Watermarks(const std::string& topic, int32_t partition, int64_t* low, int64_t* high);
 
  private:
   rd_kafka_s* owner_ = nullptr;     // the handle the mock cluster hangs off
