@@ -320,6 +320,9 @@ embark::Status ApplyStreamFlags(embark::TrainOptions* o) {
     return Status::InvalidArgument("train: --model=" + FLAGS_model + " reads its item catalogue from --train files; it does not train from a stream yet");
   if ((FLAGS_model == "ffm" || FLAGS_model == "deepfm") && FLAGS_format == "libffm" && !IsSet("num_fields") && FLAGS_test.empty())
     return Status::InvalidArgument("train: --model=" + FLAGS_model + " on a stream needs --num_fields (a stream cannot be scanned for its fields)");
+  // Without a barrier by default: under BSP a worker whose partitions or parts are quiet
+  // would hold every other worker at the next clock until its own events came.
+  if (!IsSet("consistency")) o->consistency = embark::Consistency::kAsp;
   o->epochs = 1;
   o->sync = embark::SyncMode::kExact;
   o->sync_set = true;

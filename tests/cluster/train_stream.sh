@@ -34,7 +34,7 @@ grep -q '"test_auc"' "$WORK/m.jsonl" || fail "no test metrics after the stream"
 # A directory that grows while the job runs: parts and markers arrive one by one, then
 # _SUCCESS ends the job long before --max_seconds.
 mkdir "$WORK/live"
-"$LOCAL" --servers 1 --workers 2 -- train --model=lr --train="dir://$WORK/live" --max_seconds=60 >"$WORK/log" 2>&1 &
+"$LOCAL" --servers 1 --workers 2 -- train --model=lr --train="dir://$WORK/live" --max_seconds=40 >"$WORK/log" 2>&1 &
 job=$!
 for p in 00 01 02 03; do
   sleep 0.7
@@ -74,12 +74,22 @@ brokers=$(cat "$WORK/brokers")
 # --max_events, which partition 1 alone holds, so exactly 2 x that many are trained.
 per=$((total / 3))
 "$LOCAL" --servers 1 --workers 2 -- train --model=lr --train="kafka://$brokers/clicks" --max_events=$per \
-  --max_seconds=60 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training exited $?"; }
+  --max_seconds=40 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training exited $?"; }
 [ "$(finished_examples)" = $((2 * per)) ] || { kill $mock; fail "expected $((2 * per)) examples from kafka, got $(finished_examples)"; }
+# Without limits on events, both workers train everything they have within --max_seconds:
+# streams default to asp, so worker 1 (one partition) running dry does not hold worker 0 (two).
+"$LOCAL" --servers 1 --workers 2 -- train --model=lr --batch_size=16 --train="kafka://$brokers/clicks" --max_seconds=4 >"$WORK/log" 2>&1 \
+  || { kill $mock; fail "kafka:// training with --max_seconds exited $?"; }
+[ "$(finished_examples)" = "$total" ] || { kill $mock; fail "expected all $total examples within --max_seconds, got $(finished_examples)"; }
+# Negative control: under an explicit bsp the dry worker holds the other at the next clock
+# (small batches, so the held worker has far more than its read-ahead left to train).
+"$LOCAL" --servers 1 --workers 2 -- train --model=lr --batch_size=16 --consistency=bsp --train="kafka://$brokers/clicks" --max_seconds=4 \
+  >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training under bsp exited $?"; }
+[ "$(finished_examples)" -lt "$total" ] || { kill $mock; fail "bsp trained all $total examples: the asp check above proves nothing"; }
 # One worker reads all three partitions: all lines, none twice (--max_events = the total),
 # with progressive-validation windows of 500 events in the metrics file.
 "$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="kafka://$brokers/clicks" --max_events=$total \
-  --max_seconds=60 --metrics_out="$WORK/k.jsonl" --window=500 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training on one worker exited $?"; }
+  --max_seconds=40 --metrics_out="$WORK/k.jsonl" --window=500 >"$WORK/log" 2>&1 || { kill $mock; fail "kafka:// training on one worker exited $?"; }
 [ "$(finished_examples)" = "$total" ] || { kill $mock; fail "expected $total examples from kafka, got $(finished_examples)"; }
 grep -q "training examples in memory" "$WORK/log" && { kill $mock; fail "the stream was cached in memory (local updates) instead of trained in event order"; }
 windows=$(grep -c '"window":' "$WORK/k.jsonl")
@@ -106,7 +116,7 @@ rc=$?
 grep -q "kafka://$brokers/clicks partition 0 offset 33: " "$WORK/log" || { kill $mock; fail "the bad message is not named by partition and offset"; }
 # --bad_lines=skip: the message is counted and every other one trained.
 "$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="kafka://$brokers/clicks" --max_events=$total --bad_lines=skip \
-  --max_seconds=60 >"$WORK/log" 2>&1
+  --max_seconds=40 >"$WORK/log" 2>&1
 rc=$?
 kill $mock; wait $mock
 [ $rc = 0 ] || fail "--bad_lines=skip on kafka exited $rc"
