@@ -320,6 +320,26 @@ TEST_F(KafkaStreamTest, EventsNameTopicPartitionOffset) {
   EXPECT_FALSE(finished);
 }
 
+TEST_F(KafkaStreamTest, AWorkerWithoutPartitionsIsFinished) {
+  Produce(0, 2);
+  auto idle = OpenStream(spec_, 3, 4);  // partitions 0..2 go to workers 0..2
+  ASSERT_NE(idle, nullptr);
+  StreamEvent e;
+  bool got = true, finished = false;
+  ASSERT_TRUE(idle->Next(&e, 100, &got, &finished).ok());
+  EXPECT_FALSE(got);
+  EXPECT_TRUE(finished);
+  // Negative control: a worker with a partition is not finished, and gets its events.
+  auto busy = OpenStream(spec_, 2, 4);
+  ASSERT_NE(busy, nullptr);
+  got = false;
+  for (int i = 0; i < 40 && !got; ++i) {
+    ASSERT_TRUE(busy->Next(&e, 250, &got, &finished).ok());
+    EXPECT_FALSE(finished);
+  }
+  EXPECT_EQ(e.line, "p2-0");
+}
+
 TEST_F(KafkaStreamTest, DeletedOffsetAndUnknownTopicAreClearErrors) {
   Produce(0, 3);
   StreamPositions beyond{{"0", 1000}};

@@ -136,6 +136,10 @@ Status KafkaStream::Open() {
   for (int32_t p : all) {
     if (p % options_.num_workers == options_.worker_index) partitions_.push_back(p);
   }
+  if (partitions_.empty()) {
+    LOG(WARNING) << spec_ << ": worker " << options_.worker_index << " of " << options_.num_workers
+                 << " reads nothing: the topic has only " << all.size() << " partitions";
+  }
   for (const auto& [key, offset] : options_.start) {
     const int32_t p = static_cast<int32_t>(std::strtol(key.c_str(), nullptr, 10));
     if (std::to_string(p) != key || !std::binary_search(all.begin(), all.end(), p)) {
@@ -158,11 +162,10 @@ Status KafkaStream::Open() {
 
 Status KafkaStream::Next(StreamEvent* event, int timeout_ms, bool* got, bool* finished) {
   *got = false;
-  *finished = false;  // a topic has no end
-  if (partitions_.empty()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
-    return Status::OK();
-  }
+  // A topic has no end; but a worker with no partition (more workers than partitions) can
+  // never get an event, and must not keep a job with --max_events waiting.
+  *finished = partitions_.empty();
+  if (partitions_.empty()) return Status::OK();
   rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
   if (m == nullptr) return Status::OK();
   std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> owned(m, &rd_kafka_message_destroy);

@@ -4,7 +4,8 @@
 // No consumer group decides who reads what: Open() asks the brokers for the topic's partitions
 // and worker w of W assigns itself the partitions p with p % W == w, starting at the offsets
 // it was given (else at the beginning of each partition). Offsets are never committed to the
-// broker; Positions() is the job's record of where to go on.
+// broker; Positions() is the job's record of where to go on. A worker left without a
+// partition (more workers than partitions) is finished at once.
 //
 // Errors are clear and bounded in time: no broker answering within startup_timeout_s names
 // the brokers; an unknown topic names it; an offset the broker no longer has (deleted by
