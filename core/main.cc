@@ -36,6 +36,7 @@
 #include "worker/checkpoint_interval.h"
 #include "worker/field_count.h"
 #include "worker/local_runner.h"
+#include "worker/stream_source.h"
 #include "worker/trainer.h"
 #include "core/flag_scope.h"
 #include "core/hash.h"
@@ -43,7 +44,9 @@
 #include "delivery/delivery_commands.h"
 #include "delivery/serve_endpoints.h"
 #include "ps/count_min_sketch.h"
+#include "tools/kafka_mock.h"
 #include "tools/kv_check.h"
+#include "tools/plot_metrics.h"
 #include "tools/prepare.h"
 #include "tools/synth_data.h"
 
@@ -80,6 +83,9 @@ DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm, 
 DEFINE_string(schema, "", "train: the schema file of --format=csv (worker/csv_schema.h); prepare: the schema of --input");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
+DEFINE_uint64(max_events, 0, "train: with --train=dir://PATH or kafka://HOST:PORT/TOPIC (online training): each worker stops after this many events (0 = no limit)");
+DEFINE_double(max_seconds, 0, "train: online training: stop reading the stream after this many seconds (0 = no limit)");
+DEFINE_string(window, "10000", "train: online training with --metrics_out: each worker appends progressive-validation metrics (every event scored before it trains) per window of this many events, or of a duration such as 30s or 1m");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
 DEFINE_uint32(dim, 0, "train: latent factors K of every model but lr (ffm: per field; two_tower: also the tower output width); default by model");
 DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator per row), ftrl or adam (default by model)");
@@ -154,6 +160,13 @@ DEFINE_string(users, "", "gen, simulate: number of users (default by kind); prep
 DEFINE_string(items, "", "gen, simulate: number of items (default by kind); prepare: item side-feature CSV; train: imf/two_tower: item catalogue file (libffm, one item a line; default: the items of --train); export: the same catalogue, for /topk");
 DEFINE_double(test_fraction, 0.2, "gen: share of rows written to the test file; prepare: each user's latest share of interactions");
 
+// kafka-mock (no cluster: a plain process; tools/kafka_mock.h; also uses --input, --seconds)
+DEFINE_string(topic, "events", "kafka-mock: the topic to create");
+DEFINE_int32(partitions, 3, "kafka-mock: partitions of --topic");
+DEFINE_int32(brokers, 1, "kafka-mock: mock brokers to start on 127.0.0.1");
+DEFINE_double(rate, 0, "kafka-mock: lines of --input produced per second (0 = all at once)");
+DEFINE_string(bootstrap_out, "", "kafka-mock: also write the brokers' HOST:PORT list to this file");
+
 // prepare (no cluster: a plain process)
 DEFINE_string(input, "", "prepare: the interaction CSV");
 DEFINE_string(item_schema, "", "prepare: the schema of --items");
@@ -222,7 +235,7 @@ const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
+    "model", "format", "train", "test", "max_events", "max_seconds", "window", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "blocks", "block_log", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
@@ -250,6 +263,8 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"ope", {"bundle", "campaigns", "log", "json_out", "policy", "epsilon", "temperature", "quality_floor", "reserve"}},
     {"log-export", {"log", "out"}},
     {"models", {}},
+    {"kafka-mock", {"topic", "partitions", "brokers", "input", "rate", "seconds", "bootstrap_out"}},
+    {"plot", {"input", "out"}},
     {"train-local", kTrainFlags},
     {"ctr-baseline", kTrainFlags},
     {"train", kTrainFlags},
@@ -287,6 +302,47 @@ embark::Status WriteTruth(const std::string& prefix, const char* kind, const cha
   out.close();
   if (!out) return embark::Status::IoError("cannot write " + prefix + ".truth.json");
   return embark::Status::OK();
+}
+
+// Online training (--train=dir://... or kafka://...): one pass over the stream in event order,
+// on the exact path, ended by the stream or --max_events/--max_seconds.
+embark::Status ApplyStreamFlags(embark::TrainOptions* o) {
+  using embark::Status;
+  o->stream = embark::IsStreamSpec(o->train);
+  if (!o->stream) {
+    if (IsSet("max_events") || IsSet("max_seconds") || IsSet("window"))
+      return Status::InvalidArgument("train: --max_events, --max_seconds and --window apply to a stream (--train=dir://PATH or kafka://HOST:PORT/TOPIC)");
+    return Status::OK();
+  }
+  embark::WindowSpec window;
+  EMBARK_RETURN_IF_ERROR(embark::ParseWindow(FLAGS_window, &window));
+  o->window_events = window.events;
+  o->window_seconds = window.seconds;
+  if (FLAGS_max_seconds < 0) return Status::InvalidArgument("train: --max_seconds must not be negative");
+  if (IsSet("epochs") && FLAGS_epochs != 1)
+    return Status::InvalidArgument("train: a stream is read once: --epochs does not apply to --train=" + o->train);
+  if (!FLAGS_checkpoint_dir.empty() || FLAGS_resume || !FLAGS_checkpoint_every.empty())
+    return Status::InvalidArgument("train: checkpoints of stream positions are not supported yet: --checkpoint_dir, "
+                                   "--checkpoint_every and --resume do not combine with --train=" + o->train);
+  if (IsSet("sync") && FLAGS_sync != "exact")
+    return Status::InvalidArgument("train: a stream trains with --sync=exact (each event is scored, then trained, once)");
+  if (IsSet("shuffle_buffer") && FLAGS_shuffle_buffer != 0)
+    return Status::InvalidArgument("train: a stream is trained in event order: --shuffle_buffer does not apply");
+  if (FLAGS_model == "imf" || FLAGS_model == "two_tower")
+    return Status::InvalidArgument("train: --model=" + FLAGS_model + " reads its item catalogue from --train files; it does not train from a stream yet");
+  if ((FLAGS_model == "ffm" || FLAGS_model == "deepfm") && FLAGS_format == "libffm" && !IsSet("num_fields") && FLAGS_test.empty())
+    return Status::InvalidArgument("train: --model=" + FLAGS_model + " on a stream needs --num_fields (a stream cannot be scanned for its fields)");
+  // Without a barrier by default: under BSP a worker whose partitions or parts are quiet
+  // would hold every other worker at the next clock until its own events came.
+  if (!IsSet("consistency")) o->consistency = embark::Consistency::kAsp;
+  o->epochs = 1;
+  o->sync = embark::SyncMode::kExact;
+  o->sync_set = true;
+  o->shuffle_buffer = 0;
+  o->max_events = FLAGS_max_events;
+  o->max_seconds = FLAGS_max_seconds;
+  o->startup_timeout_s = FLAGS_startup_timeout;
+  return Status::OK();
 }
 
 // Builds the train job from the flags; contradictions are errors.
@@ -429,6 +485,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
                                      "since delta checkpoints do not record evicted rows");
     o.full_every = 1;
   }
+  EMBARK_RETURN_IF_ERROR(ApplyStreamFlags(&o));
 
   embark::ModelOptions m;
   if (IsSet("dim")) m.dim = FLAGS_dim;
@@ -448,7 +505,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     if (IsSet("num_fields") && FLAGS_num_fields == 0) return Status::InvalidArgument("train: --num_fields must be at least 1");
     uint32_t fields = 0;
     std::string how;
-    Status st = embark::ResolveNumFields(o.format, o.csv_schema.get(), o.train, o.test,
+    Status st = embark::ResolveNumFields(o.format, o.csv_schema.get(), o.stream ? std::string() : o.train, o.test,
                                          IsSet("num_fields") ? FLAGS_num_fields : 0, &fields, &how);
     if (!st.ok()) return Status::InvalidArgument("train: " + st.message());
     m.num_fields = fields;
@@ -532,6 +589,24 @@ bool ParseCount(const std::string& name, const std::string& text, int64_t* out) 
 }
 
 // `embark prepare`: raw interaction logs -> libffm interaction files (tools/prepare.h).
+// `embark kafka-mock`: librdkafka's mock Kafka cluster on loopback, fed from --input.
+int RunKafkaMock() {
+  embark::KafkaMockOptions o;
+  o.topic = FLAGS_topic;
+  o.partitions = FLAGS_partitions;
+  o.brokers = FLAGS_brokers;
+  o.input = FLAGS_input;
+  o.rate = FLAGS_rate;
+  o.seconds = IsSet("seconds") ? FLAGS_seconds : 0;
+  o.bootstrap_out = FLAGS_bootstrap_out;
+  embark::Status st = embark::RunKafkaMockCommand(o);
+  if (!st.ok()) {
+    std::fprintf(stderr, "embark kafka-mock: %s\n", st.ToString().c_str());
+    return st.code() == embark::Status::Code::kInvalidArgument ? embark::kExitUsage : 1;
+  }
+  return 0;
+}
+
 int RunPrepareCommand() {
   embark::PrepareOptions o;
   o.schema = FLAGS_schema;
@@ -809,6 +884,8 @@ const char kUsage[] =
     "  simulate  a generated day of delivery per policy, with budgets and pacing (no MPI): --bundle --seed --users --items --out=PREFIX\n"
     "  ope       off-policy estimates (IPS, SNIPS, DR) of a new bundle's policy (no MPI): --log --bundle --campaigns\n"
     "  log-export  a decision log as libffm training data (no MPI): --log --out\n"
+    "  kafka-mock  a mock Kafka cluster on 127.0.0.1 (no MPI), fed from a file: --topic=T --partitions=N --input=FILE [--rate=L/s]\n"
+    "  plot      draw a --metrics_out file (epochs or online windows) as PNG or SVG (gnuplot): --input=M.jsonl --out=F.png\n"
     "  prepare   clean raw interaction logs into libffm files (no MPI): --schema=S --input=CSV --out=PREFIX\n"
     "            [--items=CSV --item_schema=S] [--users=CSV --user_schema=S] [--test_fraction --min_user_interactions]\n"
     "run 'embark <command> --help' for the flags.";
@@ -906,6 +983,21 @@ int main(int argc, char** argv) {
   if (command == "models") return RunModelsCommand();
   if (command == "export") return RunExportCommand();
   if (command == "prepare") return RunPrepareCommand();
+  if (command == "kafka-mock") return RunKafkaMock();
+  if (command == "plot") {
+    embark::PlotOptions o;
+    o.metrics = FLAGS_input;
+    o.out = FLAGS_out;
+    embark::Status st = o.metrics.empty() || o.out.empty()
+                            ? embark::Status::InvalidArgument("plot: --input=METRICS.jsonl and --out=FILE.png|.svg are required")
+                            : embark::PlotMetrics(o);
+    if (!st.ok()) {
+      std::fprintf(stderr, "embark %s\n", st.message().c_str());
+      return st.code() == embark::Status::Code::kInvalidArgument ? embark::kExitUsage : 1;
+    }
+    std::printf("wrote %s\n", o.out.c_str());
+    return 0;
+  }
   if (command == "serve") return RunServeCommand();
   if (command == "serve-bench") return RunServeBenchCommand();
   if (command == "deliver" || command == "simulate" || command == "ope" || command == "log-export")

@@ -84,8 +84,11 @@ void TrainApp::OnStart(SchedulerHandle* s) {
     if (!complete.empty()) restore = complete.back();
   }
   if (!opts_.metrics_out.empty()) {
-    // A resumed run continues the metrics file of the run it resumes.
-    metrics_out_.open(opts_.metrics_out, !restore.empty() ? std::ios::app : std::ios::trunc);
+    // A resumed run continues the metrics file of the run it resumes. Lines are appended
+    // (O_APPEND) even to a fresh file, because online training's workers append their window
+    // lines to the same file.
+    if (restore.empty()) std::ofstream(opts_.metrics_out, std::ios::trunc).close();
+    metrics_out_.open(opts_.metrics_out, std::ios::app);
     if (!metrics_out_) s->Abort("cannot write --metrics_out file " + opts_.metrics_out, kExitUsage);
   }
   if (!opts_.predictions_out.empty()) {

@@ -54,6 +54,16 @@ Status DataReader::Open() {
     return Status::InvalidArgument(options_.parser.csv_schema->source() +
                                    ": no label to train on (add a 'column NAME label' or 'label constant 1')");
   }
+  if (IsStreamSpec(options_.files)) {
+    StreamOptions so;
+    so.worker_index = options_.worker_index;
+    so.num_workers = options_.num_workers;
+    so.startup_timeout_s = options_.startup_timeout_s;
+    EMBARK_RETURN_IF_ERROR(MakeStreamSource(options_.files, so, &stream_));
+    EMBARK_RETURN_IF_ERROR(stream_->Open());
+    opened_ = true;
+    return Status::OK();
+  }
   EMBARK_RETURN_IF_ERROR(ExpandInputs(options_.files, &files_));
   std::vector<std::pair<std::string, uint64_t>> sizes;
   EMBARK_RETURN_IF_ERROR(StatFiles(files_, &sizes));
@@ -105,6 +115,9 @@ Status DataReader::StartEpoch(int epoch, const RemainingInput* resume, bool file
   if (!opened_) return Status::InvalidArgument("DataReader::StartEpoch called before Open");
   StopThread();
   epoch_file_order_ = file_order;
+  if (stream_ != nullptr && resume != nullptr) {
+    return Status::InvalidArgument(options_.files + ": a stream cannot resume a file position");
+  }
   if (resume != nullptr) {
     if (resume->files != files_) {
       return Status::InvalidArgument("the checkpoint's training files (" + std::to_string(resume->files.size()) +
@@ -185,6 +198,7 @@ bool DataReader::MaybePause(const LineSource* source, size_t next_pending, const
 
 Status DataReader::Snapshot(RemainingInput* out, int timeout_ms) {
   if (!epoch_started_) return Status::InvalidArgument("DataReader::Snapshot called before StartEpoch");
+  if (stream_ != nullptr) return Status::InvalidArgument(options_.files + ": mid-epoch positions are for files, not streams");
   std::unique_lock<std::mutex> lock(mu_);
   pause_requested_ = true;
   pause_flag_.store(true, std::memory_order_relaxed);
@@ -239,10 +253,67 @@ bool DataReader::Push(Batch* batch) {
   return true;
 }
 
+template <class Take>
+Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const bool files = options_.files.rfind("dir://", 0) == 0;
+  uint64_t events = 0;
+  std::string last_key;
+  parser->StartFile();
+  auto lag_measured = Clock::now() - std::chrono::seconds(1);
+  for (;;) {
+    if (Clock::now() - lag_measured >= std::chrono::seconds(1)) {
+      stream_lag_.store(stream_->Lag(), std::memory_order_relaxed);
+      lag_measured = Clock::now();
+    }
+    if (stop_flag_.load(std::memory_order_relaxed)) return Status::Aborted("reader stopped");
+    if (options_.max_events > 0 && events >= options_.max_events) break;
+    int wait_ms = options_.stream_flush_ms;
+    if (options_.max_seconds > 0) {
+      const double left = options_.max_seconds - std::chrono::duration<double>(Clock::now() - start).count();
+      if (left <= 0) break;
+      wait_ms = static_cast<int>(std::min<double>(wait_ms, left * 1000 + 1));
+    }
+    StreamEvent event;
+    bool got = false, finished = false;
+    EMBARK_RETURN_IF_ERROR(stream_->Next(&event, wait_ms, &got, &finished));
+    if (finished) break;
+    if (!got) {
+      // A quiet stream: train what has come so far instead of waiting for a full batch.
+      if (!current->empty() && !Push(current)) return Status::Aborted("reader stopped");
+      continue;
+    }
+    if (event.timestamp_ms > newest_event_ms_.load(std::memory_order_relaxed)) {
+      newest_event_ms_.store(event.timestamp_ms, std::memory_order_relaxed);
+    }
+    // Per file of dir:// (separator detection, header line); a Kafka topic is one stream.
+    if (files && event.key != last_key) {
+      parser->StartFile();
+      last_key = event.key;
+    }
+    EMBARK_RETURN_IF_ERROR(take(event.line, files && event.line_number == 1, events,
+                                [&] { return event.Where(stream_->spec()); }));
+    ++events;
+  }
+  stream_lag_.store(stream_->Lag(), std::memory_order_relaxed);
+  if (!current->empty() && !Push(current)) return Status::Aborted("reader stopped");
+  return Status::OK();
+}
+
+double DataReader::event_lag_seconds() const {
+  const int64_t newest = newest_event_ms_.load(std::memory_order_relaxed);
+  if (newest < 0) return -1;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  return static_cast<double>(now_ms - newest) / 1000.0;
+}
+
 Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
   LineSource source(epoch_ranges_, options_.read_buffer_bytes);
   std::unique_ptr<LineParser> parser = LineParser::Create(options_.format, options_.parser);
-  const size_t capacity = epoch_file_order_ ? 0 : options_.shuffle_buffer;
+  // A stream is trained in event order (progressive validation scores events as they come).
+  const size_t capacity = epoch_file_order_ || stream_ != nullptr ? 0 : options_.shuffle_buffer;
   const bool shuffle = capacity > 0;
   ShuffleBuffer shuffler(capacity, shuffle_seed);
   Batch current;
@@ -275,6 +346,8 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
     if (current.size() >= options_.batch_size && !Push(&current)) return Status::Aborted("reader stopped");
     return Status::OK();
   };
+
+  if (stream_ != nullptr) return ReadStream(parser.get(), &current, take);
 
   // A resumed epoch first reads the lines that were read but not trained before the cut.
   std::unique_ptr<OffsetLineReader> by_offset;

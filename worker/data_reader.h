@@ -30,6 +30,14 @@
 // pending lines first (by offset), then its ranges, through a shuffle buffer seeded for the
 // resumed epoch.
 //
+// Streams: when `files` is dir://PATH or kafka://HOST:PORT/TOPIC (worker/stream_source.h) the
+// epoch is the stream itself, read in event order (no shuffle buffer): it ends when the stream
+// is complete (dir:// with _SUCCESS), after options.max_events events of this worker or
+// options.max_seconds seconds, whichever comes first. A batch that is not full is handed out
+// after stream_flush_ms without a new event, so a slow stream still trains. Bad events name
+// "dir://D/FILE:LINE" or "kafka://BROKERS/TOPIC partition P offset O". Snapshot() and resuming
+// an epoch are for files only (an error for a stream).
+//
 // Thread-safety: Open/StartEpoch/Next/Snapshot/destruction are called from one consumer thread;
 // bad_line_counts() and examples_read() may be called from any thread.
 #pragma once
@@ -51,6 +59,7 @@
 #include "worker/input_position.h"
 #include "worker/input_split.h"
 #include "worker/line_parser.h"
+#include "worker/stream_source.h"
 
 namespace embark {
 
@@ -73,6 +82,11 @@ struct DataReaderOptions {
   ParserOptions parser;
   size_t read_buffer_bytes = size_t{1} << 20;
   int next_timeout_ms = 0;     // Next() gives up after this long; 0 = wait as long as needed
+  // Streams only (see above).
+  uint64_t max_events = 0;        // this worker's events per epoch; 0 = no limit
+  double max_seconds = 0;         // seconds of reading; 0 = no limit
+  double startup_timeout_s = 60;  // kafka://: longest wait for a broker at Open()
+  int stream_flush_ms = 200;
 };
 
 class DataReader {
@@ -112,6 +126,12 @@ class DataReader {
   const std::vector<std::string>& files() const { return files_; }
   const std::vector<FileRange>& ranges() const { return ranges_; }
   const DataReaderOptions& options() const { return options_; }
+  // Streams: events (kafka://) or bytes (dir://) known but not read yet, as last measured by
+  // the reader thread (about once a second); -1 if unknown. Any thread.
+  int64_t stream_lag() const { return stream_lag_.load(std::memory_order_relaxed); }
+  // Streams: seconds from the newest event read (its Kafka timestamp, or its part's mtime)
+  // to now; -1 if unknown. Any thread.
+  double event_lag_seconds() const;
 
  private:
   using ReasonCounts = std::array<uint64_t, kNumBadLineReasons>;
@@ -124,6 +144,13 @@ class DataReader {
                   const Batch& current);
   RemainingInput Describe(const std::vector<FileRange>& ranges, size_t next_pending) const;
   Status ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts);
+  // The stream's share of this worker (stream_ set), until it ends or a limit is reached.
+  // `take` parses one line (see ReadRanges).
+  template <class Take>
+  Status ReadStream(LineParser* parser, Batch* current, Take&& take);
+  std::unique_ptr<StreamSource> stream_;  // set by Open() for a stream spec
+  std::atomic<int64_t> stream_lag_{-1};
+  std::atomic<int64_t> newest_event_ms_{-1};
   bool epoch_file_order_ = false;  // set by StartEpoch, read by the reader thread it starts
   // Queues *batch for the consumer and replaces it with a recycled empty batch. False if the
   // reader was asked to stop while waiting for space.

@@ -36,6 +36,15 @@ struct TrainOptions {
   uint32_t num_fields = 0;       // libffm: a line with a field >= this is bad (field_out_of_range); 0 = any
   std::string train;             // files, globs, directories (comma-separated)
   std::string test;              // optional
+  // Online training: `train` is a stream (dir:// or kafka://, worker/stream_source.h), read in
+  // one epoch that ends with the stream or at these limits (0 = none).
+  bool stream = false;
+  uint64_t max_events = 0;       // per worker
+  double max_seconds = 0;
+  double startup_timeout_s = 60;  // kafka://: longest wait for a broker
+  // Progressive validation windows (worker/progressive_window.h), written to metrics_out.
+  uint64_t window_events = 10000;  // a window closes after this many events of a worker ...
+  double window_seconds = 0;       // ... or, when set instead, after this many seconds
   int epochs = 10;
   size_t batch_size = 256;
   Consistency consistency = Consistency::kBsp;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <chrono>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <mutex>
 #include <numeric>
 #include <thread>
@@ -1254,6 +1256,9 @@ Status Trainer::OpenReader() {
   ropts.bad_lines = opts_.bad_lines;
   ropts.parser.csv_schema = opts_.csv_schema;
   ropts.parser.num_fields = opts_.num_fields;
+  ropts.max_events = opts_.max_events;
+  ropts.max_seconds = opts_.max_seconds;
+  ropts.startup_timeout_s = opts_.startup_timeout_s;
   reader_ = std::make_unique<DataReader>(ropts);
   return reader_->Open();
 }
@@ -1278,6 +1283,11 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   EMBARK_RETURN_IF_ERROR(OpenReader());
   DataReader* reader = reader_.get();
   EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
+  if (opts_.stream && !opts_.metrics_out.empty() && !window_) {
+    stream_start_s_ = NowSeconds();
+    window_ = std::make_unique<ProgressiveWindow>(WindowSpec{opts_.window_events, opts_.window_seconds},
+                                                  model_.name() == "mf", ctx_.worker_index, stream_start_s_);
+  }
   const bool prefetch_pulls = EffectiveStaleness(opts_) >= 1;
   const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
   cut_pending_ = false;
@@ -1300,6 +1310,7 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
       EMBARK_RETURN_IF_ERROR(Load(reader, next, &next_end));
       next_loaded = true;
     }
+    if (window_) EMBARK_RETURN_IF_ERROR(ScoreProgressive(*cur));
     const LossSum loss = Compute(cur);
     if (opts_.slow_worker == ctx_.worker_index && opts_.slow_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(opts_.slow_ms));
@@ -1318,7 +1329,33 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
     }
     end = next_end;
   }
+  if (window_) EMBARK_RETURN_IF_ERROR(WriteWindow(/*last=*/true));
   return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start);
+}
+
+Status Trainer::ScoreProgressive(const Slot& slot) {
+  const size_t n = slot.batch.size();
+  window_preds_.resize(n);
+  if (n > 0) model_.Predict(slot.batch, 0, n, slot.rows, window_preds_.data());
+  window_->Add(window_preds_.data(), slot.batch.labels.data(), n);
+  return window_->Due(NowSeconds()) ? WriteWindow(/*last=*/false) : Status::OK();
+}
+
+Status Trainer::WriteWindow(bool last) {
+  std::string line;
+  const double now = NowSeconds();
+  if (!window_->Close(now, reader_->stream_lag(), reader_->event_lag_seconds(), &line)) {
+    return Status::OK();
+  }
+  if (last) line.insert(line.size() - 1, ",\"last\":true");
+  line += "\n";
+  // One write per line with O_APPEND: lines of several workers (and the scheduler's) never mix.
+  const int fd = ::open(opts_.metrics_out.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+  if (fd < 0) return Status::IoError("cannot append to --metrics_out=" + opts_.metrics_out);
+  const ssize_t wrote = ::write(fd, line.data(), line.size());
+  ::close(fd);
+  if (wrote != static_cast<ssize_t>(line.size())) return Status::IoError("cannot append to --metrics_out=" + opts_.metrics_out);
+  return Status::OK();
 }
 
 // Reads this worker's share of the test files once, before training starts, so a missing

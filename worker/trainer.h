@@ -17,6 +17,10 @@
 // position (the reader's snapshot plus a batch it holds but has not trained) and waits until
 // the checkpoint is written. A resumed run trains the interrupted epoch's remainder it is given.
 //
+// Online training (TrainOptions::stream): the one epoch is the stream; with --metrics_out each
+// batch is first scored by the rows it pulled (before its own update: progressive validation)
+// and the worker appends a line per closed window to the metrics file.
+//
 // Thread-safety: Run() is called once, from the worker's main thread.
 #pragma once
 
@@ -28,6 +32,7 @@
 #include "core/runtime.h"
 #include "models/model.h"
 #include "worker/kv_client.h"
+#include "worker/progressive_window.h"
 #include "worker/ranking_evaluator.h"
 #include "worker/block_scheduler.h"
 #include "worker/epoch_cache.h"
@@ -216,6 +221,13 @@ class Trainer {
   uint64_t min_clock_ = 0;
   int min_clock_epoch_ = -1;
   std::unique_ptr<DataReader> reader_;
+  // Online training with --metrics_out: each batch is scored before it trains
+  // (ScoreProgressive), and every closed window is appended to metrics_out as a line.
+  Status ScoreProgressive(const Slot& slot);
+  Status WriteWindow(bool last);
+  std::unique_ptr<ProgressiveWindow> window_;
+  std::vector<float> window_preds_;
+  double stream_start_s_ = 0;
   bool cut_pending_ = false;     // a cut request for the current epoch not served yet
   bool cut_decode_failed_ = false;
   uint64_t cut_clock_ = 0;
