@@ -22,6 +22,28 @@
 
 namespace embark {
 
+namespace {
+// The held rows that are stale (not read since the last exchange), each once, per table: what a
+// coming stretch of training must read again before it starts (PullIntoReplica).
+class StaleRows {
+ public:
+  StaleRows(const RowReplica& rep, size_t tables) : rep_(rep), rows_(tables), seen_(tables) {}
+  void Note(int t, uint32_t index) {
+    if (rep_.IsFresh(t, index)) return;
+    if (seen_[t].empty()) seen_[t].assign(rep_.held(t), 0);
+    if (seen_[t][index]) return;
+    seen_[t][index] = 1;
+    rows_[t].push_back(index);
+  }
+  const std::vector<std::vector<uint32_t>>& rows() const { return rows_; }
+
+ private:
+  const RowReplica& rep_;
+  std::vector<std::vector<uint32_t>> rows_;
+  std::vector<std::vector<uint8_t>> seen_;
+};
+}  // namespace
+
 Status ParseConsistency(const std::string& name, Consistency* out) {
   if (name == "bsp") *out = Consistency::kBsp;
   else if (name == "ssp") *out = Consistency::kSsp;
@@ -398,19 +420,10 @@ Status Trainer::PrefetchInterval() {
   std::vector<int32_t> rows;
   std::vector<uint16_t> fields;
   epoch_cache_->Peek(opts_.sync_every * opts_.batch_size, &rows, &fields);
-  std::vector<std::vector<uint32_t>> stale(n_tables);
-  std::vector<std::vector<uint8_t>> seen(n_tables);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i] < 0) continue;
-    const int t = TableOf(fields[i]);
-    const uint32_t index = static_cast<uint32_t>(rows[i]);
-    if (rep.IsFresh(t, index)) continue;
-    if (seen[t].empty()) seen[t].assign(rep.held(t), 0);
-    if (seen[t][index]) continue;
-    seen[t][index] = 1;
-    stale[t].push_back(index);
-  }
-  return PullIntoReplica(stale);
+  StaleRows stale(rep, n_tables);
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i] >= 0) stale.Note(TableOf(fields[i]), static_cast<uint32_t>(rows[i]));
+  return PullIntoReplica(stale.rows());
 }
 
 Status Trainer::RefreshStale(LocalBatch* lb) {
@@ -626,31 +639,37 @@ LossSum Trainer::TrainCachedRound(uint64_t batches, uint64_t* trained, uint64_t*
   return total;
 }
 
-void Trainer::KeepOwnUsers(Batch* batch) {
+bool Trainer::PairOfExample(const uint16_t* fields, const int32_t* rows, size_t n, size_t* user, size_t* item) {
   int user_table = -1, item_table = -1;
   model_.PairTables(&user_table, &item_table);
+  int users = 0, items = 0;
+  for (size_t f = 0; f < n; ++f) {
+    if (rows != nullptr && rows[f] < 0) continue;
+    const int t = TableOf(fields[f]);
+    if (t < 0) continue;  // a field the model ignores
+    if (t == user_table) {
+      *user = f;
+      ++users;
+    } else if (t == item_table) {
+      *item = f;
+      ++items;
+    } else {
+      return false;
+    }
+  }
+  return users == 1 && items == 1;
+}
+
+void Trainer::KeepOwnUsers(Batch* batch) {
   const uint32_t workers = static_cast<uint32_t>(ctx_.num_workers);
   const uint32_t grid = static_cast<uint32_t>(block_grid_);
   Batch kept;
   for (size_t e = 0; e < batch->size(); ++e) {
     const uint32_t begin = batch->offsets[e], end = batch->offsets[e + 1];
-    int users = 0, items = 0;
-    bool other = false;
-    uint64_t user_key = 0;
-    for (uint32_t f = begin; f < end; ++f) {
-      const int t = TableOf(batch->fields[f]);
-      if (t == user_table) {
-        ++users;
-        user_key = batch->keys[f];
-      } else if (t == item_table) {
-        ++items;
-      } else if (t >= 0) {
-        other = true;
-      }
-    }
-    const bool pair = users == 1 && items == 1 && !other;
+    size_t user = 0, item = 0;
+    const bool pair = PairOfExample(&batch->fields[begin], nullptr, end - begin, &user, &item);
     all_pairs_ = all_pairs_ && pair;
-    const uint32_t owner = pair ? RatingBlocks::BlockOf(user_key, 0, grid) % workers
+    const uint32_t owner = pair ? RatingBlocks::BlockOf(batch->keys[begin + user], 0, grid) % workers
                                 : static_cast<uint32_t>(examples_seen_ % workers);
     ++examples_seen_;
     if (owner != static_cast<uint32_t>(ctx_.worker_index)) continue;
@@ -678,28 +697,13 @@ void Trainer::BuildBlocks() {
   epoch_cache_->ForEachExample([&](float label, const uint64_t* keys, const uint16_t* fields, const int32_t* rows,
                                    size_t n) {
     if (!refused.empty()) return;
-    int32_t user = -1, item = -1;
-    uint64_t user_key = 0, item_key = 0;
-    int users = 0, items = 0;
-    for (size_t f = 0; f < n; ++f) {
-      if (rows[f] < 0) continue;
-      const int t = TableOf(fields[f]);
-      if (t == user_table) {
-        user = rows[f];
-        user_key = keys[f];
-        ++users;
-      } else if (t == item_table) {
-        item = rows[f];
-        item_key = keys[f];
-        ++items;
-      } else if (t >= 0) {
-        refused = "an example reads table " + tables_[t].name;
-      }
+    size_t user = 0, item = 0;
+    if (!PairOfExample(fields, rows, n, &user, &item)) {
+      refused = "an example does not have exactly one user and one item feature, and nothing else";
+      return;
     }
-    if (refused.empty() && (users != 1 || items != 1))
-      refused = "an example has " + std::to_string(users) + " user and " + std::to_string(items) + " item features";
-    if (refused.empty())
-      blocks->Add(user_key, item_key, PairExample{static_cast<uint32_t>(user), static_cast<uint32_t>(item), label});
+    blocks->Add(keys[user], keys[item],
+                PairExample{static_cast<uint32_t>(rows[user]), static_cast<uint32_t>(rows[item]), label});
   });
   if (!refused.empty()) {
     // (With several workers all_pairs_ already held, so every worker keeps to the same path.)
@@ -719,21 +723,13 @@ Status Trainer::TrainBlockRound(int epoch, const std::vector<uint32_t>& round, u
   const size_t n_tables = tables_.size();
   // Rows gone stale since they were read (another worker's changes) are read again first.
   {
-    std::vector<std::vector<uint32_t>> stale(n_tables);
-    std::vector<std::vector<uint8_t>> seen(n_tables);
-    auto note = [&](int t, uint32_t index) {
-      if (rep.IsFresh(t, index)) return;
-      if (seen[t].empty()) seen[t].assign(rep.held(t), 0);
-      if (seen[t][index]) return;
-      seen[t][index] = 1;
-      stale[t].push_back(index);
-    };
+    StaleRows stale(rep, n_tables);
     for (uint32_t b : round)
       for (const PairExample& e : blocks_->block(b)) {
-        note(user_table, e.user);
-        note(item_table, e.item);
+        stale.Note(user_table, e.user);
+        stale.Note(item_table, e.item);
       }
-    EMBARK_RETURN_IF_ERROR(PullIntoReplica(stale));
+    EMBARK_RETURN_IF_ERROR(PullIntoReplica(stale.rows()));
   }
   block_scheduler_->StartRound(round, seed);
   // One thread steps rows with change tracking; several step them untracked (the change list

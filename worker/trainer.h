@@ -141,6 +141,10 @@ class Trainer {
   // user and one item row goes by its position in the input), and notes whether every example
   // read is a pair (every worker reads the whole input, so all reach the same verdict).
   void KeepOwnUsers(Batch* batch);
+  // Whether an example of n features (their fields, and replica rows or null before they are
+  // resolved: -1 = ignored) is a pair of the model's (Model::PairTables): exactly one user and
+  // one item feature and no other sparse table; then *user and *item are their positions.
+  bool PairOfExample(const uint16_t* fields, const int32_t* rows, size_t n, size_t* user, size_t* item);
   // Pushes every changed row's delta and waits for the acks; the rows of `hold_table` (if not
   // -1) stay changed here for a later exchange.
   Status PushDeltas(int hold_table = -1);
