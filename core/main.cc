@@ -588,7 +588,6 @@ bool ParseCount(const std::string& name, const std::string& text, int64_t* out) 
   return true;
 }
 
-// `embark prepare`: raw interaction logs -> libffm interaction files (tools/prepare.h).
 // `embark kafka-mock`: librdkafka's mock Kafka cluster on loopback, fed from --input.
 int RunKafkaMock() {
   embark::KafkaMockOptions o;
@@ -607,6 +606,7 @@ int RunKafkaMock() {
   return 0;
 }
 
+// `embark prepare`: raw interaction logs -> libffm interaction files (tools/prepare.h).
 int RunPrepareCommand() {
   embark::PrepareOptions o;
   o.schema = FLAGS_schema;

@@ -1452,6 +1452,12 @@ Status Trainer::WaitFor(uint64_t subtype, const char* what, std::string* payload
 }
 
 Status Trainer::Run() {
+  // A grid side asked for by number must not be ignored in silence (auto and off always fit).
+  int user_table = -1, item_table = -1;
+  if (opts_.blocks > 0 && (!opts_.example_steps || !model_.PairTables(&user_table, &item_table)))
+    return Status::InvalidArgument("--blocks=" + std::to_string(opts_.blocks) + " applies to models that train in blocks (" +
+                                   "mf) with --local_step=example; this run trains " + model_.name() +
+                                   (opts_.example_steps ? "" : " with --local_step=batch"));
   EMBARK_RETURN_IF_ERROR(LoadTest());
   // The scheduler says where to start: epoch 1, or the epoch after a restored checkpoint.
   std::string start;

@@ -38,6 +38,9 @@ grep -qE "in [0-9]+ blocks|x [0-9]+ blocks" "$WORK/log" && fail "--blocks=off st
 grep -q "threads lock-free" "$WORK/log" || fail "--blocks=off did not train in one shuffled order on lock-free threads"
 "$EMBARK_BIN" train-local "${common[@]}" --blocks=7 --metrics_out="$WORK/b7.jsonl" >"$WORK/log" 2>&1 || fail "--blocks=7 exited $?"
 grep -q "in 7 x 7 blocks" "$WORK/log" || fail "--blocks=7 did not train in a 7 x 7 grid"
+"$EMBARK_BIN" train-local "${common[@]}" --blocks=4 --local_step=batch >"$WORK/log" 2>&1 && fail "--blocks=4 with --local_step=batch was accepted"
+grep -q "blocks=4 applies to models that train in blocks (mf) with --local_step=example" "$WORK/log" \
+  || fail "no clear error for --blocks=4 with --local_step=batch"
 "$EMBARK_BIN" train-local "${common[@]}" --blocks=zero >"$WORK/log" 2>&1 && fail "--blocks=zero was accepted"
 grep -q "blocks must be auto, off or a grid side" "$WORK/log" || fail "no clear error for --blocks=zero"
 
