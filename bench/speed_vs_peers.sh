@@ -39,7 +39,10 @@
 #
 # Measures (per run; the tables take medians over runs):
 #   wall s      the whole training command (loading, training, per-epoch evaluation).
-#   train s     training alone: embark's `train_seconds`; xLearn the sum of its per-epoch
+#   read s      embark: reading its share into memory before the first epoch (`load_seconds`:
+#               parsing, and on a cluster the first pull of the rows), left out of train s as
+#               the peers' own times leave out their reading of the file.
+#   train s     training alone: embark's `train_seconds` minus read s; xLearn the sum of its per-epoch
 #               "Time cost"; libffm its tr_time (0.1 s resolution); LIBMF prints no times, so
 #               its per-iteration time is (wall(-t 20) - wall(-t 1)) / 19, and train s is 20 x that.
 #   rows/s      training examples processed (rows x epochs) / train s.

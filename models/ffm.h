@@ -29,8 +29,9 @@
 // item seen once per batch than on a weekday seen 100 times; FFM's many per-field vectors
 // overfit the frequent features and starve the rare ones under it (Frappe, K = 4: test
 // logloss 0.270 at best over a sweep of per-push l2 and lr, against 0.222 with the per-use
-// penalty). The optimizer keeps a small per-push l2 on top (FfmOptions::optimizer.l2), which
-// helped a little. The reported loss includes the penalty.
+// penalty). The optimizer's per-push l2 is 0 by default: the earlier 0.01 on top of reg cost
+// 0.003-0.004 of test logloss on 1M generated clicks and nothing on Frappe once the step was
+// 0.2. The reported loss includes the penalty.
 // Instance normalisation (FfmOptions::instance_norm, off by default): every value x_j of an
 // example is replaced by x_j / |x| (|x| over the features the model uses), so pairs are scaled
 // by 1/|x|^2 as in libffm and xLearn. For rows of equal length (one-hot data) this is only a
@@ -62,11 +63,14 @@
 namespace embark {
 
 // Defaults checked on the Frappe dev split with train-local (batch 256, 14 epochs) and on
-// generated clicks (`gen --kind=clicks`, 12 fields). Frappe: test logloss 0.2226 (with the
-// older init 0.2 and AdaGrad from 0: seeds 1-3 0.2200-0.2241, mean 0.2221), against 0.2265 for
-// xLearn's FFM and 0.2364 for libffm (both k = 8, early-stopped on the test set). Neighbours
-// on Frappe: reg 5e-3 gives 0.233, init 0.02 gives 0.2250. A smaller reg helps the noisier
-// generated clicks (see README) but costs Frappe: the per-use reg is data-dependent.
+// generated clicks (`gen --kind=clicks --rows=1000000`, 12 fields, 5 epochs). Frappe: test
+// logloss 0.2232, against 0.2265 for xLearn's FFM and 0.2364 for libffm (both k = 8,
+// early-stopped on the test set); the clicks: 0.4151 (libffm 0.4002, xLearn 0.3994).
+// Neighbours (lr, reg): (0.3, 0.015) with a per-push l2 of 0.01, the defaults before, Frappe
+// 0.2234 and clicks 0.4180; (0.2, 0.01) 0.2243 and 0.4125; (0.2, 0.005) 0.2321 and 0.4261
+// (0.3983 after 2 epochs); (0.05, 0.002) reaches 0.3953 on the clicks after 3 epochs but 0.26
+// on Frappe. The noisier clicks want a weak per-use reg and Frappe a strong one: the defaults
+// keep Frappe.
 // K = 16 reaches 0.2157 at twice the row width; K = 8 matches the peers' setting.
 struct FfmOptions {
   uint32_t dim = 8;            // K, factors per (feature, field)
@@ -80,8 +84,8 @@ struct FfmOptions {
   static OptimizerConfig DefaultOptimizer() {
     OptimizerConfig o;
     o.kind = OptimizerKind::kAdaGrad;
-    o.lr = 0.3f;
-    o.l2 = 0.01f;  // per push, on top of reg
+    o.lr = 0.2f;
+    o.l2 = 0.0f;  // the penalty is reg, per use
     o.adagrad_init = 1.0f;  // as libffm and xLearn: rare features take small first steps
     return o;
   }
@@ -114,18 +118,25 @@ class FfmModel : public Model {
   void Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,
                float* preds) const override;
 
- private:
-  // One used feature of the example being computed.
-  struct Term {
-    int32_t row;
+ // One used feature occurrence of the example being computed: its row, where its gradient
+  // goes (nullptr when only predicting), its field and its value (after normalisation).
+  struct Use {
+    const float* v;
+    float* g;
     uint32_t field;
     float x;
   };
 
-  // Collects example e's used features into terms (sized by the caller) and returns how many.
-  size_t Gather(const Batch& batch, size_t e, const PulledRows& rows, Term* terms) const;
-  // The logit of the gathered features; adds the regularisation term to *penalty if non-null.
-  double Logit(const Term* terms, size_t n, const PulledRows& rows, double* penalty) const;
+ private:
+  // Collects example e's used features into uses (sized by the caller) and returns how many;
+  // grads may be null (Predict).
+  size_t Gather(const Batch& batch, size_t e, const PulledRows& rows, Gradients* grads, Use* uses) const;
+  // Instance normalisation, when on: x / |x| over the used features.
+  void Normalise(Use* uses, size_t n) const;
+  // The logit; adds the example's per-use penalty to *penalty if non-null.
+  double Logit(const Use* uses, size_t n, float bias, double* penalty) const;
+  // Adds d(loss)/d(row) for dz = g, penalty included, into each use's g.
+  void Backward(const Use* uses, size_t n, float g) const;
   // Longest example (in features) of [begin, end): the scratch size for Gather.
   static size_t MaxFeatures(const Batch& batch, size_t begin, size_t end);
 
