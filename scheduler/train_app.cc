@@ -187,6 +187,21 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
   }
   j["train_seconds"] = train_seconds;
   j["load_seconds"] = load_seconds;
+  // This epoch's traffic (README, "Metrics"): bytes of keys and rows between the workers and
+  // the servers per training example, and with --sync=local the share of row reads the
+  // workers' replicas answered without a pull.
+  auto at = epochs_.find(epoch);
+  if (at != epochs_.end()) {
+    const EpochState& e = at->second;
+    uint64_t examples = 0;
+    for (uint64_t x : e.examples) examples += x;
+    if (examples > 0) j["kv_bytes_per_example"] = static_cast<double>(e.kv_bytes) / static_cast<double>(examples);
+    if (e.row_reads > 0) {
+      j["replica_row_reads"] = e.row_reads;
+      j["replica_rows_pulled"] = e.rows_pulled;
+      j["replica_hit_rate"] = e.rows_pulled >= e.row_reads ? 0.0 : 1.0 - static_cast<double>(e.rows_pulled) / static_cast<double>(e.row_reads);
+    }
+  }
   for (const auto& [name, value] : last_metrics_) j[name] = value;
   for (const auto& [name, value] : memory_metrics_) j[name] = value;
   if (final) {
@@ -601,6 +616,9 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       e.done[w] = true;
       e.train_seconds = std::max(e.train_seconds, d.seconds);
       e.load_seconds = std::max(e.load_seconds, d.load_seconds);
+      e.kv_bytes += d.kv_bytes_sent + d.kv_bytes_received;
+      e.row_reads += d.replica_row_reads;
+      e.rows_pulled += d.replica_rows_pulled;
       if (d.epoch == 1)
         for (const auto& [reason, count] : d.bad_lines) bad_lines_[reason] += count;
       UpdateMinClock(s, d.epoch);

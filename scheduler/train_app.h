@@ -53,6 +53,11 @@ class TrainApp : public SchedulerApp {
     std::map<std::string, uint64_t> memory;     // those counters, aggregated over servers
     double train_seconds = 0;         // the slowest worker's training time of the epoch
     double load_seconds = 0;          // of which reading the share into memory (slowest worker)
+    // Summed over workers (EpochDone): the epoch's bytes to and from the servers, and the
+    // replica's row reads and the rows pulled into it.
+    uint64_t kv_bytes = 0;
+    uint64_t row_reads = 0;
+    uint64_t rows_pulled = 0;
   };
   EpochState& Epoch(int epoch);
   void UpdateMinClock(SchedulerHandle* s, int epoch);

@@ -215,8 +215,13 @@ int KVClient::Issue(MsgType type, const PreparedKeys& keys, const float* vals, f
     p.chunks = chunks;
     p.remaining = static_cast<int>(chunks.size());
   }
+  const bool replies_rows = type == MsgType::kPull || type == MsgType::kPullRows || type == MsgType::kPushPull;
   for (size_t c = 0; c < chunks.size(); ++c) {
     const Chunk& chunk = chunks[c];
+    const uint64_t value_bytes = uint64_t{chunk.count} * width * sizeof(float);
+    bytes_sent_.fetch_add(uint64_t{chunk.count} * sizeof(uint64_t) + (with_values ? value_bytes : 0), std::memory_order_relaxed);
+    if (replies_rows) bytes_received_.fetch_add(value_bytes, std::memory_order_relaxed);
+    if (type == MsgType::kPullRows) rows_pulled_.fetch_add(chunk.count, std::memory_order_relaxed);
     MsgHeader h = MakeHeader(type, transport_ ? transport_->rank() : 0,
                              static_cast<uint64_t>(ts) * kMaxChunks + c);
     h.table = keys.table;

@@ -25,6 +25,7 @@
 // messages (heartbeats, barriers, shutdown) to the ControlPlane.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -98,6 +99,14 @@ class KVClient {
   // requests that were never waited for (error paths).
   void CancelAll();
 
+  // Bytes of keys and values this client has sent to the servers, and of rows it asked
+  // back, counted as the servers count theirs (ps/server.cc "bytes in" / "bytes out"):
+  // whichever way they travel (frames, shared memory, or in process to a local server).
+  uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
+  uint64_t bytes_received() const { return bytes_received_.load(std::memory_order_relaxed); }
+  // Rows asked for whole (PullRows: local-update training filling its replica).
+  uint64_t rows_pulled() const { return rows_pulled_.load(std::memory_order_relaxed); }
+
   // Waits for request `ts`; timeout_s < 0 means the client's request timeout.
   // A request is split into messages of about 1 MiB (see Chunk), all sent at once.
   Status Wait(int ts, double timeout_s = -1);
@@ -148,6 +157,7 @@ class KVClient {
   std::vector<std::unique_ptr<ShmChannel>> shm_;  // per server index; null: frames only
   std::thread receiver_;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, rows_pulled_{0};
 };
 
 }  // namespace embark

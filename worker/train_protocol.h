@@ -79,7 +79,16 @@ struct EpochDone {
   std::map<std::string, uint64_t> bad_lines;  // reason name -> lines skipped
   double seconds = 0;  // the worker's wall time training this epoch (no evaluation, no test loading)
   double load_seconds = 0;  // of `seconds`: reading the share into memory before training (--sync=local)
-  template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum, bad_lines, seconds, load_seconds); }
+  // The epoch's traffic with the servers (KVClient::bytes_sent / bytes_received) and, with
+  // --sync=local, its row reads from the worker's replica and the rows it pulled into it.
+  uint64_t kv_bytes_sent = 0;
+  uint64_t kv_bytes_received = 0;
+  uint64_t replica_row_reads = 0;
+  uint64_t replica_rows_pulled = 0;
+  template <class A> void serialize(A& ar) {
+    ar(epoch, clock, examples, loss_sum, bad_lines, seconds, load_seconds, kv_bytes_sent, kv_bytes_received,
+       replica_row_reads, replica_rows_pulled);
+  }
 };
 
 struct EvalReport {

@@ -1059,8 +1059,19 @@ Status Trainer::LoadShare(LocalBatch* lb, Batch* overflow, std::vector<int32_t>*
   }
 }
 
+Trainer::Traffic Trainer::CurrentTraffic() const {
+  Traffic t;
+  t.sent = kv_.bytes_sent();
+  t.received = kv_.bytes_received();
+  t.rows_pulled = kv_.rows_pulled();
+  t.row_reads = block_row_reads_;
+  for (const LocalBatch& b : local_batches_) t.row_reads += b.lookups;
+  return t;
+}
+
 Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   const double epoch_start = NowSeconds();
+  epoch_traffic_start_ = CurrentTraffic();
   const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
   if (!reader_) {
     // Decided once, before the reader opens: block training of a pair model on several
@@ -1140,7 +1151,11 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
   VLOG(1) << "worker " << ctx_.worker_index << " epoch " << epoch << (from_cache ? " from memory" : " from the files")
           << (hogwild ? ", " + std::to_string(pool_.parts()) + " threads lock-free" : std::string())
           << (in_blocks ? ", in " + std::to_string(blocks_->num_blocks()) + " blocks" : std::string());
-  if (in_blocks) EMBARK_RETURN_IF_ERROR(TrainBlockEpoch(epoch, &clock, &examples, &loss_sum));
+  if (in_blocks) {
+    const uint64_t before = examples;
+    EMBARK_RETURN_IF_ERROR(TrainBlockEpoch(epoch, &clock, &examples, &loss_sum));
+    block_row_reads_ += 2 * (examples - before);  // a user row and an item row a rating
+  }
   while (hogwild) {
     uint64_t trained = 0;
     Status round;
@@ -1268,6 +1283,11 @@ Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, do
   done.examples = examples;
   done.loss_sum = loss_sum;
   done.seconds = seconds;
+  const Traffic now = CurrentTraffic();
+  done.kv_bytes_sent = now.sent - epoch_traffic_start_.sent;
+  done.kv_bytes_received = now.received - epoch_traffic_start_.received;
+  done.replica_row_reads = now.row_reads - epoch_traffic_start_.row_reads;
+  done.replica_rows_pulled = now.rows_pulled - epoch_traffic_start_.rows_pulled;
   // Under the repartition every worker read every line: one of them counts the bad ones.
   if (!repartition_ || ctx_.worker_index == 0)
     for (const auto& [reason, count] : reader_->bad_line_counts()) done.bad_lines[BadLineReasonName(reason)] = count;
@@ -1276,6 +1296,7 @@ Status Trainer::ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, do
 
 Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   const double epoch_start = NowSeconds();
+  epoch_traffic_start_ = CurrentTraffic();
   EMBARK_RETURN_IF_ERROR(OpenReader());
   DataReader* reader = reader_.get();
   EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));

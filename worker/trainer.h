@@ -209,6 +209,14 @@ class Trainer {
   std::vector<PreparedKeys> sync_keys_;     // per table: the rows of the last PushDeltas
   std::vector<std::vector<uint32_t>> sync_indices_;
   uint64_t replica_misses_ = 0;
+  // The counters behind an epoch's traffic figures (EpochDone): read at the epoch's start and
+  // subtracted at its end, so the evaluation's pulls in between are not counted.
+  struct Traffic {
+    uint64_t sent = 0, received = 0, row_reads = 0, rows_pulled = 0;
+  };
+  Traffic CurrentTraffic() const;
+  Traffic epoch_traffic_start_;
+  uint64_t block_row_reads_ = 0;  // two a rating trained in blocks
   std::unique_ptr<EpochCache> epoch_cache_;
   // Block training (BuildBlocks): the share's ratings by block, and the schedule of the threads.
   std::unique_ptr<RatingBlocks> blocks_;
