@@ -11,8 +11,6 @@
 
 #include <glog/logging.h>
 
-#include "ps/adagrad_step.h"
-
 namespace embark {
 
 Optimizer::~Optimizer() = default;
@@ -48,6 +46,8 @@ class SgdOptimizer final : public OptimizerBase<SgdOptimizer> {
   }
 };
 
+constexpr float kAdaGradFloor = 1e-10f;
+
 class AdaGradOptimizer final : public OptimizerBase<AdaGradOptimizer> {
  public:
   explicit AdaGradOptimizer(const OptimizerConfig& cfg) : OptimizerBase(cfg) {}
@@ -60,12 +60,23 @@ class AdaGradOptimizer final : public OptimizerBase<AdaGradOptimizer> {
     for (int j = 0; j < dim; ++j) row[dim + j] = std::max(row[dim + j], 0.0f);
   }
   void Apply(float* row, const float* grad, int dim) const override {
-    // Weights and accumulator are the two halves of the row (ps/adagrad_step.h). With eps = 0
-    // a coordinate that has only seen zero gradients has 0/0 and must not move: the
-    // denominator is floored at kAdaGradFloor (a max, not a branch, so the loop stays
-    // vectorised); that changes nothing unless sqrt(n) + eps < 1e-10, i.e. only with eps = 0
-    // and |g| < 1e-10, where the step stays below lr * |g| / 1e-10 < lr (and 0 for g = 0).
-    AdaGradStep(row, row + dim, grad, dim, cfg_.lr, cfg_.l2, cfg_.adagrad_eps);
+    const float lr = cfg_.lr, l2 = cfg_.l2, eps = cfg_.adagrad_eps;
+    // Weights and accumulator are disjoint halves of the row and the gradient is the caller's
+    // own array: restrict lets the compiler vectorise the loop (it is the hottest loop of
+    // local-update training).
+    float* __restrict w = row;
+    float* __restrict n = row + dim;
+    const float* __restrict gr = grad;
+    for (int j = 0; j < dim; ++j) {
+      const float g = gr[j] + l2 * w[j];
+      const float acc = n[j] + g * g;
+      n[j] = acc;
+      // With eps = 0 a coordinate that has only seen zero gradients has 0/0; it must not move.
+      // The denominator is floored at kAdaGradFloor instead (a max, not a branch, so the loop
+      // stays vectorised): that changes nothing unless sqrt(n) + eps < 1e-10, i.e. only with
+      // eps = 0 and |g| < 1e-10, where the step stays below lr * |g| / 1e-10 < lr (and 0 for g = 0).
+      w[j] -= lr * g / std::max(std::sqrt(acc) + eps, kAdaGradFloor);
+    }
   }
 };
 
