@@ -8,6 +8,7 @@
 # dir://: 1 server + 2 workers, worker 0 killed after a checkpoint, resumed by hand on
 # 2 servers + 3 workers until _SUCCESS. Negative control: the logs as the killed run left
 # them (not cut back) plus what the resume appended hold duplicates, so the check can fail.
+# Then the scheduler is killed (2 servers + 1 worker) and the job resumed on 1 server + 2.
 # kafka:// (the mock cluster) under launch/supervise.sh: worker 1 killed, restarted with
 # --resume; once every event is trained, SIGTERM to every rank takes a final checkpoint and
 # the job exits 0; a resume of that on 3 workers then finds nothing left to train.
@@ -91,6 +92,23 @@ done
 check_once "$WORK/dir.ids" "$WORK"/naive.* && fail "negative control: the uncut logs show no duplicates, so the check above proves nothing"
 [ "$DUPS" -gt 0 ] || fail "negative control: expected duplicates in the uncut logs"
 echo "dir://: exactly once after kill -9 and resume on 2 servers + 3 workers ($total events; uncut logs: $DUPS duplicates)"
+
+# The scheduler killed instead (2 servers + 1 worker), resumed on 1 server + 2 workers.
+sjob=(train --model=lr --train="dir://$WORK/parts" --batch_size=16 --checkpoint_dir="$WORK/sck" --checkpoint_every=2s
+      --trained_log="$WORK/stl" --heartbeat_timeout=3)
+"$LOCAL" --servers 2 --workers 1 -- "${sjob[@]}" --slow_worker=0:25 >"$WORK/log" 2>&1 &
+job=$!
+pid=$(pid_in_run 0 "$WORK/log" 1) || { kill_ours; fail "the scheduler never started"; }
+wait_for_line "checkpoint in epoch 1 at step [0-9]+ written" "$WORK/log" 30 || { kill_ours; fail "no stream checkpoint before the scheduler kill"; }
+sleep 0.5
+kill -9 "$pid"
+wait_for_exit $job 30
+[ "$RC" != 0 ] || fail "the job survived the kill of the scheduler"
+check_once "$WORK/dir.ids" "$WORK"/stl.* && fail "the run had trained everything before the scheduler was killed"
+"$LOCAL" --servers 1 --workers 2 -- "${sjob[@]}" --resume >"$WORK/log" 2>&1 || fail "the resume after the scheduler kill exited $?"
+check_once "$WORK/dir.ids" "$WORK"/stl.* ||
+  fail "dir://: after the scheduler kill and resume, $DUPS events were trained twice, $MISSING never, $UNKNOWN unknown ids"
+echo "dir://: exactly once after kill -9 of the scheduler and resume on 1 server + 2 workers"
 
 # ---- kafka:// under the supervisor ----
 "$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$WORK/c.train.libsvm" \
