@@ -109,6 +109,13 @@ check_once "$WORK/dir.ids" "$WORK"/stl.* && fail "the run had trained everything
 check_once "$WORK/dir.ids" "$WORK"/stl.* ||
   fail "dir://: after the scheduler kill and resume, $DUPS events were trained twice, $MISSING never, $UNKNOWN unknown ids"
 echo "dir://: exactly once after kill -9 of the scheduler and resume on 1 server + 2 workers"
+# Positions of one stream are refused for another.
+mkdir "$WORK/other" && touch "$WORK/other/_SUCCESS"
+"$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="dir://$WORK/other" --checkpoint_dir="$WORK/sck" --checkpoint_every=2s \
+  --resume >"$WORK/log" 2>&1
+rc=$?
+[ $rc = 1 ] || fail "resuming another stream's checkpoint should exit 1, got $rc"
+grep -q "holds positions of 'dir $WORK/parts', not of --train=dir://$WORK/other" "$WORK/log" || fail "the other stream's checkpoint is not refused by name"
 
 # ---- kafka:// under the supervisor ----
 "$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$WORK/c.train.libsvm" \
