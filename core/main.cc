@@ -132,7 +132,7 @@ DEFINE_int32(compute_threads, 1,
 DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
 DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ with one shard per server and a MANIFEST)");
-DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit: 1epoch, 2epochs, 5000steps, 30s, 10m, 1h");
+DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit: 1epoch, 2epochs, 5000steps, 30s, 10m, 1h (a stream: steps or time; its checkpoints hold the stream positions)");
 DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
 DEFINE_int32(full_every, 5, "train: every N-th checkpoint is full, the others hold only the rows changed since the previous one (1 = always full)");
 DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
