@@ -27,9 +27,10 @@ struct Batch {
   // line starts, as a byte offset into the reader's files taken as one stream. Checkpoints
   // record the lines read but not yet trained with these.
   std::vector<uint64_t> origins;
-  // Streams (a DataReader on dir:// or kafka://) only. `stream_after`: where the stream stands
-  // once this batch is trained -- per partition or part of the reader's share, the start of
-  // the next event (what a checkpoint records; see stream_position.h). `event_keys` and
+  // Streams (a DataReader on dir:// or kafka://) only. `stream_after`: the partitions or parts
+  // whose events this batch read (skipped lines included), each with the start of the next
+  // event after the batch; applied in batch order to the share's starting positions they give
+  // what a checkpoint records once the batch is trained (stream_position.h). `event_keys` and
   // `event_numbers`, filled only when the reader is asked for event ids (--trained_log): per
   // example, its partition or part name and its Kafka offset or 1-based line number.
   std::map<std::string, uint64_t> stream_after;

@@ -244,7 +244,10 @@ bool DataReader::Push(Batch* batch) {
   // A pending Snapshot() lets the batch in beyond the depth, so the reader reaches its pause.
   not_full_.wait(lock, [&] { return stop_ || ready_.size() < depth || pause_requested_; });
   if (stop_) return false;
-  if (stream_ != nullptr) batch->stream_after = stream_cursor_;
+  if (stream_ != nullptr) {
+    batch->stream_after.swap(stream_touched_);
+    stream_touched_.clear();
+  }
   ready_.push_back(std::move(*batch));
   if (!free_.empty()) {
     *batch = std::move(free_.back());
@@ -264,7 +267,7 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
   uint64_t events = 0;
   std::string last_key;
   parser->StartFile();
-  stream_cursor_ = stream_->Positions();
+  stream_touched_.clear();
   auto lag_measured = Clock::now() - std::chrono::seconds(1);
   for (;;) {
     if (Clock::now() - lag_measured >= std::chrono::seconds(1)) {
@@ -297,7 +300,7 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
       last_key = event.key;
     }
     // Before the line is taken: a batch it completes is pushed with this event counted.
-    stream_cursor_[event.key] = event.next;
+    stream_touched_[event.key] = event.next;
     EMBARK_RETURN_IF_ERROR(take(event.line, files && event.line_number == 1, events,
                                 [&] { return event.Where(stream_->spec()); }, &event));
     ++events;

@@ -37,8 +37,10 @@
 // after stream_flush_ms without a new event, so a slow stream still trains. Bad events name
 // "dir://D/FILE:LINE" or "kafka://BROKERS/TOPIC partition P offset O". Snapshot() and resuming
 // an epoch are for files only (an error for a stream). A stream's positions travel with its
-// batches instead: each carries Batch::stream_after (where the reader's share stands once the
-// batch is trained), and options.stream_start (a checkpoint's positions) is where it starts.
+// batches instead: stream_open_positions() is where the share starts, and each batch carries
+// in Batch::stream_after the partitions or parts it moved and where they stand after it, so
+// applying the batches' entries in order gives the share's position after any batch.
+// options.stream_start (a checkpoint's positions) is where the share starts.
 //
 // Thread-safety: Open/StartEpoch/Next/Snapshot/destruction are called from one consumer thread;
 // bad_line_counts() and examples_read() may be called from any thread.
@@ -157,9 +159,9 @@ class DataReader {
   Status ReadStream(LineParser* parser, Batch* current, Take&& take);
   std::unique_ptr<StreamSource> stream_;  // set by Open() for a stream spec
   StreamPositions stream_open_positions_;
-  // Reader thread only: where the stream stands after the last event read; Push() stamps it
-  // on every stream batch (Batch::stream_after).
-  StreamPositions stream_cursor_;
+  // Reader thread only: the partitions or parts read since the last batch was queued, and
+  // where each stands; Push() moves them into the batch (Batch::stream_after).
+  StreamPositions stream_touched_;
   std::atomic<int64_t> stream_lag_{-1};
   std::atomic<int64_t> newest_event_ms_{-1};
   bool epoch_file_order_ = false;  // set by StartEpoch, read by the reader thread it starts

@@ -1372,7 +1372,7 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
     loss_sum += loss.loss;
     if (opts_.stream) {
       // The batch is in the servers: the stream position and the log move past its events.
-      trained_stream_ = cur->batch.stream_after;
+      for (const auto& [key, next_offset] : cur->batch.stream_after) trained_stream_[key] = next_offset;
       if (trained_log_) EMBARK_RETURN_IF_ERROR(trained_log_->Append(cur->batch));
     }
     EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));

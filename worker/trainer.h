@@ -20,8 +20,9 @@
 // Online training (TrainOptions::stream): the one epoch is the stream; with --metrics_out each
 // batch is first scored by the rows it pulled (before its own update: progressive validation)
 // and the worker appends a line per closed window to the metrics file. The trainer keeps the
-// stream position of the last batch it trained (Batch::stream_after): that, not the reader's
-// read-ahead, is what a cut records (worker/stream_position.h), together with the length of
+// stream position after the last batch it trained (the reader's starting positions updated by
+// every trained batch's Batch::stream_after): that, not the reader's read-ahead, is what a cut
+// records (worker/stream_position.h), together with the length of
 // its --trained_log (worker/trained_log.h). A cut released with "stop" (SIGTERM) ends the
 // stream there.
 //
