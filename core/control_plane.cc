@@ -175,9 +175,21 @@ void ControlPlane::HeartbeatLoop() {
     last_iteration = now;
 
     const double term_at = TerminationRequestedAt();
-    if (term_at > 0 && now - term_at > 0.7) {
+    const double grace = opts_.termination_grace_s;
+    if (term_at > 0 && grace > 0 && !stop_requested_) {
+      // The job may stop cleanly (a final checkpoint): the scheduler decides and ends us.
+      stop_requested_ = true;
+      MsgHeader h = MakeHeader(MsgType::kApp, rank_);
+      h.aux = kAppStopRequest;
+      Status st = transport_->Send(0, h);
+      if (!st.ok()) LOG(WARNING) << "stop request to the scheduler failed: " << st.ToString();
+      LOG(INFO) << table_.Describe(rank_) << " received SIGTERM or SIGINT; the scheduler is asked to stop the job cleanly "
+                << "(at most " << grace << " s)";
+    }
+    if (term_at > 0 && now - term_at > 0.7 + grace) {
       // The scheduler had its chance to send an abort naming the lost rank; it did not.
       DieNow(table_.Describe(rank_) + " stops: received SIGTERM or SIGINT (from the launcher or a user)" +
+                 (grace > 0 ? " and the job did not end within " + std::to_string(static_cast<int>(grace)) + " s" : std::string()) +
                  (disconnected.empty() ? std::string(" (no peer connection was lost)")
                                        : "; connections lost to: " + disconnected),
              kExitAborted);

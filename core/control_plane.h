@@ -6,6 +6,8 @@
 //   * detection of a lost scheduler (no heartbeat from it, or its connection closed);
 //   * abort: the scheduler names a lost rank, this rank logs it and exits non-zero;
 //   * SIGTERM from the launcher: wait briefly for the scheduler to say why, then exit non-zero;
+//     with LivenessOptions::termination_grace_s, ask the scheduler to stop the job cleanly
+//     instead and exit non-zero only if it has not ended the job within the grace;
 //   * barriers and application messages with timeouts;
 //   * the clean shutdown handshake.
 //
@@ -83,6 +85,7 @@ class ControlPlane : public AppChannel {
   std::map<uint32_t, uint64_t> barrier_next_;       // group -> next sequence to enter
   std::map<uint64_t, std::deque<std::string>> app_inbox_;
   std::string disconnected_peers_;                  // for the SIGTERM diagnosis
+  bool stop_requested_ = false;                     // heartbeat thread only: kAppStopRequest sent
   std::thread heartbeat_thread_;
 };
 

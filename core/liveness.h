@@ -24,7 +24,17 @@ struct LivenessOptions {
   double startup_timeout_s = 60.0;     // every rank must register within this
   double disconnect_grace_s = 1.0;     // a closed connection must stay closed this long
   double request_timeout_s = 60.0;     // a pull/push without reply this long aborts the job
+  // 0: SIGTERM/SIGINT ends the job at once (exit code 5, after a moment to name a lost rank).
+  // > 0: the job may stop cleanly instead (SchedulerApp::OnTerminationRequested, e.g. a final
+  // checkpoint of a stream): a rank that got the signal asks the scheduler to stop
+  // (kAppStopRequest) and is ended by it, or exits on its own after this many seconds.
+  double termination_grace_s = 0;
 };
+
+// The application subtype (MsgHeader::aux of a kApp message, no frames) a rank sends to the
+// scheduler when it received SIGTERM/SIGINT and termination_grace_s is set. Applications use
+// subtypes above 100.
+constexpr uint64_t kAppStopRequest = 1;
 
 // Logs `reason` at ERROR, flushes logs and stdio, and ends the process with `code` at once
 // (no destructors, no MPI_Finalize: peers may already be gone, and waiting on them could hang).

@@ -86,6 +86,7 @@ DEFINE_string(test, "", "train: test files evaluated after every epoch (optional
 DEFINE_uint64(max_events, 0, "train: with --train=dir://PATH or kafka://HOST:PORT/TOPIC (online training): each worker stops after this many events (0 = no limit)");
 DEFINE_double(max_seconds, 0, "train: online training: stop reading the stream after this many seconds (0 = no limit)");
 DEFINE_string(window, "10000", "train: online training with --metrics_out: each worker appends progressive-validation metrics (every event scored before it trains) per window of this many events, or of a duration such as 30s or 1m");
+DEFINE_string(trained_log, "", "train: online training: each worker appends the id of every event it trained (partition or part, TAB, offset or line) to this path plus .<worker index>; cut back to the checkpoint on --resume");
 DEFINE_int32(epochs, 0, "train: passes over the training data (default: the model's suggestion)");
 DEFINE_uint32(dim, 0, "train: latent factors K of every model but lr (ffm: per field; two_tower: also the tower output width); default by model");
 DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator per row), ftrl or adam (default by model)");
@@ -131,7 +132,7 @@ DEFINE_int32(compute_threads, 1,
 DEFINE_double(progress_every, 5, "train: seconds between progress lines");
 DEFINE_double(clock_timeout, 600, "train: longest wait for slower workers (BSP/SSP) before failing");
 DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ with one shard per server and a MANIFEST)");
-DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit: 1epoch, 2epochs, 5000steps, 30s, 10m, 1h");
+DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit: 1epoch, 2epochs, 5000steps, 30s, 10m, 1h (a stream: steps or time; its checkpoints hold the stream positions)");
 DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
 DEFINE_int32(full_every, 5, "train: every N-th checkpoint is full, the others hold only the rows changed since the previous one (1 = always full)");
 DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
@@ -229,13 +230,17 @@ DEFINE_string(digest_out, "", "kvcheck: write a digest of the initial rows to th
 
 namespace {
 
+// How long a stream job with checkpoints may take, after SIGTERM, for its final checkpoint
+// and a clean end before its ranks give up and exit non-zero.
+constexpr double kStreamStopGraceSeconds = 30;
+
 // Flags each command accepts besides the cluster flags; any other flag set on the command line
 // is an error, so a typo or a flag meant for another command never passes silently.
 const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "max_events", "max_seconds", "window", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
+    "model", "format", "train", "test", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "blocks", "block_log", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
@@ -310,8 +315,8 @@ embark::Status ApplyStreamFlags(embark::TrainOptions* o) {
   using embark::Status;
   o->stream = embark::IsStreamSpec(o->train);
   if (!o->stream) {
-    if (IsSet("max_events") || IsSet("max_seconds") || IsSet("window"))
-      return Status::InvalidArgument("train: --max_events, --max_seconds and --window apply to a stream (--train=dir://PATH or kafka://HOST:PORT/TOPIC)");
+    if (IsSet("max_events") || IsSet("max_seconds") || IsSet("window") || IsSet("trained_log"))
+      return Status::InvalidArgument("train: --max_events, --max_seconds, --window and --trained_log apply to a stream (--train=dir://PATH or kafka://HOST:PORT/TOPIC)");
     return Status::OK();
   }
   embark::WindowSpec window;
@@ -321,9 +326,10 @@ embark::Status ApplyStreamFlags(embark::TrainOptions* o) {
   if (FLAGS_max_seconds < 0) return Status::InvalidArgument("train: --max_seconds must not be negative");
   if (IsSet("epochs") && FLAGS_epochs != 1)
     return Status::InvalidArgument("train: a stream is read once: --epochs does not apply to --train=" + o->train);
-  if (!FLAGS_checkpoint_dir.empty() || FLAGS_resume || !FLAGS_checkpoint_every.empty())
-    return Status::InvalidArgument("train: checkpoints of stream positions are not supported yet: --checkpoint_dir, "
-                                   "--checkpoint_every and --resume do not combine with --train=" + o->train);
+  // A stream has one epoch that never ends at a boundary: it is checkpointed by steps or time.
+  if (o->checkpoint_every_epochs > 0)
+    return Status::InvalidArgument("train: a stream has no epochs to checkpoint after: use --checkpoint_every=Nsteps or a "
+                                   "time (30s, 10m, 1h) with --train=" + o->train);
   if (IsSet("sync") && FLAGS_sync != "exact")
     return Status::InvalidArgument("train: a stream trains with --sync=exact (each event is scored, then trained, once)");
   if (IsSet("shuffle_buffer") && FLAGS_shuffle_buffer != 0)
@@ -342,6 +348,7 @@ embark::Status ApplyStreamFlags(embark::TrainOptions* o) {
   o->max_events = FLAGS_max_events;
   o->max_seconds = FLAGS_max_seconds;
   o->startup_timeout_s = FLAGS_startup_timeout;
+  o->trained_log = FLAGS_trained_log;
   return Status::OK();
 }
 
@@ -1053,6 +1060,9 @@ int main(int argc, char** argv) {
       return embark::kExitUsage;
     }
     ropts.server_memory = topts.server_memory;
+    // SIGTERM on a stream with checkpoints: a final checkpoint, then a clean end (exit 0);
+    // the grace bounds it, so no rank waits for it forever.
+    if (topts.stream && !topts.checkpoint_dir.empty()) ropts.liveness.termination_grace_s = kStreamStopGraceSeconds;
   } else if (command == "bench") {
     embark::KvBenchOptions o;
     o.val_len = FLAGS_val_len;

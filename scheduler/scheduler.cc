@@ -109,6 +109,11 @@ void Scheduler::HandleMessage(const Message& msg) {
       break;
     }
     case MsgType::kApp:
+      if (msg.header.aux == kAppStopRequest) {
+        LOG(INFO) << table_.Describe(peer) << " received SIGTERM or SIGINT and asks to stop the job";
+        if (stop_requested_at_ == 0) stop_requested_at_ = NowSeconds();
+        break;
+      }
       if (app_) app_->OnApp(this, msg);
       break;
     default:
@@ -189,8 +194,19 @@ int Scheduler::Run() {
       }
     }
     CheckLiveness(now);
-    const double term_at = TerminationRequestedAt();
-    if (term_at > 0 && now - term_at > 0.5) {
+    double term_at = TerminationRequestedAt();
+    if (term_at == 0 || (stop_requested_at_ > 0 && stop_requested_at_ < term_at)) term_at = stop_requested_at_;
+    if (term_at > 0 && opts_.termination_grace_s > 0 && !termination_handled_ && !shutting_down_) {
+      // The app may end the job cleanly (e.g. a final checkpoint); a rank lost meanwhile is
+      // still reported as such by the liveness checks.
+      termination_handled_ = app_ != nullptr && app_->OnTerminationRequested(this);
+    }
+    if (termination_handled_) {
+      if (!shutting_down_ && now - term_at > opts_.termination_grace_s) {
+        Abort("received SIGTERM or SIGINT, and the job did not stop cleanly within " +
+                  std::to_string(static_cast<int>(opts_.termination_grace_s)) + " s", kExitAborted);
+      }
+    } else if (term_at > 0 && now - term_at > 0.5) {
       Abort("the launcher stopped the job (SIGTERM or SIGINT) and no rank was seen to fail", kExitAborted);
     }
     if (app_ && !shutting_down_) app_->OnTick(this);

@@ -42,6 +42,10 @@ class SchedulerApp {
   virtual void OnTick(SchedulerHandle* scheduler) {}
   // Every worker reported done with exit code 0. Returns the job's exit code.
   virtual int OnAllWorkersDone(SchedulerHandle* scheduler) { return kExitOk; }
+  // A SIGTERM/SIGINT reached this rank, or another rank asked to stop (kAppStopRequest), and
+  // LivenessOptions::termination_grace_s is set. True: the app ends the job cleanly itself
+  // (within the grace, else the scheduler aborts); false: the job is aborted as without grace.
+  virtual bool OnTerminationRequested(SchedulerHandle* scheduler) { return false; }
 };
 
 class Scheduler : public SchedulerHandle {
@@ -80,6 +84,8 @@ class Scheduler : public SchedulerHandle {
   int workers_done_ = 0;
   bool shutting_down_ = false;
   int exit_code_ = kExitOk;
+  double stop_requested_at_ = 0;     // a rank sent kAppStopRequest (it got SIGTERM)
+  bool termination_handled_ = false; // the app took the SIGTERM over (OnTerminationRequested)
   std::map<std::pair<uint32_t, uint64_t>, int> barrier_arrivals_;
 };
 

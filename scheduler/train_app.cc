@@ -78,6 +78,7 @@ void TrainApp::OnStart(SchedulerHandle* s) {
   start_ = last_progress_ = NowSeconds();
   last_checkpoint_time_ = start_;
   next_step_cut_ = opts_.checkpoint_every_steps;
+  stream_end_.assign(num_workers_, "");
   std::string restore;
   if (opts_.resume && store_ != nullptr) {
     const std::vector<std::string> complete = store_->Complete();
@@ -256,22 +257,27 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
 // rename), prunes old checkpoints and releases the workers.
 void TrainApp::StartCheckpoint(SchedulerHandle* s, int epoch) { StartSave(s, CheckpointStore::Name(epoch, 0, 0), epoch, 0, steps_done_); }
 
-void TrainApp::MaybeStartCut(SchedulerHandle* s, int epoch) {
+void TrainApp::MaybeStartCut(SchedulerHandle* s, int epoch, bool force) {
   if (store_ == nullptr || cut_.active || !saving_.empty()) return;
-  if (opts_.checkpoint_every_steps == 0 && opts_.checkpoint_every_seconds <= 0) return;
+  if (stopping_ && !force) return;  // the final cut was asked for (or written): no other
+  if (!force && opts_.checkpoint_every_steps == 0 && opts_.checkpoint_every_seconds <= 0) return;
   EpochState& e = Epoch(epoch);
   if (std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; })) return;
-  const bool due = (opts_.checkpoint_every_steps > 0 && GlobalStep(epoch) >= next_step_cut_) ||
+  const bool due = force || (opts_.checkpoint_every_steps > 0 && GlobalStep(epoch) >= next_step_cut_) ||
                    (opts_.checkpoint_every_seconds > 0 && NowSeconds() - last_checkpoint_time_ >= opts_.checkpoint_every_seconds);
   if (!due) return;
   // Above every clock reported so far: no worker has to go back (a faster one pauses where it is).
   CutRequest c;
   c.epoch = epoch;
   c.clock = *std::max_element(e.clock.begin(), e.clock.end()) + 1;
+  // A stream worker pauses after the batch it is training: its partitions may hold far fewer
+  // events than another worker's (or none for a while), so it may never reach the others' clock.
+  if (opts_.stream) c.clock = 0;
   cut_ = Cut();
   cut_.active = true;
   cut_.epoch = epoch;
   cut_.positions.assign(num_workers_, "");
+  VLOG(1) << "asking the workers to pause for a checkpoint in epoch " << epoch << " at clock " << c.clock;
   Status st = s->BroadcastAppToWorkers(kTrainCut, EncodeMsg(c));
   if (!st.ok()) s->Abort("cannot ask the workers to pause for a checkpoint: " + st.ToString(), kExitAborted);
 }
@@ -289,7 +295,10 @@ void TrainApp::CheckCutReady(SchedulerHandle* s) {
     cut_ = Cut();
     return;
   }
-  const uint64_t step = GlobalStep(cut_.epoch);
+  uint64_t step = GlobalStep(cut_.epoch);
+  // A stream's workers may all be idle between two cuts (or the fastest one finished): the
+  // step still advances, so no checkpoint takes the name (and the place) of the previous one.
+  if (opts_.stream && !last_checkpoint_.empty()) step = std::max(step, last_step_ + 1);
   StartSave(s, CheckpointStore::Name(cut_.epoch - 1, cut_.epoch, step), cut_.epoch - 1, cut_.epoch, step);
 }
 
@@ -388,8 +397,17 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   for (int i = 0; i < num_servers_; ++i)
     m.files.push_back({"shard", "server-" + std::to_string(i) + ".shard", std::strtoull(saved_[i].c_str(), nullptr, 10)});
   if (saving_in_epoch_ > 0) {
+    if (opts_.stream) {
+      // The committed length of every worker's trained log at this cut, for every position.
+      for (int w = 0; w < num_workers_; ++w) {
+        const std::string& bytes = cut_.positions[w].empty() ? stream_end_[w] : cut_.positions[w];
+        InputPosition pos;
+        if (!bytes.empty() && DecodePosition(bytes, "the position of worker " + std::to_string(w), &pos).ok())
+          for (const auto& [index, length] : pos.stream.trained_logs) committed_logs_[index] = length;
+      }
+    }
     for (int w = 0; w < num_workers_; ++w) {
-      std::string bytes = cut_.positions[w];
+      std::string bytes = opts_.stream ? StreamPositionBytes(s, w) : cut_.positions[w];
       if (bytes.empty()) {
         // This worker had finished its share of the epoch: nothing of it remains.
         InputPosition done;
@@ -421,6 +439,7 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   }
   chain_length_ = saving_delta_ ? chain_length_ + 1 : 1;
   last_checkpoint_ = saving_;
+  last_step_ = saving_step_;
   last_checkpoint_time_ = NowSeconds();
   if (opts_.checkpoint_every_steps > 0) next_step_cut_ = saving_step_ + opts_.checkpoint_every_steps;
   store_->Prune(opts_.keep_checkpoints);
@@ -431,12 +450,39 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
     if (!st.ok()) s->Abort("cannot release the workers after the checkpoint: " + st.ToString(), kExitAborted);
     return;
   }
+  if (stopping_) LOG(INFO) << "final checkpoint " << dir << " written; the workers stop there";
   for (int w = 0; w < num_workers_; ++w) {
     if (cut_.positions[w].empty()) continue;
-    st = s->SendApp(s->table().WorkerRank(w), kTrainCutDone, name);
+    st = s->SendApp(s->table().WorkerRank(w), kTrainCutDone, stopping_ ? name + "\nstop" : name);
     if (!st.ok()) s->Abort("cannot release worker " + std::to_string(w) + " after the checkpoint: " + st.ToString(), kExitAborted);
   }
   cut_ = Cut();
+}
+
+std::string TrainApp::StreamPositionBytes(SchedulerHandle* s, int w) {
+  const std::string& bytes = cut_.positions[w].empty() ? stream_end_[w] : cut_.positions[w];
+  InputPosition pos;
+  Status st = bytes.empty() ? Status::Internal("worker " + std::to_string(w) + " finished its stream without saying where it ended")
+                            : DecodePosition(bytes, "the position of worker " + std::to_string(w), &pos);
+  if (st.ok() && !pos.has_stream) st = Status::Corruption("worker " + std::to_string(w) + " sent a file position for a stream");
+  if (!st.ok()) s->Abort("cannot write the stream checkpoint: " + st.message(), kExitAborted);
+  pos.stream.trained_logs = committed_logs_;
+  return EncodePosition(pos);
+}
+
+bool TrainApp::OnTerminationRequested(SchedulerHandle* s) {
+  if (!opts_.stream || store_ == nullptr) return false;
+  if (stopping_) return true;
+  stopping_ = true;
+  const EpochState& e = Epoch(current_epoch_);
+  if (std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; })) {
+    LOG(INFO) << "SIGTERM: every worker has finished its stream; the job ends";
+    return true;
+  }
+  LOG(INFO) << "SIGTERM: taking a final checkpoint of the stream, then stopping";
+  // A cut being taken now becomes the final one (its release says stop); else one is started.
+  if (!cut_.active && saving_.empty()) MaybeStartCut(s, current_epoch_, /*force=*/true);
+  return true;
 }
 
 std::string TrainApp::Refusal(const std::string& name, const std::string& why) const {
@@ -475,8 +521,14 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
   if (!DecodeMsg(bytes, &st)) return Status::Corruption(dir + "/" + state_files[0].name + ": undecodable scheduler state");
   // The workers' positions (mid-epoch cuts), re-split over this run's workers.
   resume_inputs_.clear();
+  resume_subtype_ = kTrainResumeInput;
+  if (m.in_epoch == 0 && opts_.stream)
+    return Status::InvalidArgument(dir + " was taken at the end of an epoch of files, not in a stream; --train=" + opts_.train +
+                                   " cannot continue from it");
   if (m.in_epoch > 0) {
     std::vector<RemainingInput> remaining;
+    std::vector<StreamCut> cuts;
+    int streams = 0;
     for (const ManifestFile& f : m.FilesOf("position")) {
       EMBARK_RETURN_IF_ERROR(ReadCheckedFile(dir + "/" + f.name, &bytes, &f.checksum));
       InputPosition pos;
@@ -484,14 +536,32 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
       if (pos.epoch != m.in_epoch)
         return Status::Corruption(dir + "/" + f.name + ": a position in epoch " + std::to_string(pos.epoch) + ", the MANIFEST says " +
                                   std::to_string(m.in_epoch));
-      if (!pos.epoch_done) remaining.push_back(std::move(pos.input));
+      streams += pos.has_stream;
+      // A stream worker that had finished still has positions: where its share continues.
+      if (pos.has_stream) cuts.push_back(std::move(pos.stream));
+      else if (!pos.epoch_done) remaining.push_back(std::move(pos.input));
     }
     if (static_cast<int>(m.FilesOf("position").size()) != m.workers)
       return Status::Corruption(dir + "/MANIFEST: " + std::to_string(m.FilesOf("position").size()) + " worker positions for " +
                                 std::to_string(m.workers) + " workers");
-    std::vector<RemainingInput> shares;
-    EMBARK_RETURN_IF_ERROR(ResplitRemaining(remaining, num_workers_, &shares));
-    for (const RemainingInput& r : shares) resume_inputs_.push_back(EncodeMsg(r));
+    if (streams > 0 && streams != m.workers)
+      return Status::Corruption(dir + ": " + std::to_string(streams) + " of " + std::to_string(m.workers) +
+                                " worker positions are stream positions");
+    if ((streams > 0) != opts_.stream)
+      return Status::InvalidArgument(dir + (streams > 0 ? " holds stream positions, but --train=" + opts_.train + " is files"
+                                                        : " holds file positions, but --train=" + opts_.train + " is a stream"));
+    if (opts_.stream) {
+      StreamCut merged;
+      EMBARK_RETURN_IF_ERROR(MergeStreamCuts(cuts, opts_.train, dir, &merged));
+      committed_logs_ = merged.trained_logs;
+      for (const StreamResume& r : AssignStreamResume(merged, num_workers_)) resume_inputs_.push_back(EncodeMsg(r));
+      resume_subtype_ = kTrainResumeStream;
+      LOG(INFO) << "the stream continues from " << merged.next.size() << " saved positions (partitions or parts)";
+    } else {
+      std::vector<RemainingInput> shares;
+      EMBARK_RETURN_IF_ERROR(ResplitRemaining(remaining, num_workers_, &shares));
+      for (const RemainingInput& r : shares) resume_inputs_.push_back(EncodeMsg(r));
+    }
   }
   // Every server reads every shard of every checkpoint of the chain, base first, and keeps the
   // rows it owns now: the server count may differ.
@@ -501,6 +571,7 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
       paths += store_->PathOf(chain[i]) + "/" + f.name + " " + std::to_string(f.checksum) + "\n";
   restored_ = name;
   last_checkpoint_ = name;
+  last_step_ = m.step;
   chain_length_ = static_cast<int>(chain.size());
   steps_done_ = st.steps_done;
   examples_before_ = st.examples_before;
@@ -553,7 +624,7 @@ void TrainApp::OnServerMessage(SchedulerHandle* s, int server, const Message& ms
     if (payload != "ok") s->Abort(Refusal(restored_, "server " + std::to_string(server) + " could not load it: " + payload), kExitUsage);
     if (--restoring_ == 0) {
       for (int w = 0; w < static_cast<int>(resume_inputs_.size()); ++w) {
-        Status st = s->SendApp(s->table().WorkerRank(w), kTrainResumeInput, resume_inputs_[w]);
+        Status st = s->SendApp(s->table().WorkerRank(w), resume_subtype_, resume_inputs_[w]);
         if (!st.ok()) s->Abort("cannot send worker " + std::to_string(w) + " its input: " + st.ToString(), kExitAborted);
       }
       resume_inputs_.clear();
@@ -604,6 +675,13 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       e.loss[w] = pos.loss_sum;
       cut_.positions[w] = payload;
       CheckCutReady(s);
+      break;
+    }
+    case kTrainStreamEnd: {
+      InputPosition pos;
+      Status st = DecodePosition(payload, "the stream end of worker " + std::to_string(w), &pos);
+      if (!st.ok() || !pos.has_stream) s->Abort("worker " + std::to_string(w) + " reported a bad stream end: " + st.message(), kExitAborted);
+      stream_end_[w] = payload;
       break;
     }
     case kTrainEpochDone: {

@@ -13,6 +13,12 @@
 // MANIFEST, prunes old checkpoints and releases the workers. --resume restores the newest
 // complete checkpoint and its delta chain on any number of servers and workers.
 //
+// Streams: a cut records every worker's stream position (worker/stream_position.h); a worker
+// whose stream ended reports its final position (kTrainStreamEnd), written in its place. On
+// resume the positions are merged and sent to every new worker. SIGTERM (or a stop request
+// from another rank) on a stream job with --checkpoint_dir: one final cut, whose release tells
+// the workers to stop there; the job then ends normally with exit code 0.
+//
 // Thread-safety: callbacks run on the scheduler's thread only.
 #pragma once
 
@@ -37,6 +43,7 @@ class TrainApp : public SchedulerApp {
   void OnApp(SchedulerHandle* s, const Message& msg) override;
   void OnTick(SchedulerHandle* s) override;
   int OnAllWorkersDone(SchedulerHandle* s) override;
+  bool OnTerminationRequested(SchedulerHandle* s) override;
 
  private:
   struct EpochState {
@@ -69,7 +76,11 @@ class TrainApp : public SchedulerApp {
   std::string MetricsLine(int epoch, bool final) const;
   // Checkpoints (see the .cc for the protocol).
   void StartCheckpoint(SchedulerHandle* s, int epoch);
-  void MaybeStartCut(SchedulerHandle* s, int epoch);
+  // `force`: now, whatever --checkpoint_every says (the final cut of a stopping stream).
+  void MaybeStartCut(SchedulerHandle* s, int epoch, bool force = false);
+  // Stream checkpoints: the position file of worker w (its cut, or where its stream ended),
+  // with every trained log's committed length.
+  std::string StreamPositionBytes(SchedulerHandle* s, int w);
   void CheckCutReady(SchedulerHandle* s);
   // Asks every server to write its shard of checkpoint `name` (in_epoch: 0 or the epoch cut).
   void StartSave(SchedulerHandle* s, const std::string& name, int epochs_done, int in_epoch, uint64_t step);
@@ -103,6 +114,7 @@ class TrainApp : public SchedulerApp {
   int first_epoch_ = 1;
   int restoring_ = 0;            // servers still loading a checkpoint
   std::vector<std::string> resume_inputs_;  // per worker: its share of a cut epoch's remainder
+  uint64_t resume_subtype_ = 0;             // kTrainResumeInput (files) or kTrainResumeStream
   std::unique_ptr<CheckpointStore> store_;  // null without --checkpoint_dir
   std::string restored_;         // name of the checkpoint restored, for messages
   // The checkpoint being written ("" = none): its name, kind, the epoch it cut (0 = boundary).
@@ -114,6 +126,7 @@ class TrainApp : public SchedulerApp {
   std::vector<std::string> saved_;  // per server: "ok CHECKSUM" of the checkpoint being written
   std::string last_checkpoint_;     // newest checkpoint written or restored: the next delta's base
   int chain_length_ = 0;            // checkpoints in its chain (1 = it is full)
+  uint64_t last_step_ = 0;          // its step
   double last_checkpoint_time_ = 0;
   uint64_t next_step_cut_ = 0;
   // A mid-epoch cut in progress.
@@ -123,6 +136,10 @@ class TrainApp : public SchedulerApp {
     std::vector<std::string> positions;  // per worker: EncodePosition bytes once paused
   };
   Cut cut_;
+  // Streams.
+  std::vector<std::string> stream_end_;           // per worker: EncodePosition where its stream ended
+  std::map<int32_t, uint64_t> committed_logs_;    // --trained_log: index -> bytes at the last cut
+  bool stopping_ = false;                         // SIGTERM: the next cut is the last
   // Progress before this run (restored from a checkpoint).
   uint64_t steps_done_ = 0;         // global steps of the completed epochs
   uint64_t examples_before_ = 0;    // examples of the epochs completed before the restore

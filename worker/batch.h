@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace embark {
@@ -25,6 +27,15 @@ struct Batch {
   // line starts, as a byte offset into the reader's files taken as one stream. Checkpoints
   // record the lines read but not yet trained with these.
   std::vector<uint64_t> origins;
+  // Streams (a DataReader on dir:// or kafka://) only. `stream_after`: the partitions or parts
+  // whose events this batch read (skipped lines included), each with the start of the next
+  // event after the batch; applied in batch order to the share's starting positions they give
+  // what a checkpoint records once the batch is trained (stream_position.h). `event_keys` and
+  // `event_numbers`, filled only when the reader is asked for event ids (--trained_log): per
+  // example, its partition or part name and its Kafka offset or 1-based line number.
+  std::map<std::string, uint64_t> stream_after;
+  std::vector<std::string> event_keys;
+  std::vector<uint64_t> event_numbers;
 
   size_t size() const { return labels.size(); }
   size_t num_features() const { return keys.size(); }
@@ -37,6 +48,9 @@ struct Batch {
     values.clear();
     fields.clear();
     origins.clear();
+    stream_after.clear();
+    event_keys.clear();
+    event_numbers.clear();
   }
   // Appends one feature to the example being built; call EndExample() after its last feature.
   void AddFeature(uint64_t key, float value, uint16_t field) {

@@ -59,8 +59,10 @@ Status DataReader::Open() {
     so.worker_index = options_.worker_index;
     so.num_workers = options_.num_workers;
     so.startup_timeout_s = options_.startup_timeout_s;
+    so.start = options_.stream_start;
     EMBARK_RETURN_IF_ERROR(MakeStreamSource(options_.files, so, &stream_));
     EMBARK_RETURN_IF_ERROR(stream_->Open());
+    stream_open_positions_ = stream_->Positions();
     opened_ = true;
     return Status::OK();
   }
@@ -242,6 +244,10 @@ bool DataReader::Push(Batch* batch) {
   // A pending Snapshot() lets the batch in beyond the depth, so the reader reaches its pause.
   not_full_.wait(lock, [&] { return stop_ || ready_.size() < depth || pause_requested_; });
   if (stop_) return false;
+  if (stream_ != nullptr) {
+    batch->stream_after.swap(stream_touched_);
+    stream_touched_.clear();
+  }
   ready_.push_back(std::move(*batch));
   if (!free_.empty()) {
     *batch = std::move(free_.back());
@@ -261,6 +267,7 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
   uint64_t events = 0;
   std::string last_key;
   parser->StartFile();
+  stream_touched_.clear();
   auto lag_measured = Clock::now() - std::chrono::seconds(1);
   for (;;) {
     if (Clock::now() - lag_measured >= std::chrono::seconds(1)) {
@@ -292,8 +299,10 @@ Status DataReader::ReadStream(LineParser* parser, Batch* current, Take&& take) {
       parser->StartFile();
       last_key = event.key;
     }
+    // Before the line is taken: a batch it completes is pushed with this event counted.
+    stream_touched_[event.key] = event.next;
     EMBARK_RETURN_IF_ERROR(take(event.line, files && event.line_number == 1, events,
-                                [&] { return event.Where(stream_->spec()); }));
+                                [&] { return event.Where(stream_->spec()); }, &event));
     ++events;
   }
   stream_lag_.store(stream_->Lag(), std::memory_order_relaxed);
@@ -320,7 +329,9 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
   Batch one;  // with shuffling, each line is parsed here first, then offered to the shuffler
 
   // Parses one line into the stream; `where` names it for an error message (called only then).
-  auto take = [&](std::string_view line, bool first_line_of_file, uint64_t origin, auto&& where) -> Status {
+  // `event`: the stream event the line is (null for files).
+  auto take = [&](std::string_view line, bool first_line_of_file, uint64_t origin, auto&& where,
+                  const StreamEvent* event) -> Status {
     BadLineReason reason = BadLineReason::kWrongFieldCount;
     Batch* target = shuffle ? &one : &current;
     LineParser::Outcome outcome = parser->Parse(line, first_line_of_file, target, &reason);
@@ -339,6 +350,10 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
       return Status::OK();
     }
     target->origins.push_back(origin);
+    if (event != nullptr && options_.event_ids) {
+      target->event_keys.push_back(event->key);
+      target->event_numbers.push_back(event->line_number > 0 ? event->line_number : event->offset);
+    }
     if (shuffle) {
       shuffler.Add(one, 0, &current);
       one.Clear();
@@ -367,7 +382,7 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
     EMBARK_RETURN_IF_ERROR(by_offset->LineAt(offset, &line));
     EMBARK_RETURN_IF_ERROR(take(line, offset == 0, origin, [&] {
       return files_[f] + ":" + std::to_string(by_offset->LineNumberAt(offset));
-    }));
+    }, nullptr));
   }
   by_offset.reset();
 
@@ -386,7 +401,7 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
     const uint64_t origin = file_starts_[epoch_range_file_[source.range_index()]] + source.line_offset();
     EMBARK_RETURN_IF_ERROR(take(line, source.IsFirstLineOfFile(), origin, [&] {
       return source.path() + ":" + std::to_string(source.LineNumber());
-    }));
+    }, nullptr));
   }
   for (;;) {
     if (!MaybePause(&source, epoch_pending_.size(), shuffler, current)) return Status::Aborted("reader stopped");

@@ -36,7 +36,11 @@
 // options.max_seconds seconds, whichever comes first. A batch that is not full is handed out
 // after stream_flush_ms without a new event, so a slow stream still trains. Bad events name
 // "dir://D/FILE:LINE" or "kafka://BROKERS/TOPIC partition P offset O". Snapshot() and resuming
-// an epoch are for files only (an error for a stream).
+// an epoch are for files only (an error for a stream). A stream's positions travel with its
+// batches instead: stream_open_positions() is where the share starts, and each batch carries
+// in Batch::stream_after the partitions or parts it moved and where they stand after it, so
+// applying the batches' entries in order gives the share's position after any batch.
+// options.stream_start (a checkpoint's positions) is where the share starts.
 //
 // Thread-safety: Open/StartEpoch/Next/Snapshot/destruction are called from one consumer thread;
 // bad_line_counts() and examples_read() may be called from any thread.
@@ -87,6 +91,8 @@ struct DataReaderOptions {
   double max_seconds = 0;         // seconds of reading; 0 = no limit
   double startup_timeout_s = 60;  // kafka://: longest wait for a broker at Open()
   int stream_flush_ms = 200;
+  StreamPositions stream_start;   // per partition or part: where to start (empty: the beginning)
+  bool event_ids = false;         // fill Batch::event_keys / event_numbers (--trained_log)
 };
 
 class DataReader {
@@ -132,6 +138,9 @@ class DataReader {
   // Streams: seconds from the newest event read (its Kafka timestamp, or its part's mtime)
   // to now; -1 if unknown. Any thread.
   double event_lag_seconds() const;
+  // Streams: the positions of this worker's share right after Open() -- where it starts, before
+  // any batch is trained.
+  const StreamPositions& stream_open_positions() const { return stream_open_positions_; }
 
  private:
   using ReasonCounts = std::array<uint64_t, kNumBadLineReasons>;
@@ -149,6 +158,10 @@ class DataReader {
   template <class Take>
   Status ReadStream(LineParser* parser, Batch* current, Take&& take);
   std::unique_ptr<StreamSource> stream_;  // set by Open() for a stream spec
+  StreamPositions stream_open_positions_;
+  // Reader thread only: the partitions or parts read since the last batch was queued, and
+  // where each stands; Push() moves them into the batch (Batch::stream_after).
+  StreamPositions stream_touched_;
   std::atomic<int64_t> stream_lag_{-1};
   std::atomic<int64_t> newest_event_ms_{-1};
   bool epoch_file_order_ = false;  // set by StartEpoch, read by the reader thread it starts

@@ -161,6 +161,7 @@ Status DirStream::Next(StreamEvent* event, int timeout_ms, bool* got, bool* fini
                                     " bytes after its completion marker");
         }
         if (!line.empty() && line.back() == '\r') line.pop_back();
+        event->next = f.position;
         event->line = std::move(line);
         event->key = current_;
         event->line_number = ++line_number_;

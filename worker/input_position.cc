@@ -33,19 +33,39 @@ std::vector<uint64_t> RemainingInput::FileStarts() const {
   return starts;
 }
 
+namespace {
+constexpr uint32_t kStreamSection = 2;  // the version 2 section: a StreamCut
+}  // namespace
+
 std::string EncodePosition(const InputPosition& pos) {
   std::ostringstream os(std::ios::binary);
   {
     cereal::BinaryOutputArchive ar(os);
     ar(pos);
+    if (pos.has_stream) ar(kStreamSection, pos.stream);
   }
   return os.str();
 }
 
 Status DecodePosition(const std::string& bytes, const std::string& source, InputPosition* pos) {
   // From a peer or a checkpoint file: lengths are checked before anything is allocated.
-  std::string error;
-  if (!DecodeBounded(bytes, pos, &error)) return Status::Corruption(source + ": undecodable input position (" + error + ")");
+  *pos = InputPosition();
+  try {
+    BoundedInputArchive ar(bytes.data(), bytes.size());
+    ar(*pos);
+    if (ar.remaining() > 0) {
+      uint32_t section = 0;
+      ar(section);
+      if (section != kStreamSection)
+        return Status::Corruption(source + ": unknown section " + std::to_string(section) + " after the input position "
+                                  "(written by a newer version?)");
+      ar(pos->stream);
+      pos->has_stream = true;
+      if (ar.remaining() > 0) return Status::Corruption(source + ": " + std::to_string(ar.remaining()) + " stray bytes after the stream position");
+    }
+  } catch (const std::exception& e) {
+    return Status::Corruption(source + ": undecodable input position (" + e.what() + ")");
+  }
   const RemainingInput& in = pos->input;
   if (in.files.size() != in.sizes.size()) return Status::Corruption(source + ": file and size lists differ in length");
   uint64_t total = 0;

@@ -17,6 +17,13 @@
 // contiguous runs) by count and the unread ranges by bytes (cut anywhere, per the ownership
 // rule). Together the new workers read every remaining line exactly once.
 //
+// Streams (dir://, kafka://) have no byte ranges: a stream worker's position is `stream`, a
+// StreamCut (stream_position.h), with `input` empty.
+//
+// Encoding (checkpoint files worker-J.position and the kTrainPaused message): version 1 is
+// the Cereal binary of epoch .. input and ends there; version 2 appends, for a stream only,
+// the u32 section tag 2 and the StreamCut. Version 1 files read as before (no stream).
+//
 // Thread-safety: plain values and pure functions.
 #pragma once
 
@@ -26,6 +33,7 @@
 
 #include "core/status.h"
 #include "worker/input_split.h"
+#include "worker/stream_position.h"
 
 namespace embark {
 
@@ -56,6 +64,9 @@ struct InputPosition {
   double loss_sum = 0;      // their summed training loss
   bool epoch_done = false;  // the worker had finished its share of the epoch (nothing remains)
   RemainingInput input;
+  bool has_stream = false;  // a stream's cut (encoded as the version 2 section)
+  StreamCut stream;
+  // The version 1 fields only; EncodePosition/DecodePosition add the stream section.
   template <class A> void serialize(A& ar) { ar(epoch, clock, examples, loss_sum, epoch_done, input); }
 };
 

@@ -194,6 +194,7 @@ Status KafkaStream::Next(StreamEvent* event, int timeout_ms, bool* got, bool* fi
   while (!event->line.empty() && (event->line.back() == '\n' || event->line.back() == '\r')) event->line.pop_back();
   event->key = std::to_string(m->partition);
   event->offset = static_cast<uint64_t>(m->offset);
+  event->next = static_cast<uint64_t>(m->offset) + 1;
   event->line_number = 0;
   rd_kafka_timestamp_type_t type;
   event->timestamp_ms = rd_kafka_message_timestamp(m, &type);

@@ -36,6 +36,7 @@ struct StreamEvent {
   std::string line;        // without the trailing '\n' (or "\r\n")
   std::string key;         // the file name (dir://) or the partition number (kafka://)
   uint64_t offset = 0;     // byte offset of the line in its file, or the Kafka offset
+  uint64_t next = 0;       // where the event after it starts: the position once it is read
   uint64_t line_number = 0;  // dir://: 1-based line in the file; kafka://: 0
   int64_t timestamp_ms = -1;  // kafka://: the message's timestamp; dir://: the file's mtime
   // For messages: "dir://D/FILE:LINE" or "kafka://BROKERS/TOPIC partition P offset O".

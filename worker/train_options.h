@@ -45,6 +45,9 @@ struct TrainOptions {
   // Progressive validation windows (worker/progressive_window.h), written to metrics_out.
   uint64_t window_events = 10000;  // a window closes after this many events of a worker ...
   double window_seconds = 0;       // ... or, when set instead, after this many seconds
+  // Streams: each worker appends the ids of the events it trained to trained_log.<worker>
+  // (worker/trained_log.h); empty: none.
+  std::string trained_log;
   int epochs = 10;
   size_t batch_size = 256;
   Consistency consistency = Consistency::kBsp;

@@ -16,6 +16,14 @@
 // kTrainPaused with its InputPosition and waits for kTrainCutDone; a worker that finishes its
 // share of the epoch first just reports kTrainEpochDone (nothing of it remains).
 //
+// Streams (worker/stream_position.h): the position a stream worker sends at a cut is a
+// StreamCut (the first event of each partition or part it has not trained). A stream worker
+// whose stream ends sends kTrainStreamEnd with its final position before kTrainEpochDone, so
+// a later cut still records where its share stopped. A resumed stream worker gets
+// kTrainResumeStream before kTrainStart. kTrainCutDone's payload is the checkpoint's name,
+// followed by "\nstop" when the job is stopping (SIGTERM): the worker then ends its stream
+// there, at the cut, instead of going on.
+//
 // Thread-safety: plain values.
 #pragma once
 
@@ -42,6 +50,8 @@ enum TrainMsg : uint64_t {
   kTrainCutDone = 109,    // scheduler -> paused workers: the mid-epoch checkpoint is written; go on
   kTrainResumeInput = 110,  // scheduler -> worker, before kTrainStart: the RemainingInput of the
                             // interrupted epoch it is to train (a resume from a mid-epoch cut)
+  kTrainStreamEnd = 111,  // worker -> scheduler: EncodePosition(InputPosition) where its stream ended
+  kTrainResumeStream = 112,  // scheduler -> worker, before kTrainStart: StreamResume
   kServerSave = 201,      // scheduler -> servers: write your shard to this path ("PATH" or "PATH\ndelta")
   kServerSaved = 202,     // server -> scheduler: "ok CHECKSUM" or the error
   kServerLoad = 203,      // scheduler -> servers: restore from these shard files, in order, one

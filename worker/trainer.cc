@@ -265,7 +265,7 @@ Status Trainer::Load(DataReader* reader, Slot* slot, bool* end) {
   return PreparePulls(slot->batch, slot);
 }
 
-bool Trainer::CutDue(int epoch, uint64_t clock) {
+bool Trainer::CutDue(int epoch, uint64_t clock, bool idle) {
   std::string payload;
   while (ctx_.control->WaitApp(kTrainCut, &payload, 0).ok()) {
     CutRequest c;
@@ -277,11 +277,11 @@ bool Trainer::CutDue(int epoch, uint64_t clock) {
     cut_pending_ = true;
     cut_clock_ = c.clock;
   }
-  return cut_pending_ && clock >= cut_clock_;
+  return cut_pending_ && (idle || clock >= cut_clock_);
 }
 
-Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held) {
-  const bool due = CutDue(epoch, clock);
+Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held, bool idle) {
+  const bool due = CutDue(epoch, clock, idle);
   if (cut_decode_failed_) return Status::Corruption("undecodable cut request from the scheduler");
   if (!due) return Status::OK();
   cut_pending_ = false;
@@ -290,15 +290,38 @@ Status Trainer::PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double 
   pos.clock = clock;
   pos.examples = examples;
   pos.loss_sum = loss_sum;
-  EMBARK_RETURN_IF_ERROR(reader_->Snapshot(&pos.input));
-  if (held != nullptr) {
-    pos.input.pending.insert(pos.input.pending.end(), held->origins.begin(), held->origins.end());
-    std::sort(pos.input.pending.begin(), pos.input.pending.end());
+  if (opts_.stream) {
+    // Events read ahead (held, queued) are after the trained position: read again on resume.
+    EMBARK_RETURN_IF_ERROR(StreamCutOf(&pos));
+  } else {
+    EMBARK_RETURN_IF_ERROR(reader_->Snapshot(&pos.input));
+    if (held != nullptr) {
+      pos.input.pending.insert(pos.input.pending.end(), held->origins.begin(), held->origins.end());
+      std::sort(pos.input.pending.begin(), pos.input.pending.end());
+    }
   }
   EMBARK_RETURN_IF_ERROR(ctx_.control->SendToScheduler(kTrainPaused, EncodePosition(pos)));
   // Nobody pushes until the servers have written their shards: the cut is consistent.
   std::string done;
-  return WaitFor(kTrainCutDone, "the mid-epoch checkpoint to be written", &done);
+  EMBARK_RETURN_IF_ERROR(WaitFor(kTrainCutDone, "the mid-epoch checkpoint to be written", &done));
+  const size_t nl = done.find('\n');
+  if (nl != std::string::npos && done.substr(nl + 1) == "stop") {
+    stop_at_cut_ = true;
+    LOG(INFO) << "worker " << ctx_.worker_index << " stops at the final checkpoint " << done.substr(0, nl);
+  }
+  return Status::OK();
+}
+
+Status Trainer::StreamCutOf(InputPosition* pos) {
+  pos->has_stream = true;
+  pos->stream.stream = StreamIdentity(opts_.train);
+  pos->stream.next = trained_stream_;
+  if (trained_log_) {
+    uint64_t bytes = 0;
+    EMBARK_RETURN_IF_ERROR(trained_log_->Commit(&bytes));
+    pos->stream.trained_logs[ctx_.worker_index] = bytes;
+  }
+  return Status::OK();
 }
 
 Status Trainer::ResolveLocal(LocalBatch* lb, std::vector<std::vector<uint32_t>>* deferred) {
@@ -1270,6 +1293,10 @@ Status Trainer::OpenReader() {
   ropts.max_events = opts_.max_events;
   ropts.max_seconds = opts_.max_seconds;
   ropts.startup_timeout_s = opts_.startup_timeout_s;
+  if (stream_resume_) ropts.stream_start = stream_resume_->start;
+  ropts.event_ids = opts_.stream && !opts_.trained_log.empty();
+  // A quiet stream returns to the training loop now and then, so a checkpoint cut is served.
+  if (opts_.stream) ropts.next_timeout_ms = 200;
   reader_ = std::make_unique<DataReader>(ropts);
   return reader_->Open();
 }
@@ -1300,19 +1327,41 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
   EMBARK_RETURN_IF_ERROR(OpenReader());
   DataReader* reader = reader_.get();
   EMBARK_RETURN_IF_ERROR(reader->StartEpoch(epoch, resume));
+  if (opts_.stream) {
+    trained_stream_ = reader->stream_open_positions();
+    if (!opts_.trained_log.empty() && !trained_log_) {
+      trained_log_ = std::make_unique<TrainedLog>();
+      EMBARK_RETURN_IF_ERROR(trained_log_->Open(opts_.trained_log, ctx_.worker_index,
+                                                stream_resume_ ? stream_resume_->truncate : std::map<int32_t, uint64_t>(),
+                                                /*fresh=*/stream_resume_ == nullptr));
+    }
+  }
   if (opts_.stream && !opts_.metrics_out.empty() && !window_) {
     stream_start_s_ = NowSeconds();
     window_ = std::make_unique<ProgressiveWindow>(WindowSpec{opts_.window_events, opts_.window_seconds},
                                                   model_.name() == "mf", ctx_.worker_index, stream_start_s_);
   }
   const bool prefetch_pulls = EffectiveStaleness(opts_) >= 1;
-  const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0;
+  // A stream with a checkpoint directory always answers cuts: SIGTERM asks for a final one.
+  const bool cuts = opts_.checkpoint_every_steps > 0 || opts_.checkpoint_every_seconds > 0 ||
+                    (opts_.stream && !opts_.checkpoint_dir.empty());
   cut_pending_ = false;
   uint64_t clock = 0, examples = 0;
   double loss_sum = 0;
   bool end = false;
+  // Reads the next batch. A stream may be quiet for long: then a cut must not wait for an
+  // event that may never come, so the worker pauses where it is (all its pushes are in).
+  auto load = [&](Slot* slot, bool* at_end) -> Status {
+    for (;;) {
+      Status st = Load(reader, slot, at_end);
+      if (!opts_.stream || st.code() != Status::Code::kTimeout) return st;
+      if (cuts) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, nullptr, /*idle=*/true));
+      if (stop_at_cut_) return Status::OK();
+    }
+  };
   EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, 0));
-  EMBARK_RETURN_IF_ERROR(Load(reader, slots_[0].get(), &end));
+  EMBARK_RETURN_IF_ERROR(load(slots_[0].get(), &end));
+  if (stop_at_cut_) end = true;
   while (!end) {
     Slot* cur = slots_[clock % 2].get();
     Slot* next = slots_[(clock + 1) % 2].get();
@@ -1322,10 +1371,16 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
     if (prefetch_pulls) {
       // SSP/ASP: the next batch's rows travel while this one computes.
       std::function<Status()> pause_holding_cur;
-      if (cuts) pause_holding_cur = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, &cur->batch); };
+      if (cuts) pause_holding_cur = [&] { return stop_at_cut_ ? Status::OK() : PauseIfCut(epoch, clock, examples, loss_sum, &cur->batch); };
       EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock + 1, pause_holding_cur));
-      EMBARK_RETURN_IF_ERROR(Load(reader, next, &next_end));
-      next_loaded = true;
+      if (stop_at_cut_) break;
+      Status loaded = Load(reader, next, &next_end);
+      // A quiet stream has no next batch yet: `cur` trains now, and the next one is waited
+      // for after it (below), rather than `cur` waiting for an event that may not come.
+      if (!opts_.stream || loaded.code() != Status::Code::kTimeout) {
+        EMBARK_RETURN_IF_ERROR(loaded);
+        next_loaded = true;
+      }
     }
     if (window_) EMBARK_RETURN_IF_ERROR(ScoreProgressive(*cur));
     const LossSum loss = Compute(cur);
@@ -1336,17 +1391,40 @@ Status Trainer::TrainEpoch(int epoch, const RemainingInput* resume) {
     ++clock;
     examples += cur->batch.size();
     loss_sum += loss.loss;
+    if (opts_.stream) {
+      // The batch is in the servers: the stream position and the log move past its events.
+      for (const auto& [key, next_offset] : cur->batch.stream_after) trained_stream_[key] = next_offset;
+      if (trained_log_) EMBARK_RETURN_IF_ERROR(trained_log_->Append(cur->batch));
+    }
     EMBARK_RETURN_IF_ERROR(ReportClock(epoch, clock, examples, loss_sum));
     if (cuts) EMBARK_RETURN_IF_ERROR(PauseIfCut(epoch, clock, examples, loss_sum, next_loaded && !next_end ? &next->batch : nullptr));
+    if (stop_at_cut_) {
+      // The prefetched batch stays untrained; its pulls must land before its slot is reused.
+      if (next_loaded && !next_end) EMBARK_RETURN_IF_ERROR(WaitPulls(next));
+      break;
+    }
     if (!next_loaded) {
       std::function<Status()> pause_holding_nothing;
-      if (cuts) pause_holding_nothing = [&] { return PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
+      if (cuts) pause_holding_nothing = [&] { return stop_at_cut_ ? Status::OK() : PauseIfCut(epoch, clock, examples, loss_sum, nullptr); };
       EMBARK_RETURN_IF_ERROR(WaitForClock(epoch, clock, pause_holding_nothing));
-      EMBARK_RETURN_IF_ERROR(Load(reader, next, &next_end));
+      if (stop_at_cut_) break;
+      EMBARK_RETURN_IF_ERROR(load(next, &next_end));
+      if (stop_at_cut_) break;
     }
     end = next_end;
   }
   if (window_) EMBARK_RETURN_IF_ERROR(WriteWindow(/*last=*/true));
+  if (opts_.stream) {
+    // The end of this worker's stream (or the stop): later cuts of the job record it.
+    InputPosition pos;
+    pos.epoch = epoch;
+    pos.clock = clock;
+    pos.examples = examples;
+    pos.loss_sum = loss_sum;
+    pos.epoch_done = true;
+    EMBARK_RETURN_IF_ERROR(StreamCutOf(&pos));
+    if (cuts) EMBARK_RETURN_IF_ERROR(ctx_.control->SendToScheduler(kTrainStreamEnd, EncodePosition(pos)));
+  }
   return ReportEpochDone(epoch, clock, examples, loss_sum, NowSeconds() - epoch_start);
 }
 
@@ -1491,6 +1569,11 @@ Status Trainer::Run() {
   if (ctx_.control->WaitApp(kTrainResumeInput, &payload, 0).ok()) {
     resume = std::make_unique<RemainingInput>();
     if (!DecodeMsg(payload, resume.get())) return Status::Corruption("undecodable resume input from the scheduler");
+  }
+  // A stream resumed from a cut: where every partition or part continues (read by OpenReader).
+  if (ctx_.control->WaitApp(kTrainResumeStream, &payload, 0).ok()) {
+    stream_resume_ = std::make_unique<StreamResume>();
+    if (!DecodeMsg(payload, stream_resume_.get())) return Status::Corruption("undecodable stream resume from the scheduler");
   }
   for (int epoch = first_epoch; epoch <= opts_.epochs; ++epoch) {
     const RemainingInput* rest = epoch == first_epoch ? resume.get() : nullptr;

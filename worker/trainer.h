@@ -19,7 +19,12 @@
 //
 // Online training (TrainOptions::stream): the one epoch is the stream; with --metrics_out each
 // batch is first scored by the rows it pulled (before its own update: progressive validation)
-// and the worker appends a line per closed window to the metrics file.
+// and the worker appends a line per closed window to the metrics file. The trainer keeps the
+// stream position after the last batch it trained (the reader's starting positions updated by
+// every trained batch's Batch::stream_after): that, not the reader's read-ahead, is what a cut
+// records (worker/stream_position.h), together with the length of
+// its --trained_log (worker/trained_log.h). A cut released with "stop" (SIGTERM) ends the
+// stream there.
 //
 // Thread-safety: Run() is called once, from the worker's main thread.
 #pragma once
@@ -38,7 +43,9 @@
 #include "worker/epoch_cache.h"
 #include "worker/rating_blocks.h"
 #include "worker/row_replica.h"
+#include "worker/stream_position.h"
 #include "worker/train_options.h"
+#include "worker/trained_log.h"
 
 namespace embark {
 
@@ -164,9 +171,10 @@ class Trainer {
   // Mid-epoch checkpoints: takes the scheduler's cut requests for `epoch` (non-blocking), and
   // if one is due after `clock` finished batches, records the position and waits for the
   // checkpoint. `held` is a batch taken from the reader but not trained (or null).
-  Status PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held);
+  // `idle`: a stream worker waiting for events pauses at any clock (it has nothing to train).
+  Status PauseIfCut(int epoch, uint64_t clock, uint64_t examples, double loss_sum, const Batch* held, bool idle = false);
   // Takes the scheduler's cut requests (non-blocking); true if one is due after `clock` batches.
-  bool CutDue(int epoch, uint64_t clock);
+  bool CutDue(int epoch, uint64_t clock, bool idle = false);
   Status OpenReader();
   Status ReportEpochDone(int epoch, uint64_t clock, uint64_t examples, double loss_sum, double seconds,
                          double load_seconds = 0);
@@ -240,6 +248,14 @@ class Trainer {
   std::unique_ptr<ProgressiveWindow> window_;
   std::vector<float> window_preds_;
   double stream_start_s_ = 0;
+  // Streams: where this worker's share stands after the last batch it trained; the resume
+  // message of a resumed run (null otherwise); the trained log; a stop at the last cut.
+  // Records in `pos` the stream position of the last trained batch (committing the log).
+  Status StreamCutOf(InputPosition* pos);
+  StreamPositions trained_stream_;
+  std::unique_ptr<StreamResume> stream_resume_;
+  std::unique_ptr<TrainedLog> trained_log_;
+  bool stop_at_cut_ = false;
   bool cut_pending_ = false;     // a cut request for the current epoch not served yet
   bool cut_decode_failed_ = false;
   uint64_t cut_clock_ = 0;
