@@ -126,6 +126,7 @@ Status ParseLines(const json& lines, const std::optional<DataFormat>& format, Ba
       case LineParser::Outcome::kBlank:
         return Status::InvalidArgument(path + ": blank line");
       case LineParser::Outcome::kBad:
+      case LineParser::Outcome::kSkipped:  // (csv policies; a line that gives no example is an error here)
         return Status::InvalidArgument(path + ": not a valid " + std::string(DataFormatName(*format)) + " line (" +
                                        BadLineReasonName(reason) + ")");
     }
