@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "ps/checkpoint_shard.h"
+#include "serving/requests.h"
 
 namespace embark {
 namespace {
@@ -37,6 +38,22 @@ TEST(FuzzRegression, ShardRowOfZeroFloatsLoads) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(rows, (std::vector<std::pair<uint64_t, uint32_t>>{{5, 0}, {6, 2}}));
   std::remove(path.c_str());
+}
+
+// fuzz_requests: {"user_features": [[6, "u1i"]]} with max_k 1 was accepted with k = 10: the
+// default k was not held to max_k, so a client could get more results than the server allows
+// by leaving k out. The default is now min(10, max_k); an explicit k is checked as before.
+TEST(FuzzRegression, TopKDefaultKStaysWithinMaxK) {
+  TopKRequest r;
+  ASSERT_TRUE(ParseTopKRequest(R"({"user_features": [[6, "u1i"]]})", 1, &r).ok());
+  EXPECT_EQ(r.k, 1u);
+  ASSERT_TRUE(ParseTopKRequest(R"({"user": "u1"})", 5, &r).ok());
+  EXPECT_EQ(r.k, 5u);
+  ASSERT_TRUE(ParseTopKRequest(R"({"user": "u1"})", 1000, &r).ok());
+  EXPECT_EQ(r.k, 10u);
+  const Status st = ParseTopKRequest(R"({"user": "u1", "k": 6})", 5, &r);
+  EXPECT_FALSE(st.ok());
+  EXPECT_CONTAINS(st.message(), "out of range [1, 5]");
 }
 
 }  // namespace

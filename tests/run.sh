@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite (unit + multi-process), then
-# two sanitizer passes, each in its own build tree:
+# three sanitizer passes, each in its own build tree:
 #   build-asan/  the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #                (-DEMBARK_SANITIZE=ON): a memory error or undefined behaviour fails the test
 #                that hit it (the normal build would hide most of them);
 #   build-fuzz/  the libFuzzer targets (clang, -DEMBARK_FUZZ=ON), each run from its seed corpus
 #                for EMBARK_FUZZ_SECONDS (default 20): any crash or sanitizer report fails;
+#   build-tsan/  the concurrency tests (embark_tsan_tests) under ThreadSanitizer
+#                (-DEMBARK_TSAN=ON): any data race fails (tests/tsan.supp lists what is
+#                suppressed and why).
 #   tests/run.sh                       everything
-#   EMBARK_SKIP_ASAN=1 EMBARK_SKIP_FUZZ=1 tests/run.sh   the normal build only
+#   EMBARK_SKIP_ASAN=1 EMBARK_SKIP_FUZZ=1 EMBARK_SKIP_TSAN=1 tests/run.sh   the normal build only
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/launch/setup.sh" "$root/build"
@@ -36,3 +39,13 @@ if [ "${EMBARK_SKIP_FUZZ:-0}" != 1 ]; then
   "$root/fuzz/run.sh" "$fuzz" "${EMBARK_FUZZ_SECONDS:-20}"
 fi
 
+if [ "${EMBARK_SKIP_TSAN:-0}" != 1 ]; then
+  (
+    # halt_on_error: the first race ends the test that hit it (ctest shows the report).
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp"
+    tsan="$root/build-tsan"
+    cmake -S "$root" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMBARK_TSAN=ON >/dev/null
+    ninja -C "$tsan" -j2 embark_tsan_tests
+    "$tsan/bin/embark_tsan_tests" --gtest_brief=1
+  )
+fi
