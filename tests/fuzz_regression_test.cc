@@ -3,12 +3,14 @@
 // API, and checks the fixed behaviour. The undefined behaviour ones fail under the
 // AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/) without their fix.
 #include <cstdint>
+#include <limits>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "core/cluster.h"
 #include "ps/checkpoint_shard.h"
 #include "serving/requests.h"
 
@@ -54,6 +56,30 @@ TEST(FuzzRegression, TopKDefaultKStaysWithinMaxK) {
   const Status st = ParseTopKRequest(R"({"user": "u1", "k": 6})", 5, &r);
   EXPECT_FALSE(st.ok());
   EXPECT_CONTAINS(st.message(), "out of range [1, 5]");
+}
+
+// fuzz_wire: a node table (kNodeTable payload) with num_servers and num_workers near INT_MAX
+// overflowed `1 + num_servers + num_workers` (signed overflow, undefined). Where the sum
+// wrapped around to the number of nodes it even passed the size check: a table of 2 nodes
+// claiming INT_MAX servers and INT_MIN + 2 workers was accepted. Negative counts are refused
+// and the sum is taken in 64 bits.
+TEST(FuzzRegression, NodeTableCountsCannotOverflowIntoAValidSize) {
+  ClusterTable wrapped;
+  wrapped.num_servers = std::numeric_limits<int>::max();
+  wrapped.num_workers = std::numeric_limits<int>::min() + 2;  // 1 + max + (min + 2) wraps to 2
+  wrapped.nodes.resize(2);
+  ClusterTable out;
+  Status st = DeserializeTable(SerializeTable(wrapped), &out);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_CONTAINS(st.message(), "does not match its server and worker counts");
+  ClusterTable huge = wrapped;
+  huge.num_workers = std::numeric_limits<int>::max();
+  EXPECT_EQ(DeserializeTable(SerializeTable(huge), &out).code(), Status::Code::kCorruption);
+  ClusterTable good;
+  good.num_servers = 1;
+  good.num_workers = 1;
+  good.nodes.resize(3);
+  EXPECT_TRUE(DeserializeTable(SerializeTable(good), &out).ok());
 }
 
 }  // namespace
