@@ -203,7 +203,11 @@ Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* tr
                  ClusterTable* table) {
   EMBARK_RETURN_IF_ERROR(CheckClusterShape(size, opts.num_servers));
   const std::string ip = opts.bind_ip.empty() ? DefaultBindIp() : opts.bind_ip;
-  if (opts.secure) {
+  if (opts.secure && !opts.curve_key_file.empty()) {
+    CurveKeys keys;
+    EMBARK_RETURN_IF_ERROR(ReadCurveKeyFile(opts.curve_key_file, &keys));
+    EMBARK_RETURN_IF_ERROR(transport->EnableCurve(keys.public_key, keys));
+  } else if (opts.secure) {
     CurveKeys keys;
     std::string shared;
     if (rank == 0) {

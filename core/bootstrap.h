@@ -1,7 +1,8 @@
 // Bootstrap: turns a set of MPI ranks into a connected embark cluster.
 //
 //   0. unless --insecure, rank 0 generates the job's CURVE key pair and broadcasts it over
-//      MPI (never over ZeroMQ); every socket then uses it (core/transport.h);
+//      MPI (never over ZeroMQ), or every rank reads it from --curve_key_file; every socket
+//      then uses it (core/transport.h);
 //   1. every rank binds its ZeroMQ inbox;
 //   2. rank 0 (the scheduler) publishes its endpoint with a non-blocking MPI broadcast
 //      (polled with sleeps: a blocking MPI wait would spin a whole core);
@@ -34,6 +35,9 @@ struct BootstrapOptions {
   // CURVE on every socket with a key pair rank 0 generates and hands to every rank through
   // MPI (false: --insecure, plain TCP as before).
   bool secure = true;
+  // With secure: every rank reads the key pair from this file (ReadCurveKeyFile) instead of
+  // rank 0 generating one and sending it through MPI.
+  std::string curve_key_file;
 };
 
 Status Bootstrap(const BootstrapOptions& opts, int rank, int size, Transport* transport,

@@ -92,7 +92,11 @@ static Status FromBytes(const std::string& bytes, T* value, const char* what) {
 std::string SerializeTable(const ClusterTable& table) { return ToBytes(table); }
 Status DeserializeTable(const std::string& bytes, ClusterTable* table) {
   EMBARK_RETURN_IF_ERROR(FromBytes(bytes, table, "node table"));
-  if (table->size() != 1 + table->num_servers + table->num_workers) return Status::Corruption("node table size does not match its server and worker counts");
+  // Counts from the wire: negative ones are refused, and the sum is taken in 64 bits (a sum of
+  // two hostile ints overflowed, and could wrap around to the real size).
+  if (table->num_servers < 0 || table->num_workers < 0 ||
+      int64_t{1} + table->num_servers + table->num_workers != table->size())
+    return Status::Corruption("node table size does not match its server and worker counts");
   return Status::OK();
 }
 std::string SerializeNodeInfo(const NodeInfo& info) { return ToBytes(info); }

@@ -41,6 +41,7 @@
 #include "core/flag_scope.h"
 #include "core/hash.h"
 #include "core/runtime.h"
+#include "core/transport.h"
 #include "delivery/delivery_commands.h"
 #include "delivery/serve_endpoints.h"
 #include "ps/count_min_sketch.h"
@@ -54,6 +55,7 @@
 DEFINE_int32(num_servers, 1, "number of server ranks (ranks 1..num_servers); the rest after rank 0 are workers");
 DEFINE_int32(server_threads, 1, "threads per server, each owning a sub-shard of the rows");
 DEFINE_uint64(server_key_cache, 64, "key sets per server whose row lookups are reused when the same keys come again (0 = off)");
+DEFINE_string(curve_key_file, "", "read the job's CURVE key pair from this file (mode 0600, owned by you; every rank reads the same file; `embark curve-keygen --out=PATH` writes one) instead of generating it at launch and sending it to the ranks through MPI");
 DEFINE_bool(insecure, false, "turn off CURVE: ranks talk over plain TCP, and anyone who can reach a port can send to the job (default: every socket is authenticated and encrypted with a key pair generated at launch and handed to the ranks through MPI)");
 DEFINE_uint64(max_request_mb, 256, "the most MiB one message may carry or ask for: servers answer a larger request (or a pull whose rows would exceed it) with an error naming this cap, workers split requests below half of it, and every socket drops a peer sending a frame over it (ZMQ_MAXMSGSIZE)");
 DEFINE_uint64(max_message_kb, 1024, "a worker's request to one server larger than this many KiB is sent as several messages of about this size, so transfer and server work overlap (0 = always one message per server per request)");
@@ -237,7 +239,7 @@ constexpr double kStreamStopGraceSeconds = 30;
 // Flags each command accepts besides the cluster flags; any other flag set on the command line
 // is an error, so a typo or a flag meant for another command never passes silently.
 const std::set<std::string> kClusterFlags = {
-    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
+    "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "curve_key_file", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
@@ -268,6 +270,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"ope", {"bundle", "campaigns", "log", "json_out", "policy", "epsilon", "temperature", "quality_floor", "reserve"}},
     {"log-export", {"log", "out"}},
     {"models", {}},
+    {"curve-keygen", {"out"}},
     {"kafka-mock", {"topic", "partitions", "brokers", "input", "rate", "seconds", "bootstrap_out"}},
     {"plot", {"input", "out"}},
     {"train-local", kTrainFlags},
@@ -884,6 +887,7 @@ const char kUsage[] =
     "  train     train a model: --model=NAME (see 'embark models') --train=FILES [--test=FILES] ...\n"
     "  train-local  the same training in one process, no MPI (the single-process reference)\n"
     "  models    the models train can build, one a line: name, task, input formats (default first), epochs, batch size\n"
+    "  curve-keygen  write a new CURVE key pair for --curve_key_file (no MPI): --out=PATH (created with mode 0600)\n"
     "  serve-bench  latency of a running serve: --port --requests_from=RATINGS [--concurrency=1,4,16]\n"
     "  serve     HTTP/JSON scoring and top-K over a bundle (no MPI): --bundle=DIR [--port --index=exact|hnsw --watch]\n"
     "  export    a checkpoint as a serving bundle (no MPI): --checkpoint=DIR --out=BUNDLE [--dtype --base --ids_from --seen_from --items --user_profiles --pca_dim]\n"
@@ -945,6 +949,7 @@ int main(int argc, char** argv) {
   ropts.max_message_bytes = FLAGS_max_message_kb * 1024;
   ropts.max_request_bytes = FLAGS_max_request_mb << 20;
   ropts.insecure = FLAGS_insecure;
+  ropts.curve_key_file = FLAGS_curve_key_file;
   ropts.shm = FLAGS_shm == "on";
   ropts.shm_bytes = FLAGS_shm_mb << 20;
   ropts.num_vshards = FLAGS_num_vshards;
@@ -988,6 +993,19 @@ int main(int argc, char** argv) {
   }
   if (command == "gen") return RunGen();
   if (command == "models") return RunModelsCommand();
+  if (command == "curve-keygen") {
+    embark::CurveKeys keys;
+    embark::Status st = FLAGS_out.empty() ? embark::Status::InvalidArgument("curve-keygen: --out=PATH is required")
+                                          : embark::Transport::GenerateCurveKeys(&keys);
+    if (st.ok()) st = embark::WriteCurveKeyFile(FLAGS_out, keys);
+    if (!st.ok()) {
+      std::fprintf(stderr, "embark %s\n", st.message().c_str());
+      return embark::kExitUsage;
+    }
+    std::printf("wrote a CURVE key pair to %s (mode 0600); pass --curve_key_file=%s to every rank\n", FLAGS_out.c_str(),
+                FLAGS_out.c_str());
+    return embark::kExitOk;
+  }
   if (command == "export") return RunExportCommand();
   if (command == "prepare") return RunPrepareCommand();
   if (command == "kafka-mock") return RunKafkaMock();

@@ -127,6 +127,7 @@ int RunJob(int* argc, char*** argv, const RuntimeOptions& opts, const JobSpec& j
   bopts.liveness = opts.liveness;
   bopts.config_hash = opts.config_hash;
   bopts.secure = !opts.insecure;
+  bopts.curve_key_file = opts.curve_key_file;
   if (rank == 0) {
     Status shape = CheckClusterShape(size, opts.num_servers);
     if (!shape.ok()) DieNow(shape.message(), kExitUsage);

@@ -50,6 +50,7 @@ struct RuntimeOptions {
   // from it; servers refuse larger requests, clients split below it).
   uint64_t max_request_bytes = kDefaultMaxRequestBytes;
   bool insecure = false;  // --insecure: no CURVE (plain TCP between ranks)
+  std::string curve_key_file;  // --curve_key_file: the job's key pair from this file, not through MPI
   // Workers share memory with servers on their host (see worker/shm_channel.h): one segment
   // of shm_bytes per such server.
   bool shm = true;

@@ -1,5 +1,13 @@
 #include "core/transport.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include <glog/logging.h>
 #include <zmq_addon.hpp>
 
@@ -37,6 +45,65 @@ Status Transport::GenerateCurveKeys(CurveKeys* keys) {
   if (zmq_curve_keypair(pub, sec) != 0) return Status::Internal(std::string("cannot generate CURVE keys: ") + zmq_strerror(zmq_errno()));
   keys->public_key = pub;
   keys->secret_key = sec;
+  return Status::OK();
+}
+
+Status ReadCurveKeyFile(const std::string& path, CurveKeys* keys) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::NotFound("CURVE key file " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return Status::IoError("CURVE key file " + path + ": cannot stat: " + std::strerror(errno));
+  }
+  auto refuse = [&](const std::string& why) {
+    close(fd);
+    return Status::InvalidArgument("CURVE key file " + path + ": " + why);
+  };
+  if (!S_ISREG(st.st_mode)) return refuse("not a regular file");
+  if (st.st_uid != geteuid())
+    return refuse("belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " + std::to_string(geteuid()) + ")");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%03o", static_cast<unsigned>(st.st_mode & 0777));
+    return refuse(std::string("mode ") + mode + " lets group or others access it; chmod 600 it (and make a new key pair: "
+                  "the secret may have been read)");
+  }
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (n < 0) return Status::IoError("CURVE key file " + path + ": cannot read: " + std::strerror(errno));
+  std::string text(buf, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  const size_t space = text.find(' ');
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("CURVE key file " + path + ": " + why + " (expected one line \"PUBLIC SECRET\", two "
+                                   "40-character Z85 keys; `embark curve-keygen --out=PATH` writes one)");
+  };
+  if (space == std::string::npos) return bad("no space between the keys");
+  CurveKeys k{text.substr(0, space), text.substr(space + 1)};
+  uint8_t bin[32];
+  if (k.public_key.size() != 40 || k.secret_key.size() != 40 || zmq_z85_decode(bin, k.public_key.c_str()) == nullptr ||
+      zmq_z85_decode(bin, k.secret_key.c_str()) == nullptr)
+    return bad("malformed keys");
+  char derived[41] = {0};
+  if (zmq_curve_public(derived, k.secret_key.c_str()) != 0 || k.public_key != derived)
+    return bad("the public key is not the secret key's");
+  *keys = k;
+  return Status::OK();
+}
+
+Status WriteCurveKeyFile(const std::string& path, const CurveKeys& keys) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IoError("cannot create CURVE key file " + path + ": " + std::strerror(errno));
+  const std::string line = keys.public_key + " " + keys.secret_key + "\n";
+  const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
+  const int err = errno;
+  close(fd);
+  if (!ok) {
+    unlink(path.c_str());
+    return Status::IoError("cannot write CURVE key file " + path + ": " + std::strerror(err));
+  }
   return Status::OK();
 }
 

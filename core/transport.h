@@ -45,6 +45,15 @@ struct CurveKeys {
   std::string secret_key;
 };
 
+// A job's key pair in a file (--curve_key_file), for launches where the key should not travel
+// through MPI: one line "PUBLIC SECRET" (the two Z85 keys of one pair). Every rank reads the
+// same file. Read refuses, naming the path and the reason: a file that is not a regular file,
+// is not owned by this process's user, or grants any permission to group or others (it must
+// be mode 0600 or 0400: nobody else may have been able to read the secret), and keys that are
+// malformed or not one pair. Write creates PATH with mode 0600 and fails if it exists.
+Status ReadCurveKeyFile(const std::string& path, CurveKeys* keys);
+Status WriteCurveKeyFile(const std::string& path, const CurveKeys& keys);
+
 class Transport {
  public:
   // A fresh key pair (libzmq's zmq_curve_keypair).

@@ -93,7 +93,13 @@ Status ReadShardFile(const std::string& path, const std::vector<std::string>& na
   if (!f) return Status::NotFound("checkpoint shard " + path + " is missing or unreadable");
   std::stringstream ss;
   ss << f.rdbuf();
-  const std::string bytes = ss.str();
+  return ParseShardBytes(path, ss.str(), names, row_floats, on_row, expected_checksum);
+}
+
+Status ParseShardBytes(const std::string& path, const std::string& bytes, const std::vector<std::string>& names,
+                       const std::vector<uint32_t>& row_floats,
+                       const std::function<Status(const ShardRow&)>& on_row,
+                       const uint64_t* expected_checksum) {
   auto corrupt = [&](const std::string& why) { return Status::Corruption("checkpoint shard " + path + ": " + why); };
   if (bytes.size() < sizeof(kMagic) + 16) return corrupt("truncated (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) return corrupt("not an embark shard (bad magic)");
@@ -133,8 +139,10 @@ Status ReadShardFile(const std::string& path, const std::vector<std::string>& na
       if (!in.Get(&key) || !in.Get(&n) || n > floats) return corrupt("truncated or malformed row");
       const char* data = in.Take(size_t{n} * sizeof(float));
       if (data == nullptr) return corrupt("truncated row");
+      // A copy: the floats in the file need not be 4-byte aligned. (n may be 0: an empty
+      // vector's data() can be null, which memcpy must not get.)
       std::vector<float> row(n);
-      std::memcpy(row.data(), data, size_t{n} * sizeof(float));
+      if (n > 0) std::memcpy(row.data(), data, size_t{n} * sizeof(float));
       EMBARK_RETURN_IF_ERROR(on_row({t, key, row.data(), n}));
     }
   }

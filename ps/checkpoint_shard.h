@@ -51,5 +51,11 @@ Status ReadShardFile(const std::string& path, const std::vector<std::string>& na
                      const std::vector<uint32_t>& row_floats,
                      const std::function<Status(const ShardRow&)>& on_row,
                      const uint64_t* expected_checksum = nullptr);
+// ReadShardFile's checks and decoding of a shard's bytes already in memory; `path` names the
+// file in errors.
+Status ParseShardBytes(const std::string& path, const std::string& bytes, const std::vector<std::string>& names,
+                       const std::vector<uint32_t>& row_floats,
+                       const std::function<Status(const ShardRow&)>& on_row,
+                       const uint64_t* expected_checksum = nullptr);
 
 }  // namespace embark

@@ -126,6 +126,7 @@ Status ParseLines(const json& lines, const std::optional<DataFormat>& format, Ba
       case LineParser::Outcome::kBlank:
         return Status::InvalidArgument(path + ": blank line");
       case LineParser::Outcome::kBad:
+      case LineParser::Outcome::kSkipped:  // (csv policies; a line that gives no example is an error here)
         return Status::InvalidArgument(path + ": not a valid " + std::string(DataFormatName(*format)) + " line (" +
                                        BadLineReasonName(reason) + ")");
     }
@@ -169,6 +170,9 @@ Status ParseTopKRequest(std::string_view body, size_t max_k, TopKRequest* reques
   json doc;
   EMBARK_RETURN_IF_ERROR(ParseBody(body, &doc));
   *request = TopKRequest();
+  // Without "k" the default, but never more than max_k (a server configured for at most 5
+  // results must not compute 10 because the client left k out).
+  request->k = std::min(request->k, max_k);
   for (const auto& [key, value] : doc.items()) {
     if (key == "user") {
       if (!value.is_string())

@@ -18,7 +18,7 @@
 //     number, optional (default 1).
 //   /topk  {"user": "id", "k": 10, "exclude": ["item id", ...], "exact": false,
 //           "include_seen": false, "user_features": [[field, "id"], ...]}
-//     k: integer in [1, max_k]; exclude optional; exact forces the exact scan; include_seen
+//     k: integer in [1, max_k], default 10 (max_k if smaller); exclude optional; exact forces the exact scan; include_seen
 //     keeps the items the user has seen (the bundle's seen items) in the ranking;
 //     user_features: further user-side features (two_tower), [field, "id"] pairs. "user" may
 //     be left out only when user_features are given.

@@ -139,10 +139,16 @@ struct LiveServer {
   void Start() {
     loop = std::thread([this] { EXPECT_TRUE(server->Run().ok()); });
   }
-  ~LiveServer() {
+  // Shuts the server down and waits for its loop: only then may the test read server->stats()
+  // (the loop thread writes them; ThreadSanitizer reported the read of a running server's).
+  void Stop() {
+    if (stopped) return;
+    stopped = true;
     EXPECT_TRUE(scheduler.Send(1, MakeHeader(MsgType::kShutdown, 0)).ok());
     if (loop.joinable()) loop.join();
   }
+  ~LiveServer() { Stop(); }
+  bool stopped = false;
 };
 
 // Waits up to 10 s for the next message on `t`, skipping other events; false on timeout.
@@ -204,6 +210,7 @@ TEST(ServerLimits, ALiveServerAnswersOversizedRequestsWithErrorsAndKeepsServing)
   ASSERT_EQ(reply.frames.size(), 1u);
   const float* got = reply.frames[0].data<float>();
   EXPECT_EQ(std::vector<float>(got, got + some.size() * 4), InitialRows(some));
+  live.Stop();
   EXPECT_EQ(live.server->stats().rejected, 2u);
 }
 
@@ -227,9 +234,10 @@ TEST(ServerLimits, KVClientSplitsRequestsBelowTheCap) {
   Status st = kv.Wait(ts);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(rows, InitialRows(prepared.keys));
+  kv.Stop();
+  live.Stop();
   EXPECT_EQ(live.server->stats().rejected, 0u);
   EXPECT_GE(live.server->stats().requests, 7u);  // 3.2 MB in chunks of at most 512 KiB
-  kv.Stop();
 }
 
 }  // namespace

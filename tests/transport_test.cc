@@ -4,6 +4,10 @@
 // and errors for unknown peers.
 #include "core/transport.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -525,6 +529,97 @@ TEST(TransportCurveTest, MalformedKeysAreRefused) {
   Transport t(1, 1000);
   CurveKeys bad{"short", "short"};
   EXPECT_EQ(t.EnableCurve("short", bad).code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace embark
+
+namespace embark {
+namespace {
+
+#define EXPECT_HAS(text, part) \
+  EXPECT_NE(std::string(text).find(part), std::string::npos) << "'" << (text) << "' does not contain '" << (part) << "'"
+
+std::string KeyFilePath(const std::string& name) {
+  const std::string path = ::testing::TempDir() + "/" + name + "-" + std::to_string(getpid());
+  unlink(path.c_str());
+  return path;
+}
+
+void WriteText(const std::string& path, const std::string& text, mode_t mode) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  ASSERT_EQ(chmod(path.c_str(), mode), 0);
+}
+
+// --curve_key_file: a pair written by WriteCurveKeyFile (mode 0600) reads back; the file is
+// refused when group or others may read it, when it is not a regular file, when someone else
+// owns it, and when its keys are malformed or not one pair; each refusal names the path.
+TEST(CurveKeyFileTest, RoundTripsWithMode0600) {
+  CurveKeys keys, read;
+  ASSERT_TRUE(Transport::GenerateCurveKeys(&keys).ok());
+  const std::string path = KeyFilePath("keys");
+  ASSERT_TRUE(WriteCurveKeyFile(path, keys).ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Status s = ReadCurveKeyFile(path, &read);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(read.public_key, keys.public_key);
+  EXPECT_EQ(read.secret_key, keys.secret_key);
+  // A second write never replaces the job's keys.
+  EXPECT_FALSE(WriteCurveKeyFile(path, keys).ok());
+  ASSERT_EQ(chmod(path.c_str(), 0400), 0);
+  EXPECT_TRUE(ReadCurveKeyFile(path, &read).ok());
+  unlink(path.c_str());
+}
+
+TEST(CurveKeyFileTest, ReadableByOthersOrForeignFilesAreRefused) {
+  CurveKeys keys, read;
+  ASSERT_TRUE(Transport::GenerateCurveKeys(&keys).ok());
+  const std::string path = KeyFilePath("open-keys");
+  ASSERT_TRUE(WriteCurveKeyFile(path, keys).ok());
+  for (mode_t mode : {0640, 0604, 0660, 0644, 0610}) {
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    Status s = ReadCurveKeyFile(path, &read);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << std::oct << mode;
+    EXPECT_HAS(s.message(), path);
+    EXPECT_HAS(s.message(), "group or others");
+  }
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  if (geteuid() == 0) {  // only root can give a file away
+    ASSERT_EQ(chown(path.c_str(), 4321, 4321), 0);
+    Status s = ReadCurveKeyFile(path, &read);
+    EXPECT_FALSE(s.ok());
+    EXPECT_HAS(s.message(), "belongs to uid 4321");
+  }
+  unlink(path.c_str());
+  const std::string dir = KeyFilePath("key-dir");
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  EXPECT_HAS(ReadCurveKeyFile(dir, &read).message(), "not a regular file");
+  rmdir(dir.c_str());
+  Status missing = ReadCurveKeyFile(dir + "-none", &read);
+  EXPECT_EQ(missing.code(), Status::Code::kNotFound);
+  EXPECT_HAS(missing.message(), dir + "-none");
+}
+
+TEST(CurveKeyFileTest, MalformedOrMismatchedKeysAreRefused) {
+  CurveKeys a, b, read;
+  ASSERT_TRUE(Transport::GenerateCurveKeys(&a).ok());
+  ASSERT_TRUE(Transport::GenerateCurveKeys(&b).ok());
+  const std::string path = KeyFilePath("bad-keys");
+  WriteText(path, a.public_key + " " + b.secret_key + "\n", 0600);  // two halves of different pairs
+  EXPECT_HAS(ReadCurveKeyFile(path, &read).message(), "not the secret key's");
+  WriteText(path, a.public_key + a.secret_key + "\n", 0600);
+  EXPECT_HAS(ReadCurveKeyFile(path, &read).message(), "no space");
+  WriteText(path, "short " + a.secret_key + "\n", 0600);
+  EXPECT_HAS(ReadCurveKeyFile(path, &read).message(), "malformed keys");
+  WriteText(path, a.public_key + " " + a.secret_key + "\n", 0600);
+  EXPECT_TRUE(ReadCurveKeyFile(path, &read).ok());
+  EXPECT_EQ(read.secret_key, a.secret_key);
+  unlink(path.c_str());
 }
 
 }  // namespace
