@@ -51,3 +51,16 @@ assert_no_orphans() {
   [ -z "$left" ] || { ps -fp $left >&2; kill -9 $left; fail "orphan processes left: $left"; }
 }
 kill_ours() { local left; left=$(our_processes); [ -z "$left" ] || kill -9 $left; }
+# Starts `embark kafka-mock` (librdkafka's mock cluster) with topic "clicks" in 3 partitions
+# holding INPUT's lines (line i in partition i % 3); sets $mock (its pid) and $brokers, or fails
+# with the mock's own output when it has not written its bootstrap address within 10 s (it
+# waits up to 10 s for "produced", the sign that the lines are in).
+start_kafka_mock() {  # INPUT TAG (names its files in $WORK)
+  local input="$1" tag="$2"
+  "$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$input" \
+    --bootstrap_out="$WORK/$tag.brokers" >"$WORK/$tag.mock.log" 2>&1 &
+  mock=$!
+  for _ in $(seq 1 100); do [ -s "$WORK/$tag.brokers" ] && grep -q produced "$WORK/$tag.mock.log" && break; sleep 0.1; done
+  [ -s "$WORK/$tag.brokers" ] || { kill $mock; fail "kafka-mock did not start: $(cat "$WORK/$tag.mock.log")"; }
+  brokers=$(cat "$WORK/$tag.brokers")
+}

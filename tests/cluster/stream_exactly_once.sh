@@ -118,12 +118,7 @@ rc=$?
 grep -q "holds positions of 'dir $WORK/parts', not of --train=dir://$WORK/other" "$WORK/log" || fail "the other stream's checkpoint is not refused by name"
 
 # ---- kafka:// under the supervisor ----
-"$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$WORK/c.train.libsvm" \
-  --bootstrap_out="$WORK/brokers" >"$WORK/mock.log" 2>&1 &
-mock=$!
-for _ in $(seq 1 100); do [ -s "$WORK/brokers" ] && grep -q produced "$WORK/mock.log" && break; sleep 0.1; done
-[ -s "$WORK/brokers" ] || { kill $mock; fail "kafka-mock did not start: $(cat "$WORK/mock.log")"; }
-brokers=$(cat "$WORK/brokers")
+start_kafka_mock "$WORK/c.train.libsvm" kafka
 awk '{ print (NR - 1) % 3 "\t" int((NR - 1) / 3) }' "$WORK/c.train.libsvm" > "$WORK/kafka.ids"
 kjob=(train --model=lr --train="kafka://$brokers/clicks" --batch_size=16 --checkpoint_dir="$WORK/kck" --checkpoint_every=2s
       --trained_log="$WORK/ktl" --heartbeat_timeout=3 --slow_worker=1:40)

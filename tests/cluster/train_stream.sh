@@ -64,12 +64,7 @@ grep -q "apply to a stream" "$WORK/log" || fail "--max_events on files is not ex
 
 # Kafka: the mock cluster holds the training lines in 3 partitions (line i in partition i % 3).
 awk 'NR == 100 { print "1 3:x"; next } { print }' "$WORK/c.train.libsvm" > "$WORK/kbad.libsvm"
-"$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$WORK/c.train.libsvm" \
-  --bootstrap_out="$WORK/brokers" >"$WORK/mock.log" 2>&1 &
-mock=$!
-for _ in $(seq 1 100); do [ -s "$WORK/brokers" ] && grep -q produced "$WORK/mock.log" && break; sleep 0.1; done
-[ -s "$WORK/brokers" ] || { kill $mock; fail "kafka-mock did not start: $(cat "$WORK/mock.log")"; }
-brokers=$(cat "$WORK/brokers")
+start_kafka_mock "$WORK/c.train.libsvm" kafka
 # Two workers: worker 0 reads partitions 0 and 2, worker 1 partition 1. Each stops after
 # --max_events, which partition 1 alone holds, so exactly 2 x that many are trained.
 per=$((total / 3))
@@ -105,11 +100,7 @@ kill $mock; wait $mock
 [ "$(head -c 4 "$WORK/k.png" | tail -c 3)" = PNG ] || fail "plot wrote no PNG"
 
 # A bad message is named by topic, partition and offset: line 100 is partition 0, offset 33.
-"$EMBARK_BIN" kafka-mock --topic=clicks --partitions=3 --input="$WORK/kbad.libsvm" \
-  --bootstrap_out="$WORK/brokers2" >"$WORK/mock.log" 2>&1 &
-mock=$!
-for _ in $(seq 1 100); do [ -s "$WORK/brokers2" ] && grep -q produced "$WORK/mock.log" && break; sleep 0.1; done
-brokers=$(cat "$WORK/brokers2")
+start_kafka_mock "$WORK/kbad.libsvm" kbad
 "$LOCAL" --servers 1 --workers 1 -- train --model=lr --train="kafka://$brokers/clicks" --max_seconds=30 >"$WORK/log" 2>&1
 rc=$?
 [ $rc = 1 ] || { kill $mock; fail "a bad kafka message should exit 1, got $rc"; }
