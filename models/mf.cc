@@ -166,31 +166,65 @@ double MfModel::ExampleForwardBackward(const Batch& batch, size_t e, const Examp
   return loss;
 }
 
+namespace {
+// The block loop's kernel: one rating with both rows, gradients written (not added). One pass
+// over both rows sums <p, q> and |p|^2 + |q|^2 in kLanes independent lane sums (which the
+// compiler keeps in vector registers, as it may not reorder one float sum), reduced once; a
+// second pass writes both gradients. K > 0 fixes the factor count at compile time (the loops
+// unroll into whole registers); K = 0 reads it from `k`.
+template <int K>
+inline double PairKernel(int k, float reg, float bias_reg, float s, double mu, const float* __restrict p,
+                         const float* __restrict q, float label, float* __restrict gp, float* __restrict gq,
+                         double* err_out) {
+  if (K > 0) k = K;
+  constexpr int kLanes = 16;
+  float dot[kLanes] = {}, sq[kLanes] = {};
+  int j = 0;
+  for (; j + kLanes <= k; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      dot[l] += p[j + l] * q[j + l];
+      sq[l] += p[j + l] * p[j + l] + q[j + l] * q[j + l];
+    }
+  for (int l = 0; j < k; ++j, ++l) {
+    dot[l] += p[j] * q[j];
+    sq[l] += p[j] * p[j] + q[j] * q[j];
+  }
+  double d = 0, n2 = 0;
+  for (int l = 0; l < kLanes; ++l) {
+    d += dot[l];
+    n2 += sq[l];
+  }
+  const float bu = s * p[k], bi = s * q[k];
+  const double err_d = mu + bu + bi + d - label;
+  const float err = static_cast<float>(err_d);
+  for (int c = 0; c < k; ++c) {
+    gp[c] = err * q[c] + reg * p[c];
+    gq[c] = err * p[c] + reg * q[c];
+  }
+  gp[k] = s * (err + bias_reg * bu);
+  gq[k] = s * (err + bias_reg * bi);
+  *err_out = err_d;
+  return 0.5 * err_d * err_d + 0.5 * reg * n2 +
+         0.5 * bias_reg * (static_cast<double>(bu) * bu + static_cast<double>(bi) * bi);
+}
+}  // namespace
+
 double MfModel::PairForwardBackward(const float* user_row, const float* item_row, float label, float* user_grad,
                                     float* item_grad, const std::vector<float>* dense,
                                     std::vector<float>* dense_grad) const {
-  // RatingStep's maths for a rating with both rows, written for the block loop: the gradients
-  // are written, not added (no zeroing pass), and the factor loop is one pass over both rows
-  // (plain element-wise arithmetic, which the compiler vectorises; the sums stay Eigen's).
+  // RatingStep's maths for a rating with both rows, written for the block loop (PairKernel).
   const int k = static_cast<int>(options_.dim);
   const float reg = options_.reg, bias_reg = options_.bias_reg, s = options_.bias_scale;
-  const float* __restrict p = user_row;
-  const float* __restrict q = item_row;
-  float* __restrict gp = user_grad;
-  float* __restrict gq = item_grad;
   const double mu = options_.global_mean + dense[kGlobalTable][0];
-  const double err_d = mu + s * p[k] + s * q[k] + ConstVec(p, k).dot(ConstVec(q, k)) - label;
-  const float err = static_cast<float>(err_d);
-  for (int j = 0; j < k; ++j) {
-    gp[j] = err * q[j] + reg * p[j];
-    gq[j] = err * p[j] + reg * q[j];
+  double err = 0, loss = 0;
+  switch (k) {
+    case 32: loss = PairKernel<32>(k, reg, bias_reg, s, mu, user_row, item_row, label, user_grad, item_grad, &err); break;
+    case 64: loss = PairKernel<64>(k, reg, bias_reg, s, mu, user_row, item_row, label, user_grad, item_grad, &err); break;
+    case 128: loss = PairKernel<128>(k, reg, bias_reg, s, mu, user_row, item_row, label, user_grad, item_grad, &err); break;
+    default: loss = PairKernel<0>(k, reg, bias_reg, s, mu, user_row, item_row, label, user_grad, item_grad, &err);
   }
-  const float bu = s * p[k], bi = s * q[k];
-  gp[k] = s * (err + bias_reg * bu);
-  gq[k] = s * (err + bias_reg * bi);
-  if (options_.learn_global_mean) dense_grad[kGlobalTable][0] += static_cast<float>(err_d);
-  return 0.5 * err_d * err_d + 0.5 * reg * (ConstVec(p, k).squaredNorm() + ConstVec(q, k).squaredNorm()) +
-         0.5 * bias_reg * (static_cast<double>(bu) * bu + static_cast<double>(bi) * bi);
+  if (options_.learn_global_mean) dense_grad[kGlobalTable][0] += static_cast<float>(err);
+  return loss;
 }
 
 void MfModel::Predict(const Batch& batch, size_t begin, size_t end, const PulledRows& rows,

@@ -147,13 +147,62 @@ TEST(RatingBlocksTest, BlocksComeFromKeysAndShufflesKeepExamples) {
       EXPECT_EQ(RatingBlocks::BlockOf(e.user, 0, grid), b / grid);
       EXPECT_EQ(RatingBlocks::BlockOf(1000 + e.item, 1, grid), b % grid);
     }
-    if (before.size() > 5) EXPECT_NE(before, after) << "block " << b << " was not shuffled";
+    if (before.size() > 5) {
+      EXPECT_NE(before, after) << "block " << b << " was not shuffled";
+    }
     std::sort(before.begin(), before.end());
     std::sort(after.begin(), after.end());
     EXPECT_EQ(before, after);
     total += after.size();
   }
   EXPECT_EQ(total, 2000u);
+}
+
+// The order inside a block keeps each row of the grouping side together (every group one run),
+// and is fresh each epoch: the group order and the order inside a group change with the seed.
+TEST(RatingBlocksTest, ShuffleKeepsGroupsTogetherInAFreshOrder) {
+  for (int axis : {0, 1}) {
+    SCOPED_TRACE("axis " + std::to_string(axis));
+    RatingBlocks blocks(1);
+    blocks.set_group_axis(axis);
+    for (uint32_t i = 0; i < 3000; ++i) blocks.Add(0, 0, PairExample{i % 60, (i * 7) % 45, static_cast<float>(i)});
+    auto key = [axis](const PairExample& e) { return axis == 0 ? e.user : e.item; };
+    std::vector<std::vector<float>> orders;
+    std::vector<std::vector<uint32_t>> group_orders;
+    for (uint64_t seed : {1, 2, 3}) {
+      blocks.ShuffleBlock(0, seed);
+      const std::vector<PairExample>& v = blocks.block(0);
+      ASSERT_EQ(v.size(), 3000u);
+      std::vector<float> labels;
+      std::vector<uint32_t> runs;
+      for (size_t i = 0; i < v.size(); ++i) {
+        labels.push_back(v[i].label);
+        if (i == 0 || key(v[i]) != key(v[i - 1])) runs.push_back(key(v[i]));
+      }
+      // One run per distinct row: no group is split.
+      std::vector<uint32_t> distinct = runs;
+      std::sort(distinct.begin(), distinct.end());
+      EXPECT_EQ(std::unique(distinct.begin(), distinct.end()), distinct.end());
+      EXPECT_EQ(runs.size(), axis == 0 ? 60u : 45u);
+      orders.push_back(labels);
+      group_orders.push_back(runs);
+      std::sort(labels.begin(), labels.end());
+      for (uint32_t i = 0; i < 3000; ++i) ASSERT_EQ(labels[i], static_cast<float>(i));  // nothing lost or doubled
+    }
+    EXPECT_NE(group_orders[0], group_orders[1]);
+    EXPECT_NE(group_orders[1], group_orders[2]);
+    // Inside a group too: the labels of the first group of seed 3, in seed 3's order, against
+    // the same group's labels in seed 2's order.
+    const uint32_t g = group_orders[2][0];
+    std::vector<float> in2, in3;
+    blocks.ShuffleBlock(0, 2);
+    for (const PairExample& e : blocks.block(0))
+      if (key(e) == g) in2.push_back(e.label);
+    blocks.ShuffleBlock(0, 3);
+    for (const PairExample& e : blocks.block(0))
+      if (key(e) == g) in3.push_back(e.label);
+    EXPECT_NE(in2, in3);
+  }
 }
 
 }  // namespace

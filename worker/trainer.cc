@@ -733,6 +733,9 @@ void Trainer::BuildBlocks() {
     LOG(INFO) << "worker " << ctx_.worker_index << ": trains in one shuffled order, not in blocks: " << refused;
     return;
   }
+  // Ratings are grouped by the side with more rows (RatingBlocks' header): its rows are the
+  // ones that would not stay cached otherwise.
+  blocks->set_group_axis(replica_->held(user_table) >= replica_->held(item_table) ? 0 : 1);
   blocks_ = std::move(blocks);
   block_scheduler_ = std::make_unique<BlockScheduler>(grid, opts_.clock_timeout_s);
   epoch_cache_.reset();  // the blocks hold every example (12 bytes each instead of 52)
@@ -1125,6 +1128,13 @@ Status Trainer::TrainEpochLocal(int epoch, const RemainingInput* resume) {
     sync_keys_.assign(tables_.size(), PreparedKeys());
     sync_indices_.assign(tables_.size(), {});
     EMBARK_RETURN_IF_ERROR(RefreshChanged(user_table, /*adopt_pushed=*/true));
+  } else if (blocks_ != nullptr && ctx_.num_workers == 1 && cache_complete_ && resume == nullptr &&
+             sync_keys_.size() == tables_.size()) {
+    // Block epochs on a lone worker: no one else changed a row since the previous epoch's last
+    // exchange, so the rows it pushed become their own base instead of being read back (all of
+    // them, every epoch: 30 % of an epoch's time on 2M ratings); the few it held unchanged
+    // are read again when a round needs them (TrainBlockRound), the dense now.
+    EMBARK_RETURN_IF_ERROR(RefreshChanged(-1, /*adopt_pushed=*/true));
   } else {
     EMBARK_RETURN_IF_ERROR(RefreshReplica());
   }
