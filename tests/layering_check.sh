@@ -8,6 +8,9 @@
 #   tests/layering_check.sh --edges [ROOT]   print the folder -> folder edges with their counts
 #   tests/layering_check.sh --self-test      the check, then the check on a copy of the tree with
 #                                            one backward include added (which must fail)
+#   tests/layering_check.sh --view LAYERS CXX   the build's side: in the include view of models
+#                                            (LAYERS/models, made by CMakeLists.txt) a models
+#                                            header compiles and a worker header is not found
 #
 # The build refuses a backward include in any file it compiles (each layer's library sees only
 # the headers of the layers below it); this check also covers headers that only higher layers
@@ -19,8 +22,10 @@ mode=check
 case "${1:-}" in
   --edges) mode=edges; shift ;;
   --self-test) mode=self; shift ;;
+  --view) mode=view; shift; layers=$1; cxx=$2; shift 2 ;;
 esac
-root="$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/..}" && pwd)"
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+root="$(cd "${1:-$(dirname "$self")/..}" && pwd)"
 
 # "FROM TO FILE" for every quoted include of another folder's file.
 edges() {
@@ -41,14 +46,32 @@ if [ "$mode" = edges ]; then
   exit 0
 fi
 
+if [ "$mode" = view ]; then
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  printf '#include "models/model_description.h"\n' >"$tmp/down.cc"
+  printf '#include "worker/trainer.h"\n' >"$tmp/up.cc"
+  "$cxx" -std=c++17 -fsyntax-only -I "$layers/models" "$tmp/down.cc" || {
+    echo "layering_check: a models header does not compile in the models view $layers/models" >&2
+    exit 1
+  }
+  if "$cxx" -std=c++17 -fsyntax-only -I "$layers/models" "$tmp/up.cc" 2>"$tmp/err"; then
+    echo "layering_check: worker/trainer.h is visible from the models view: a backward include would build" >&2
+    exit 1
+  fi
+  grep -q "worker/trainer.h" "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+  echo "layering_check: the models view builds its own headers and does not see worker/"
+  exit 0
+fi
+
 if [ "$mode" = self ]; then
-  "$0" "$root"
+  "$self" "$root"
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
   cp -r "$root/CMakeLists.txt" "$root/core" "$root/models" "$tmp/"
   # The ground layer including the model interface: the kind of edge the layers forbid.
   printf '#include "models/model.h"\n' >>"$tmp/core/status.h"
-  if out="$("$0" "$tmp" 2>&1)"; then
+  if out="$("$self" "$tmp" 2>&1)"; then
     echo "layering_check: a backward include (core -> models) was not caught" >&2
     exit 1
   fi
@@ -90,7 +113,7 @@ while read -r from to file; do
   fi
   case " ${closure[$from]} " in
     *" $to "*) ;;
-    *) echo "layering_check: $file includes $to/ (layer $from may use: ${closure[$from]:- nothing})" >&2
+    *) echo "layering_check: $file includes $to/ (layer $from may use:${closure[$from]:- nothing})" >&2
        bad=1 ;;
   esac
 done < <(edges)
