@@ -11,7 +11,7 @@
 #include "models/logistic_regression.h"  // the shared logit, loss and click-target helpers
 #include "models/metrics.h"
 #include "ps/optimizer.h"
-#include "worker/data_reader.h"
+#include "data/data_reader.h"
 
 namespace embark {
 

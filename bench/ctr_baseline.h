@@ -32,7 +32,7 @@
 
 namespace embark {
 
-// Examples whose features point at dense row indices (CSR, as worker/batch.h).
+// Examples whose features point at dense row indices (CSR, as data/batch.h).
 struct IndexedExamples {
   std::vector<float> labels;
   std::vector<uint32_t> offsets{0};

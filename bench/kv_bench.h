@@ -28,7 +28,7 @@
 
 #include <string>
 
-#include "core/runtime.h"
+#include "runtime/runtime.h"
 
 namespace embark {
 

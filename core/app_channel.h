@@ -2,7 +2,7 @@
 // workers and application messages both ways.
 //
 // In a cluster the ControlPlane implements it over ZeroMQ; a single-process run implements it
-// by calling the scheduler-side app directly (worker/local_runner.h), so the same job code
+// by calling the scheduler-side app directly (runtime/local_runner.h), so the same job code
 // runs in both.
 //
 // Thread-safety: implementations are safe to call from any thread.

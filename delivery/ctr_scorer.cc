@@ -1,7 +1,7 @@
 #include "delivery/ctr_scorer.h"
 
-#include "worker/batch.h"
-#include "worker/line_parser.h"
+#include "data/batch.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

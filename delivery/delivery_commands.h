@@ -4,7 +4,7 @@
 //   embark simulate    a generated world's day through delivery, per policy (delivery/simulator.h)
 //   embark ope         off-policy estimates of a new bundle's policy on a decision log
 //   embark log-export  a decision log as libffm training data
-// core/main.cc fills DeliveryCommandOptions from the flags; each Run* returns the exit code.
+// app/main.cc fills DeliveryCommandOptions from the flags; each Run* returns the exit code.
 //
 // Thread-safety: call from main() only.
 #pragma once

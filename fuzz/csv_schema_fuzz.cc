@@ -1,5 +1,5 @@
-// Fuzz target: the CSV schema parser (worker/csv_schema.h CsvSchema::Parse) and, when the
-// schema parses, the rows of the rest of the input read with it (worker/csv_line_parser.h).
+// Fuzz target: the CSV schema parser (data/csv_schema.h CsvSchema::Parse) and, when the
+// schema parses, the rows of the rest of the input read with it (data/csv_line_parser.h).
 // The schema's accessors must then agree with its columns: the label, timestamp, quantity and
 // cancellation columns name columns of the right role.
 //
@@ -8,8 +8,8 @@
 #include <string>
 
 #include "fuzz/fuzz_input.h"
-#include "worker/csv_line_parser.h"
-#include "worker/csv_schema.h"
+#include "data/csv_line_parser.h"
+#include "data/csv_schema.h"
 
 using namespace embark;
 

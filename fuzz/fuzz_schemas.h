@@ -1,5 +1,5 @@
 // The CSV schemas the line-parser target reads rows with (format csv), also the seeds of the
-// csv_schema target: between them every directive, role and option of worker/csv_schema.h.
+// csv_schema target: between them every directive, role and option of data/csv_schema.h.
 #pragma once
 
 namespace embark {

@@ -1,5 +1,5 @@
-// Fuzz target: every training-data line parser (worker/line_parser.h: ratings, libsvm, libffm,
-// criteo; worker/csv_line_parser.h with the schemas of fuzz_schemas.h) and ParseFloatField,
+// Fuzz target: every training-data line parser (data/line_parser.h: ratings, libsvm, libffm,
+// criteo; data/csv_line_parser.h with the schemas of fuzz_schemas.h) and ParseFloatField,
 // checking the parsers' contract on every line: an example appends exactly one example with
 // consistent offsets, a finite label and finite values (criteo: exactly 39 features; libffm
 // with num_fields: fields below it), any other outcome leaves the batch as it
@@ -13,9 +13,9 @@
 
 #include "fuzz/fuzz_input.h"
 #include "fuzz/fuzz_schemas.h"
-#include "worker/csv_line_parser.h"
-#include "worker/csv_schema.h"
-#include "worker/line_parser.h"
+#include "data/csv_line_parser.h"
+#include "data/csv_schema.h"
+#include "data/line_parser.h"
 
 using namespace embark;
 using embark::fuzz::FuzzInput;

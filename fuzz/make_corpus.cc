@@ -22,11 +22,11 @@
 #include "models/model_factory.h"
 #include "partition/shard_map.h"
 #include "ps/checkpoint_shard.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
-#include "worker/input_position.h"
-#include "worker/line_parser.h"
+#include "data/input_position.h"
+#include "data/line_parser.h"
 #include "worker/train_protocol.h"
 
 using namespace embark;

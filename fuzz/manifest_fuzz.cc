@@ -1,4 +1,4 @@
-// Fuzz target: the checkpoint MANIFEST parser (scheduler/checkpoint_store.h ParseManifest) and
+// Fuzz target: the checkpoint MANIFEST parser (checkpoint/checkpoint_store.h ParseManifest) and
 // its round trip: a MANIFEST that parses, written again by FormatManifest, must parse to the
 // same MANIFEST (the scheduler rewrites manifests it has read, e.g. when it resumes).
 //
@@ -8,7 +8,7 @@
 
 #include "core/crc32.h"
 #include "fuzz/fuzz_input.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 using namespace embark;
 using embark::fuzz::FuzzInput;

@@ -15,7 +15,7 @@
 #include "fuzz/fuzz_input.h"
 #include "fuzz/fuzz_server.h"
 #include "partition/shard_map.h"
-#include "worker/input_position.h"
+#include "data/input_position.h"
 #include "worker/train_protocol.h"
 
 using namespace embark;

@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-#include "worker/batch.h"
+#include "data/batch.h"
 
 namespace embark {
 

@@ -19,7 +19,7 @@
 #include "core/status.h"
 #include "models/model_description.h"
 #include "ps/table_config.h"
-#include "worker/batch.h"
+#include "data/batch.h"
 
 namespace embark {
 

@@ -2,7 +2,7 @@
 //
 // One entry a model (models/model_factory.cc, kModels): its name, the task it solves, the input
 // formats it reads and the one it reads by default, and the training defaults its options were
-// tuned with (epochs, batch size, how often local copies sync). The commands (core/main.cc),
+// tuned with (epochs, batch size, how often local copies sync). The commands (app/main.cc),
 // export and serve look a model up here and ask the built model to Describe() itself, so none
 // of them tests a model's name. Adding a model: its own files, its Create function and one
 // line in kModels (README, "How to add a model").
@@ -25,7 +25,7 @@ struct ModelOptions;
 struct ModelInfo {
   const char* name;
   ModelTask task;
-  // Input formats the model reads (worker/line_parser.h names); the first is the default.
+  // Input formats the model reads (data/line_parser.h names); the first is the default.
   // "csv" here means `--format=csv --schema=FILE` is accepted.
   std::vector<std::string> formats;
   int suggested_epochs;           // passes over the data the defaults were tuned for

@@ -3,7 +3,7 @@
 #include "core/shm_slot.h"
 #include "ps/checkpoint_shard.h"
 #include "ps/row_eviction.h"
-#include "worker/train_protocol.h"
+#include "ps/server_protocol.h"
 
 #include <glog/logging.h>
 

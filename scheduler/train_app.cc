@@ -18,7 +18,7 @@
 #include "core/checked_file.h"
 #include "core/json_text.h"
 #include "core/liveness.h"
-#include "worker/input_position.h"
+#include "data/input_position.h"
 #include "worker/train_protocol.h"
 
 namespace embark {

@@ -6,14 +6,14 @@
 // JSON object per evaluation to --metrics_out (and a last one with "final": true), and prints
 // a summary at the end.
 //
-// Checkpoints (scheduler/checkpoint_store.h for the layout): at an epoch boundary, or mid-epoch
+// Checkpoints (checkpoint/checkpoint_store.h for the layout): at an epoch boundary, or mid-epoch
 // at a cut (train_protocol.h) every --checkpoint_every steps or seconds. Once every worker is
 // paused or done, every server writes its shard (full, or a delta every time but each
 // --full_every-th), the scheduler writes the workers' positions and its own state, then the
 // MANIFEST, prunes old checkpoints and releases the workers. --resume restores the newest
 // complete checkpoint and its delta chain on any number of servers and workers.
 //
-// Streams: a cut records every worker's stream position (worker/stream_position.h); a worker
+// Streams: a cut records every worker's stream position (data/stream_position.h); a worker
 // whose stream ended reports its final position (kTrainStreamEnd), written in its place. On
 // resume the positions are merged and sent to every new worker. SIGTERM (or a stop request
 // from another rank) on a stream job with --checkpoint_dir: one final cut, whose release tells
@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "scheduler/scheduler.h"
 #include "worker/evaluation.h"
 #include "worker/train_options.h"

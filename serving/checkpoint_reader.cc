@@ -14,7 +14,7 @@
 #include "ps/checkpoint_shard.h"
 #include "ps/optimizer.h"
 #include "ps/placement.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 namespace embark {
 

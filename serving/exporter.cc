@@ -18,8 +18,8 @@
 #include "serving/npy.h"
 #include "serving/pca.h"
 #include "serving/topk_data.h"
-#include "worker/input_split.h"
-#include "worker/line_parser.h"
+#include "data/input_split.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

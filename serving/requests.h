@@ -35,8 +35,8 @@
 
 #include "core/status.h"
 #include "models/model.h"
-#include "worker/batch.h"
-#include "worker/line_parser.h"
+#include "data/batch.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

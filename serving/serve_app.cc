@@ -22,7 +22,7 @@
 #include "serving/compute_slots.h"
 #include "serving/connection_threads.h"
 #include "serving/requests.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace embark {
 namespace {

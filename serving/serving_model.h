@@ -45,8 +45,8 @@
 #include "serving/key_index.h"
 #include "serving/topk_data.h"
 #include "serving/topk_index.h"
-#include "worker/batch.h"
-#include "worker/line_parser.h"
+#include "data/batch.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

@@ -7,7 +7,7 @@
 #include <unordered_set>
 
 #include "models/interaction_fields.h"
-#include "worker/data_reader.h"
+#include "data/data_reader.h"
 
 namespace embark {
 namespace {

@@ -28,7 +28,7 @@
 
 #include "core/status.h"
 #include "serving/bundle.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

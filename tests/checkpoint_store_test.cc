@@ -1,7 +1,7 @@
 // CheckpointStore: MANIFEST round trip and its checksum, checkpoint ordering by name, delta
 // chains (a missing base is named), and pruning that never removes a base a kept checkpoint
 // needs. Also the checked files that hold positions and the scheduler's state.
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include "core/file_env.h"
 #include "core/hash.h"
 #include "ps/checkpoint_shard.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "tests/test_files.h"
 
 namespace embark {

@@ -35,7 +35,7 @@
 #include "core/checked_file.h"
 #include "core/file_env.h"
 #include "ps/checkpoint_shard.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 namespace embark {
 namespace {

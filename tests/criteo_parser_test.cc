@@ -1,4 +1,4 @@
-// Tests for the criteo format of worker/line_parser.h: separators, header and layout detection,
+// Tests for the criteo format of data/line_parser.h: separators, header and layout detection,
 // log-binning, missing values, field numbering, keys, every bad-line reason with rollback, and
 // (when present) the public Criteo samples in ../shared/data/criteo-samples.
 #include <gtest/gtest.h>
@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "worker/data_reader.h"
-#include "worker/line_parser.h"
+#include "data/data_reader.h"
+#include "data/line_parser.h"
 
 namespace embark {
 namespace {

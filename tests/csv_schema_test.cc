@@ -1,4 +1,4 @@
-// Tests for the schema-driven CSV input: worker/csv_schema.h (format and errors),
+// Tests for the schema-driven CSV input: data/csv_schema.h (format and errors),
 // csv_splitter.h (quoting), text_tokenizer.h, csv_featurizer.h (normalisation, timestamps) and
 // the "csv" LineParser (keys, per-line policies) read through a DataReader.
 #include <gtest/gtest.h>
@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "worker/csv_featurizer.h"
-#include "worker/csv_schema.h"
-#include "worker/csv_splitter.h"
-#include "worker/data_reader.h"
-#include "worker/line_parser.h"
-#include "worker/text_tokenizer.h"
+#include "data/csv_featurizer.h"
+#include "data/csv_schema.h"
+#include "data/csv_splitter.h"
+#include "data/data_reader.h"
+#include "data/line_parser.h"
+#include "data/text_tokenizer.h"
 
 namespace embark {
 namespace {

@@ -1,6 +1,6 @@
-// Tests for worker/data_reader.h and worker/shuffle_buffer.h: bad-line policies, sharding over
+// Tests for data/data_reader.h and data/shuffle_buffer.h: bad-line policies, sharding over
 // workers, batching, shuffling determinism, and clean shutdown.
-#include "worker/data_reader.h"
+#include "data/data_reader.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/shuffle_buffer.h"
+#include "data/shuffle_buffer.h"
 
 namespace embark {
 namespace {

@@ -22,7 +22,7 @@
 #include "delivery/request_json.h"
 #include "delivery/sim_world.h"
 #include "delivery/simulator.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace embark {
 namespace {

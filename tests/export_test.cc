@@ -19,7 +19,7 @@
 #include "models/model_spec.h"
 #include "models/two_tower.h"
 #include "ps/checkpoint_shard.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "ps/optimizer.h"
 #include "serving/bundle.h"
 #include "core/crc32.h"
@@ -28,7 +28,7 @@
 #include "serving/npy.h"
 #include "serving/pca.h"
 #include "serving/topk_data.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 #include "tests/test_files.h"
 
 namespace embark {
@@ -179,7 +179,7 @@ void WriteMfCheckpoint(const std::string& dir, const FakeMf& m, int epoch = 1, s
     floats.push_back(2 * (t.dense ? 1 : t.dim));  // AdaGrad keeps one state float per weight
     ASSERT_EQ(Optimizer::Create(t.optimizer)->StateFloats(static_cast<int>(t.dense ? 1 : t.dim)), t.dense ? 1 : 3);
   }
-  Manifest manifest;  // the scheduler's MANIFEST (scheduler/checkpoint_store.h)
+  Manifest manifest;  // the scheduler's MANIFEST (checkpoint/checkpoint_store.h)
   manifest.model = "mf";
   manifest.epochs_done = epoch;
   manifest.servers = 2;

@@ -19,7 +19,7 @@
 #include "models/model_factory.h"
 #include "tests/model_test_util.h"
 #include "tools/synth_data.h"
-#include "worker/local_runner.h"
+#include "runtime/local_runner.h"
 
 namespace embark {
 namespace {

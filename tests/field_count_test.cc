@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "worker/csv_schema.h"
+#include "data/csv_schema.h"
 
 namespace embark {
 namespace {

@@ -1,12 +1,12 @@
 // Tests of the flag scope check (core/flag_scope.h): a project flag set for a command that does
-// not take it is refused wherever it is defined (this file is not core/main.cc, and the
+// not take it is refused wherever it is defined (this file is not app/main.cc, and the
 // check once skipped every flag outside a file named main.cc); the libraries' flags pass.
 #include <gflags/gflags.h>
 #include <gtest/gtest.h>
 
 #include "core/flag_scope.h"
 
-DEFINE_int32(flag_scope_probe, 3, "test only: a project flag defined outside core/main.cc");
+DEFINE_int32(flag_scope_probe, 3, "test only: a project flag defined outside app/main.cc");
 
 namespace embark {
 namespace {

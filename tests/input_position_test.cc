@@ -2,7 +2,7 @@
 // batches) plus what was handed out before it covers every line of the epoch exactly once;
 // re-split over 1..4 new workers, the remainders are read exactly once; the reader goes on
 // unchanged after a snapshot; positions survive (de)serialisation and bad ones are refused.
-#include "worker/input_position.h"
+#include "data/input_position.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/data_reader.h"
+#include "data/data_reader.h"
 
 namespace embark {
 namespace {

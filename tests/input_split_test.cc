@@ -1,6 +1,6 @@
-// Tests for worker/input_split.h: input expansion, byte-range sharding, and that every line is
+// Tests for data/input_split.h: input expansion, byte-range sharding, and that every line is
 // read by exactly one worker with its true line number.
-#include "worker/input_split.h"
+#include "data/input_split.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

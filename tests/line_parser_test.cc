@@ -1,5 +1,5 @@
-// Tests for worker/line_parser.h: each format's fields, keys, labels, and every bad-line reason.
-#include "worker/line_parser.h"
+// Tests for data/line_parser.h: each format's fields, keys, labels, and every bad-line reason.
+#include "data/line_parser.h"
 
 #include <gtest/gtest.h>
 

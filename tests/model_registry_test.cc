@@ -21,7 +21,7 @@
 #include "ps/checkpoint_shard.h"
 #include "ps/optimizer.h"
 #include "ps/placement.h"
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
 #include "serving/checkpoint_reader.h"

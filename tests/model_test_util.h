@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "models/model.h"
-#include "worker/batch.h"
+#include "data/batch.h"
 
 #include <gtest/gtest.h>
 

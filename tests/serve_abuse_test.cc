@@ -27,7 +27,7 @@
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
 #include "serving/serve_app.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 #include "tests/test_files.h"
 
 namespace embark {

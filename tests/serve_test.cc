@@ -28,7 +28,7 @@
 #include "serving/serve_app.h"
 #include "serving/serving_model.h"
 #include "serving/topk_index.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 #include "tests/test_files.h"
 
 namespace embark {

@@ -20,7 +20,7 @@
 #include "serving/serve_app.h"
 #include "serving/serving_model.h"
 #include "serving/topk_data.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 #include "tests/test_files.h"
 
 namespace embark {

@@ -3,7 +3,7 @@
 // worker count) reads exactly the lines after it; stream cuts survive the position encoding
 // (and version 1 positions still read), merge across workers and refuse another stream or
 // a conflict; the trained log is cut back to a committed length and refuses a short one.
-#include "worker/stream_position.h"
+#include "data/stream_position.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "tests/test_files.h"
-#include "worker/data_reader.h"
-#include "worker/input_position.h"
+#include "data/data_reader.h"
+#include "data/input_position.h"
 #include "worker/trained_log.h"
 
 namespace embark {

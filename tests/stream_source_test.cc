@@ -1,10 +1,10 @@
-// Stream sources (worker/stream_source.h): dir:// reads parts in name order once their marker
+// Stream sources (data/stream_source.h): dir:// reads parts in name order once their marker
 // is there, splits them over workers, resumes from saved positions on any worker count, and
 // refuses parts that shrink, are replaced or appear out of order; kafka:// (against
 // librdkafka's mock cluster on loopback) splits partitions over workers, resumes exactly at
 // saved offsets, and fails in bounded time on an unreachable broker, an unknown topic or a
 // deleted offset.
-#include "worker/stream_source.h"
+#include "data/stream_source.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "tools/kafka_mock.h"
-#include "worker/kafka_stream.h"
+#include "data/kafka_stream.h"
 
 namespace embark {
 namespace {

@@ -14,7 +14,7 @@
 
 #include <string>
 
-#include "core/runtime.h"
+#include "runtime/runtime.h"
 
 namespace embark {
 

@@ -12,8 +12,8 @@
 
 #include "core/json_text.h"
 #include "core/hash.h"
-#include "worker/csv_featurizer.h"
-#include "worker/csv_splitter.h"
+#include "data/csv_featurizer.h"
+#include "data/csv_splitter.h"
 
 namespace embark {
 namespace {

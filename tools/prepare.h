@@ -1,7 +1,7 @@
 // `embark prepare`: the global clean-up of implicit-feedback logs (purchases, clicks, ratings)
 // into the libffm interaction files the implicit-feedback models read.
 //
-// Input: an interaction CSV with its schema (worker/csv_schema.h), optionally an item CSV and
+// Input: an interaction CSV with its schema (data/csv_schema.h), optionally an item CSV and
 // a user CSV with their own schemas (side features). Every row of the interaction file goes
 // through these steps, in order, and each row that does not become an interaction is counted
 // under exactly one reason:
@@ -51,8 +51,8 @@
 #include <string>
 
 #include "core/status.h"
-#include "worker/csv_schema.h"
-#include "worker/data_reader.h"
+#include "data/csv_schema.h"
+#include "data/data_reader.h"
 
 namespace embark {
 

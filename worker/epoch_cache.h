@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/batch.h"
+#include "data/batch.h"
 
 namespace embark {
 

@@ -4,8 +4,8 @@
 #include <utility>
 #include <vector>
 
-#include "worker/csv_schema.h"
-#include "worker/input_split.h"
+#include "data/csv_schema.h"
+#include "data/input_split.h"
 
 namespace embark {
 namespace {

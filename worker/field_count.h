@@ -16,7 +16,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

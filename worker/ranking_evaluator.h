@@ -41,8 +41,8 @@
 #include "models/interaction_fields.h"
 #include "models/model.h"
 #include "models/ranking_metrics.h"
-#include "worker/batch.h"
-#include "worker/data_reader.h"
+#include "data/batch.h"
+#include "data/data_reader.h"
 #include "worker/evaluation.h"
 
 namespace embark {

@@ -13,7 +13,7 @@
 #include "models/model_description.h"
 #include "models/model_registry.h"
 #include "ps/bounded_memory.h"
-#include "worker/data_reader.h"
+#include "data/data_reader.h"
 
 namespace embark {
 
@@ -36,7 +36,7 @@ struct TrainOptions {
   uint32_t num_fields = 0;       // libffm: a line with a field >= this is bad (field_out_of_range); 0 = any
   std::string train;             // files, globs, directories (comma-separated)
   std::string test;              // optional
-  // Online training: `train` is a stream (dir:// or kafka://, worker/stream_source.h), read in
+  // Online training: `train` is a stream (dir:// or kafka://, data/stream_source.h), read in
   // one epoch that ends with the stream or at these limits (0 = none).
   bool stream = false;
   uint64_t max_events = 0;       // per worker

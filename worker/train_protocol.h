@@ -16,7 +16,7 @@
 // kTrainPaused with its InputPosition and waits for kTrainCutDone; a worker that finishes its
 // share of the epoch first just reports kTrainEpochDone (nothing of it remains).
 //
-// Streams (worker/stream_position.h): the position a stream worker sends at a cut is a
+// Streams (data/stream_position.h): the position a stream worker sends at a cut is a
 // StreamCut (the first event of each partition or part it has not trained). A stream worker
 // whose stream ends sends kTrainStreamEnd with its final position before kTrainEpochDone, so
 // a later cut still records where its share stopped. A resumed stream worker gets
@@ -36,6 +36,8 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
+#include "ps/server_protocol.h"
+
 namespace embark {
 
 enum TrainMsg : uint64_t {
@@ -52,13 +54,6 @@ enum TrainMsg : uint64_t {
                             // interrupted epoch it is to train (a resume from a mid-epoch cut)
   kTrainStreamEnd = 111,  // worker -> scheduler: EncodePosition(InputPosition) where its stream ended
   kTrainResumeStream = 112,  // scheduler -> worker, before kTrainStart: StreamResume
-  kServerSave = 201,      // scheduler -> servers: write your shard to this path ("PATH" or "PATH\ndelta")
-  kServerSaved = 202,     // server -> scheduler: "ok CHECKSUM" or the error
-  kServerLoad = 203,      // scheduler -> servers: restore from these shard files, in order, one
-                          // "PATH CHECKSUM" per line (a delta chain: base first)
-  kServerLoaded = 204,    // server -> scheduler: "ok" or the error
-  kServerEpochEnd = 205,  // scheduler -> servers (bounded memory): every worker finished training epoch N
-  kServerMemory = 206,    // server -> scheduler: its bounded-memory counters, "key=value ..."
 };
 
 struct ClockReport {

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "worker/batch.h"
+#include "data/batch.h"
 
 namespace embark {
 

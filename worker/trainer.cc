@@ -17,7 +17,7 @@
 #include "worker/epoch_cache.h"
 #include "worker/evaluation.h"
 #include "worker/row_replica.h"
-#include "worker/input_position.h"
+#include "data/input_position.h"
 #include "worker/train_protocol.h"
 
 namespace embark {

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "core/fork_join.h"
-#include "core/runtime.h"
+#include "worker/worker_context.h"
 #include "models/model.h"
 #include "worker/kv_client.h"
 #include "worker/progressive_window.h"
@@ -43,7 +43,7 @@
 #include "worker/epoch_cache.h"
 #include "worker/rating_blocks.h"
 #include "worker/row_replica.h"
-#include "worker/stream_position.h"
+#include "data/stream_position.h"
 #include "worker/train_options.h"
 #include "worker/trained_log.h"
 

@@ -1,4 +1,4 @@
-#include "worker/shuffle_buffer.h"
+#include "data/shuffle_buffer.h"
 
 #include <utility>
 

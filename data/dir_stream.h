@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/stream_source.h"
+#include "data/stream_source.h"
 
 namespace embark {
 

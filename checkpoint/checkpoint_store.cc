@@ -1,4 +1,4 @@
-#include "scheduler/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 #include <dirent.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "worker/stream_position.h"
+#include "data/stream_position.h"
 
 namespace embark {
 

@@ -1,4 +1,4 @@
-#include "worker/data_reader.h"
+#include "data/data_reader.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "core/hash.h"
-#include "worker/csv_schema.h"
-#include "worker/shuffle_buffer.h"
+#include "data/csv_schema.h"
+#include "data/shuffle_buffer.h"
 
 namespace embark {
 namespace {

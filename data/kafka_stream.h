@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/stream_source.h"
+#include "data/stream_source.h"
 
 struct rd_kafka_s;
 struct rd_kafka_topic_partition_list_s;

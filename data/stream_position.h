@@ -32,7 +32,7 @@
 #include <cereal/types/string.hpp>
 
 #include "core/status.h"
-#include "worker/stream_source.h"
+#include "data/stream_source.h"
 
 namespace embark {
 

@@ -1,4 +1,4 @@
-#include "worker/dir_stream.h"
+#include "data/dir_stream.h"
 
 #include <dirent.h>
 #include <sys/stat.h>

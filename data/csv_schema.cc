@@ -1,4 +1,4 @@
-#include "worker/csv_schema.h"
+#include "data/csv_schema.h"
 
 #include <charconv>
 #include <cmath>

@@ -74,7 +74,7 @@
 
 #include "core/hash.h"
 #include "core/status.h"
-#include "worker/batch.h"
+#include "data/batch.h"
 
 namespace embark {
 

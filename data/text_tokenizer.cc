@@ -1,4 +1,4 @@
-#include "worker/text_tokenizer.h"
+#include "data/text_tokenizer.h"
 
 #include <algorithm>
 

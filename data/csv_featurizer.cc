@@ -1,9 +1,9 @@
-#include "worker/csv_featurizer.h"
+#include "data/csv_featurizer.h"
 
 #include <charconv>
 #include <cmath>
 
-#include "worker/text_tokenizer.h"
+#include "data/text_tokenizer.h"
 
 namespace embark {
 namespace {

@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "worker/csv_schema.h"
-#include "worker/line_parser.h"
+#include "data/csv_schema.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

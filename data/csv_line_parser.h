@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 namespace embark {
 

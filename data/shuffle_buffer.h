@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/batch.h"
+#include "data/batch.h"
 
 namespace embark {
 

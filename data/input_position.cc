@@ -1,4 +1,4 @@
-#include "worker/input_position.h"
+#include "data/input_position.h"
 
 #include <algorithm>
 #include <sstream>

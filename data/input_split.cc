@@ -1,4 +1,4 @@
-#include "worker/input_split.h"
+#include "data/input_split.h"
 
 #include <dirent.h>
 #include <fcntl.h>

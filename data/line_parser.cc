@@ -1,11 +1,11 @@
-#include "worker/line_parser.h"
+#include "data/line_parser.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "worker/csv_line_parser.h"
+#include "data/csv_line_parser.h"
 
 namespace embark {
 namespace {

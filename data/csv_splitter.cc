@@ -1,4 +1,4 @@
-#include "worker/csv_splitter.h"
+#include "data/csv_splitter.h"
 
 namespace embark {
 

@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "core/status.h"
-#include "worker/input_split.h"
-#include "worker/stream_position.h"
+#include "data/input_split.h"
+#include "data/stream_position.h"
 
 namespace embark {
 

@@ -1,4 +1,4 @@
-#include "worker/kafka_stream.h"
+#include "data/kafka_stream.h"
 
 #include <glog/logging.h>
 #include <librdkafka/rdkafka.h>

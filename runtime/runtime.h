@@ -19,18 +19,9 @@
 #include "ps/bounded_memory.h"
 #include "ps/table_config.h"
 #include "scheduler/scheduler.h"
+#include "worker/worker_context.h"
 
 namespace embark {
-
-class KVClient;
-
-struct WorkerContext {
-  KVClient* kv;
-  AppChannel* control;  // the scheduler, as far as a job is concerned
-  int worker_index;
-  int num_workers;
-  int num_servers;
-};
 
 struct JobSpec {
   std::string name;

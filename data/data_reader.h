@@ -59,11 +59,11 @@
 #include <vector>
 
 #include "core/status.h"
-#include "worker/batch.h"
-#include "worker/input_position.h"
-#include "worker/input_split.h"
-#include "worker/line_parser.h"
-#include "worker/stream_source.h"
+#include "data/batch.h"
+#include "data/input_position.h"
+#include "data/input_split.h"
+#include "data/line_parser.h"
+#include "data/stream_source.h"
 
 namespace embark {
 

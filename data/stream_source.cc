@@ -1,7 +1,7 @@
-#include "worker/stream_source.h"
+#include "data/stream_source.h"
 
-#include "worker/dir_stream.h"
-#include "worker/kafka_stream.h"
+#include "data/dir_stream.h"
+#include "data/kafka_stream.h"
 
 namespace embark {
 

@@ -1,8 +1,8 @@
-#include "worker/csv_line_parser.h"
+#include "data/csv_line_parser.h"
 
-#include "worker/csv_featurizer.h"
-#include "worker/csv_schema.h"
-#include "worker/csv_splitter.h"
+#include "data/csv_featurizer.h"
+#include "data/csv_schema.h"
+#include "data/csv_splitter.h"
 
 namespace embark {
 namespace {

@@ -1,4 +1,4 @@
-#include "worker/local_runner.h"
+#include "runtime/local_runner.h"
 
 #include <glog/logging.h>
 
