@@ -95,6 +95,7 @@ DEFINE_string(optimizer, "", "train: sgd, adagrad, rowadagrad (one accumulator p
 DEFINE_double(lr, 0, "train: learning rate (FTRL alpha); default by model");
 DEFINE_double(l1, 0, "train: L1 strength (FTRL only); default by model");
 DEFINE_double(l2, 0, "train: L2 strength; default by model");
+DEFINE_double(bias_scale, 0, "train: mf only: the biases' step relative to the factors' (default 4 with adagrad)");
 DEFINE_uint32(num_fields, 0, "train: fields of ffm/deepfm (default: from the data: 1 + the highest libffm field of --train/--test, 39 for criteo, the schema's for csv); a libffm line with a field >= it is a bad line");
 DEFINE_bool(instance_norm, false, "train: ffm: scale each example's feature values by 1/|x| (libffm's normalisation)");
 DEFINE_string(hidden, "", "train: deepfm hidden layer widths, e.g. 64,32 (none = no hidden layer)");
@@ -242,7 +243,7 @@ const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "curve_key_file", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "init_scale", "num_fields", "hidden", "instance_norm",
+    "model", "format", "train", "test", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "bias_scale", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "blocks", "block_log", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "resume", "full_every",
@@ -508,6 +509,7 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   if (IsSet("l1")) m.l1 = static_cast<float>(FLAGS_l1);
   if (IsSet("l2")) m.l2 = static_cast<float>(FLAGS_l2);
   if (IsSet("init_scale")) m.init_scale = static_cast<float>(FLAGS_init_scale);
+  if (IsSet("bias_scale")) m.bias_scale = static_cast<float>(FLAGS_bias_scale);
   if (info->field_aware) {
     // Never drop a field silently: without --num_fields the count comes from the data (every
     // rank scans the same files, so all agree); with it, a libffm line with a higher field is

@@ -11,6 +11,8 @@
 #   --mf_rows   sizes of the generated rating sets (`embark gen --kind=ratings`), default
 #               2000000; e.g. --mf_rows=2000000,20000000 adds the 20M set
 #   --only      comma-separated workloads (default mf,fm,ffm)
+#   --mf_flags="FLAGS"  adds an embark train-local MF run with these flags to each MF round
+#               (e.g. --mf_flags="--optimizer=rowadagrad --dim=32 --lr=0.1 --l2=0.045 --bias_scale=0.7")
 #   --mf_cluster_max_rows=N  skip embark's MF cluster runs on rating sets of more than N
 #               training rows (default: no limit; at its defaults the cluster is the slowest cell)
 #   env: EMBARK_BIN      embark binary (default build/bin/embark)
@@ -62,12 +64,14 @@ runs=3
 mf_rows=2000000
 only="mf,fm,ffm"
 mf_cluster_max=""
+mf_flags=""
 for a in "$@"; do
   case "$a" in
     --runs=*) runs="${a#*=}" ;;
     --mf_rows=*) mf_rows="${a#*=}" ;;
     --only=*) only="${a#*=}" ;;
     --mf_cluster_max_rows=*) mf_cluster_max="${a#*=}" ;;
+    --mf_flags=*) mf_flags="${a#*=}" ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \?//'; exit 0 ;;
     -*) echo "speed_vs_peers: unknown option $a" >&2; exit 2 ;;
     *) out="$a" ;;
@@ -186,13 +190,17 @@ mf_workload() {  # NAME TRAIN TEST
         rmse="$(echo "$m" | awk '{ print ($4 == "" ? "null" : $4) }')" curve="[$curve]" curve_rounding=0.00005
     fi
     local sys
-    for sys in local cluster; do
+    for sys in local cluster flags; do
       [ $sys = cluster ] && [ "$mf_cluster" = 0 ] && continue
+      [ $sys = flags ] && [ -z "$mf_flags" ] && continue
       local mfile="$work/embark.jsonl" load; load=$(load1)
       local cmd=("$bin" train-local) label="embark train-local" settings="defaults, 1 process"
       if [ $sys = cluster ]; then
         cmd=("$root/launch/local.sh" --servers 1 --workers 2 -- train)
         label="embark 1 server + 2 workers"; settings="defaults"
+      elif [ $sys = flags ]; then
+        local extra; read -r -a extra <<< "$mf_flags"
+        cmd=("$bin" train-local "${extra[@]}"); label="embark train-local, own flags"; settings="$mf_flags, 1 process"
       fi
       rm -f "$mfile" "$work/embark.pred"
       t0=$(now)

@@ -30,7 +30,7 @@ Status CheckCommon(const std::string& model, const ModelOptions& o) {
     return Status::InvalidArgument(model + ": lr must be a positive number");
   }
   const std::pair<const char*, const std::optional<float>*> non_negative[] = {
-      {"l1", &o.l1}, {"l2", &o.l2}, {"bias_l2", &o.bias_l2}, {"ftrl_beta", &o.ftrl_beta},
+      {"l1", &o.l1}, {"l2", &o.l2}, {"bias_l2", &o.bias_l2}, {"bias_scale", &o.bias_scale}, {"ftrl_beta", &o.ftrl_beta},
       {"init_scale", &o.init_scale}};
   for (const auto& [option, value] : non_negative) {
     if (*value && !(**value >= 0 && std::isfinite(**value))) {
@@ -75,6 +75,7 @@ Status RejectRatingOptions(const std::string& model, const ModelOptions& o) {
   if (o.max_rating) return Unused(model, "max_rating");
   if (o.global_mean) return Unused(model, "global_mean");
   if (o.bias_l2) return Unused(model, "bias_l2");
+  if (o.bias_scale) return Unused(model, "bias_scale");
   return Status::OK();
 }
 
@@ -95,6 +96,7 @@ Status CreateMf(const ModelOptions& o, std::unique_ptr<Model>* out) {
   mf.optimizer.l2 = 0;
   if (o.l2) mf.reg = *o.l2;
   if (o.bias_l2) mf.bias_reg = *o.bias_l2;
+  if (o.bias_scale) mf.bias_scale = *o.bias_scale;
   if (o.init_scale) mf.init_stddev = *o.init_scale;
   if (o.min_rating) mf.min_rating = *o.min_rating;
   if (o.max_rating) mf.max_rating = *o.max_rating;

@@ -21,6 +21,7 @@
 //               DeepFmOptions::reg on "v"; see models/ffm.h), the optimizer's per-push l2
 //               and DeepFM's mlp_l2 keep their defaults
 //   bias_l2     mf only: per-rating L2 on the user and item biases
+//   bias_scale  mf only: the biases' step relative to the factors' (MfOptions::bias_scale)
 //   ftrl_beta   FTRL beta
 //   init_scale  standard deviation of the normal init of factor rows (mf, fm, ffm, deepfm;
 //               lr starts at 0; DeepFM's MLP layers use their own fan-in scales)
@@ -60,6 +61,7 @@ struct ModelOptions {
   std::optional<float> l1;
   std::optional<float> l2;
   std::optional<float> bias_l2;
+  std::optional<float> bias_scale;  // mf only: b = bias_scale * stored bias column (MfOptions)
   std::optional<float> ftrl_beta;
   std::optional<float> init_scale;
   std::optional<float> min_rating;

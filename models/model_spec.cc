@@ -43,7 +43,7 @@ ModelOptionText FormatModelOptions(const ModelOptions& o) {
   if (o.optimizer) out.emplace_back("optimizer", OptimizerName(*o.optimizer));
   const std::pair<const char*, const std::optional<float>*> floats[] = {
       {"lr", &o.lr},           {"l1", &o.l1},                 {"l2", &o.l2},
-      {"bias_l2", &o.bias_l2}, {"ftrl_beta", &o.ftrl_beta},   {"init_scale", &o.init_scale},
+      {"bias_l2", &o.bias_l2}, {"bias_scale", &o.bias_scale}, {"ftrl_beta", &o.ftrl_beta},   {"init_scale", &o.init_scale},
       {"min_rating", &o.min_rating}, {"max_rating", &o.max_rating}, {"global_mean", &o.global_mean}};
   for (const auto& [name, value] : floats)
     if (*value) out.emplace_back(name, FloatText(**value));
@@ -108,7 +108,7 @@ Status SetModelOption(const std::string& name, const std::string& value, ModelOp
   }
   const std::pair<const char*, std::optional<float>*> floats[] = {
       {"lr", &o->lr},           {"l1", &o->l1},               {"l2", &o->l2},
-      {"bias_l2", &o->bias_l2}, {"ftrl_beta", &o->ftrl_beta}, {"init_scale", &o->init_scale},
+      {"bias_l2", &o->bias_l2}, {"bias_scale", &o->bias_scale}, {"ftrl_beta", &o->ftrl_beta}, {"init_scale", &o->init_scale},
       {"min_rating", &o->min_rating}, {"max_rating", &o->max_rating}, {"global_mean", &o->global_mean}};
   for (const auto& [option, field] : floats)
     if (name == option) return ParseFloatOption(name, value, field);

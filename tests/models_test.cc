@@ -15,6 +15,7 @@
 #include "models/logistic_regression.h"
 #include "models/mf.h"
 #include "models/model_factory.h"
+#include "models/model_spec.h"
 #include "tests/model_test_util.h"
 
 namespace embark {
@@ -156,6 +157,25 @@ TEST(ModelsTest, MfPairStepsMatchTheBatchPath) {
     EXPECT_NEAR(dense_grad[MfModel::kGlobalTable][0], want.rows[MfModel::kGlobalTable][0], 1e-6);
   }
   }
+}
+
+// --bias_scale reaches MfOptions (and through a checkpoint's option text), is refused for other
+// models and at 0.
+TEST(ModelsTest, MfBiasScaleIsAnMfOptionThatRoundTrips) {
+  ModelOptions o;
+  o.bias_scale = 0.7f;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(CreateModel("mf", o, &m).ok());
+  EXPECT_FLOAT_EQ(dynamic_cast<const MfModel&>(*m).options().bias_scale, 0.7f);
+  ModelOptions back;
+  for (const auto& [name, value] : FormatModelOptions(o)) ASSERT_TRUE(SetModelOption(name, value, &back).ok()) << name;
+  ASSERT_TRUE(back.bias_scale.has_value());
+  EXPECT_EQ(*back.bias_scale, 0.7f);
+  ASSERT_TRUE(CreateModel("mf", {}, &m).ok());
+  EXPECT_FLOAT_EQ(dynamic_cast<const MfModel&>(*m).options().bias_scale, MfOptions().bias_scale);
+  EXPECT_FALSE(CreateModel("fm", o, &m).ok());
+  o.bias_scale = 0.0f;
+  EXPECT_FALSE(CreateModel("mf", o, &m).ok());
 }
 
 TEST(ModelsTest, MfGlobalMeanGetsNoGradientWhenFrozen) {
