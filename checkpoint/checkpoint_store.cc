@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -41,6 +43,23 @@ std::string FormatManifest(const Manifest& m) {
   return text + "crc32 " + std::to_string(Crc32(text)) + "\n";
 }
 
+namespace {
+// The next token of `l` as a whole non-negative number that fits T, and nothing after it on the
+// line. `l >> unsigned` would take "-1" as 2^64 - 1 and `l >> int` a negative epoch; "3x" or a
+// second number would pass as "3".
+template <typename T>
+bool ReadCount(std::istringstream& l, T* out) {
+  std::string token;
+  if (!(l >> token)) return false;
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+  if (ec != std::errc() || end != token.data() + token.size()) return false;
+  if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+  *out = static_cast<T>(v);
+  return (l >> std::ws).eof();
+}
+}  // namespace
+
 Status ParseManifest(const std::string& path, const std::string& text, Manifest* m) {
   *m = Manifest();
   // The last line checksums every byte before it: "crc32 C" (zlib CRC-32), or in MANIFESTs
@@ -66,17 +85,17 @@ Status ParseManifest(const std::string& path, const std::string& text, Manifest*
     l >> key;
     bool ok = true;
     if (key == "model") ok = static_cast<bool>(l >> m->model);
-    else if (key == "epoch") ok = static_cast<bool>(l >> m->epochs_done);
-    else if (key == "in_epoch") ok = static_cast<bool>(l >> m->in_epoch);
-    else if (key == "step") ok = static_cast<bool>(l >> m->step);
+    else if (key == "epoch") ok = ReadCount(l, &m->epochs_done);
+    else if (key == "in_epoch") ok = ReadCount(l, &m->in_epoch);
+    else if (key == "step") ok = ReadCount(l, &m->step);
     else if (key == "kind") ok = static_cast<bool>(l >> kind) && (kind == "full" || kind == "delta");
     else if (key == "base") ok = static_cast<bool>(l >> m->base);
-    else if (key == "servers") ok = static_cast<bool>(l >> m->servers);
-    else if (key == "workers") ok = static_cast<bool>(l >> m->workers);
+    else if (key == "servers") ok = ReadCount(l, &m->servers);
+    else if (key == "workers") ok = ReadCount(l, &m->workers);
     else if (key == "format") ok = static_cast<bool>(l >> m->format);
     else if (key == "seed") {
       uint64_t seed = 0;
-      ok = static_cast<bool>(l >> seed);
+      ok = ReadCount(l, &seed);
       m->seed = seed;
     }
     else if (key == "option" || key == "metric") {
@@ -87,7 +106,7 @@ Status ParseManifest(const std::string& path, const std::string& text, Manifest*
     else if (key == "shard" || key == "position" || key == "state") {
       ManifestFile f;
       f.role = key;
-      ok = static_cast<bool>(l >> f.name >> f.checksum) && f.name.find('/') == std::string::npos;
+      ok = static_cast<bool>(l >> f.name) && ReadCount(l, &f.checksum) && f.name.find('/') == std::string::npos;
       m->files.push_back(f);
     } else {
       ok = false;

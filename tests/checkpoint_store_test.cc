@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/checked_file.h"
+#include "core/crc32.h"
 
 namespace embark {
 namespace {
@@ -73,6 +74,41 @@ TEST_F(StoreTest, ManifestRoundTripAndChecksum) {
   EXPECT_NE(st.message().find("dir/MANIFEST: checksum mismatch"), std::string::npos) << st.message();
   st = ParseManifest("dir/MANIFEST", text.substr(0, text.size() / 2), &back);
   EXPECT_NE(st.message().find("dir/MANIFEST: truncated"), std::string::npos) << st.message();
+}
+
+// Numbers in a MANIFEST are whole and non-negative: a negative count (which `>>` would wrap to
+// a huge unsigned value or keep as a negative epoch), trailing junk or a second number is
+// refused naming the file and the line, even when the checksum line matches.
+TEST_F(StoreTest, ManifestRefusesNegativeAndMalformedNumbers) {
+  Manifest m;
+  m.model = "mf";
+  m.epochs_done = 2;
+  m.step = 40;
+  m.servers = 1;
+  m.workers = 2;
+  m.seed = 7;
+  m.files = {{"shard", "server-0.shard", 99}};
+  const std::string good = FormatManifest(m);
+  Manifest back;
+  ASSERT_TRUE(ParseManifest("M", good, &back).ok());
+  // Rewrites line `key ...` to `replacement` and re-signs the file (crc32 of the body).
+  auto with = [&](const std::string& key, const std::string& replacement) {
+    std::string body = good.substr(0, good.rfind("crc32 "));
+    const size_t at = body.find("\n" + key + " ") + 1;
+    EXPECT_NE(at, std::string::npos + 1) << key;
+    body.replace(at, body.find('\n', at) - at, replacement);
+    return body + "crc32 " + std::to_string(Crc32(body)) + "\n";
+  };
+  ASSERT_TRUE(ParseManifest("M", with("epoch", "epoch 2"), &back).ok());  // the control: re-signing works
+  for (const auto& [key, bad] : std::vector<std::pair<std::string, std::string>>{
+           {"epoch", "epoch -1"}, {"step", "step -40"}, {"workers", "workers -2"}, {"servers", "servers 1x"},
+           {"seed", "seed -7"}, {"shard", "shard server-0.shard -99"}, {"step", "step 40 41"},
+           {"epoch", "epoch 99999999999"}}) {
+    Status st = ParseManifest("dir/MANIFEST", with(key, bad), &back);
+    EXPECT_EQ(st.code(), Status::Code::kCorruption) << bad;
+    EXPECT_NE(st.message().find("dir/MANIFEST:"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("malformed line '" + bad + "'"), std::string::npos) << st.message();
+  }
 }
 
 TEST_F(StoreTest, NamesOrderMidEpochCutsBetweenEpochBoundaries) {
