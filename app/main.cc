@@ -82,7 +82,7 @@ DEFINE_int32(rotating_batches, 0, "bench: 0 = a key set the server has not seen 
 // train (names are a contract: scripts depend on them)
 DEFINE_string(model, "", "train: model name (run 'embark models' for the list)");
 DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm, criteo, csv); default by model (csv when --schema is set)");
-DEFINE_string(schema, "", "train: the schema file of --format=csv (worker/csv_schema.h); prepare: the schema of --input");
+DEFINE_string(schema, "", "train: the schema file of --format=csv (data/csv_schema.h); prepare: the schema of --input");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
 DEFINE_uint64(max_events, 0, "train: with --train=dir://PATH or kafka://HOST:PORT/TOPIC (online training): each worker stops after this many events (0 = no limit)");

@@ -30,7 +30,7 @@
 // pending lines first (by offset), then its ranges, through a shuffle buffer seeded for the
 // resumed epoch.
 //
-// Streams: when `files` is dir://PATH or kafka://HOST:PORT/TOPIC (worker/stream_source.h) the
+// Streams: when `files` is dir://PATH or kafka://HOST:PORT/TOPIC (data/stream_source.h) the
 // epoch is the stream itself, read in event order (no shuffle buffer): it ends when the stream
 // is complete (dir:// with _SUCCESS), after options.max_events events of this worker or
 // options.max_seconds seconds, whichever comes first. A batch that is not full is handed out

@@ -44,9 +44,9 @@
 //            trailing '\r' is removed. Blank means empty or spaces only: a line of tabs is a
 //            record with empty columns.
 //
-//   csv      any delimited text file described by a schema file (worker/csv_schema.h, passed as
+//   csv      any delimited text file described by a schema file (data/csv_schema.h, passed as
 //            ParserOptions::csv_schema): label, hashed features FeatureKey(field, token) from
-//            categorical, numeric, tags, text and flag columns (worker/csv_featurizer.h). Per-line
+//            categorical, numeric, tags, text and flag columns (data/csv_featurizer.h). Per-line
 //            policies only: a cancellation row (schema `cancel ... policy drop|net`) and a row
 //            dropped for a missing value (`missing drop`) are kSkipped -- counted as cancelled /
 //            missing_value, never an error -- while `policy fail` / `missing fail` make the line

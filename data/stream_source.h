@@ -1,6 +1,6 @@
 // StreamSource: an unbounded, ordered source of text lines for online training -- the events
-// of a growing directory (dir://PATH, worker/dir_stream.h) or of a Kafka topic
-// (kafka://HOST:PORT[,HOST:PORT]/TOPIC, worker/kafka_stream.h).
+// of a growing directory (dir://PATH, data/dir_stream.h) or of a Kafka topic
+// (kafka://HOST:PORT[,HOST:PORT]/TOPIC, data/kafka_stream.h).
 //
 // Each worker of a job opens the same spec with its own (worker_index, num_workers) and gets a
 // fixed, disjoint share of the stream: whole files (dir://) or whole partitions (kafka://),

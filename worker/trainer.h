@@ -22,7 +22,7 @@
 // and the worker appends a line per closed window to the metrics file. The trainer keeps the
 // stream position after the last batch it trained (the reader's starting positions updated by
 // every trained batch's Batch::stream_after): that, not the reader's read-ahead, is what a cut
-// records (worker/stream_position.h), together with the length of
+// records (data/stream_position.h), together with the length of
 // its --trained_log (worker/trained_log.h). A cut released with "stop" (SIGTERM) ends the
 // stream there.
 //
