@@ -630,6 +630,13 @@ Status Server::LoadShards(const std::vector<std::string>& paths, const std::vect
     const std::string& path = paths[i];
     const uint64_t* expected = expected_checksums != nullptr && i < expected_checksums->size() ? &(*expected_checksums)[i] : nullptr;
     EMBARK_RETURN_IF_ERROR(ReadShardFile(path, names, floats, [&](const ShardRow& r) -> Status {
+      // A dense key is a block index of this table's layout. One past the layout (2^32 + b
+      // among them: the store indexes blocks in 32 bits) is damage, not another server's
+      // block: skipping it would restore the block's initial values without a word.
+      if (placement_.table(r.table).dense && r.key >= placement_.DenseLayout(r.table).size())
+        return Status::Corruption("checkpoint shard " + path + ": dense block " + std::to_string(r.key) + " of table " +
+                                  names[r.table] + " is out of range (the table has " +
+                                  std::to_string(placement_.DenseLayout(r.table).size()) + " blocks)");
       if (placement_.ServerOf(r.table, r.key) != server_index_) return Status::OK();  // another server's row now
       ++loaded;
       if (placement_.table(r.table).dense) {

@@ -149,5 +149,41 @@ TEST_F(DeltaTest, LoadRefusesAShardWhoseChecksumIsNotTheManifests) {
   EXPECT_TRUE(r->LoadShards({Path("a")}, &right).ok());
 }
 
+TEST_F(DeltaTest, ADenseBlockKeyPastTheLayoutIsRefusedNotDropped) {
+  auto s = Make(one_, 0, 1);
+  Push(s.get(), 1, {0}, 1.0f);
+  uint64_t sum = 0;
+  ASSERT_TRUE(s->SaveShard(Path("good"), &sum, false).ok());
+  // The same shard with dense block 0 renamed 2^32: a 32-bit block index would make it block 0
+  // again, and the layout lookup made it nobody's block, restored by no server.
+  std::vector<std::vector<float>> rows;
+  std::vector<ShardRow> meta;
+  ASSERT_TRUE(ReadShardFile(Path("good"), {"emb", "mlp"}, {8, one_.RowWidth(1)}, [&](const ShardRow& r) {
+                rows.emplace_back(r.row, r.row + r.floats);
+                meta.push_back({r.table, r.table == 1 ? r.key + (uint64_t{1} << 32) : r.key, nullptr, r.floats});
+                return Status::OK();
+              }).ok());
+  ASSERT_EQ(meta.size(), 1u);
+  uint64_t bad_sum = 0;
+  ASSERT_TRUE(WriteShardFile(Path("bad"), {"emb", "mlp"}, {false, true}, {8, one_.RowWidth(1)},
+                             [&](const std::function<void(const ShardRow&)>& emit) {
+                               for (size_t i = 0; i < meta.size(); ++i) {
+                                 ShardRow r = meta[i];
+                                 r.row = rows[i].data();
+                                 emit(r);
+                               }
+                             }, &bad_sum).ok());
+  auto r = Make(one_, 0, 1);
+  Status st = r->LoadShards({Path("bad")});
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_NE(st.message().find(Path("bad") + ": dense block 4294967296 of table mlp is out of range"), std::string::npos)
+      << st.message();
+  // The shard as written still loads, and gives back the pushed block.
+  ASSERT_TRUE(r->LoadShards({Path("good")}).ok());
+  uint64_t again = 0;
+  ASSERT_TRUE(r->SaveShard(Path("again"), &again, false).ok());
+  EXPECT_EQ(Read({Path("again")}), Read({Path("good")}));
+}
+
 }  // namespace
 }  // namespace embark
