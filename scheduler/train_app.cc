@@ -431,6 +431,13 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   }
   Status st = store_->WriteManifest(saving_, m);
   if (!st.ok()) s->Abort(st.message(), kExitAborted);
+  if (!opts_.publish_dir.empty()) {
+    if (!publisher_) publisher_ = std::make_unique<Publisher>(opts_.publish_dir, opts_.publish_full_every);
+    // The checkpoint just written is a consistent cut; a failed publish is logged and the
+    // next checkpoint publishes again (readers keep the last good version).
+    st = publisher_->Publish(dir);
+    if (!st.ok()) LOG(ERROR) << "--publish_dir: cannot publish " << dir << ": " << st.message();
+  }
   if (saving_in_epoch_ == 0) {
     LOG(INFO) << "checkpoint after epoch " << saving_epochs_done_ << " written to " << dir << (saving_delta_ ? " (delta of " + last_checkpoint_ + ")" : " (full)");
   } else {

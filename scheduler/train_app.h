@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "scheduler/checkpoint_store.h"
+#include "scheduler/publisher.h"
 #include "scheduler/scheduler.h"
 #include "worker/evaluation.h"
 #include "worker/train_options.h"
@@ -116,6 +117,7 @@ class TrainApp : public SchedulerApp {
   std::vector<std::string> resume_inputs_;  // per worker: its share of a cut epoch's remainder
   uint64_t resume_subtype_ = 0;             // kTrainResumeInput (files) or kTrainResumeStream
   std::unique_ptr<CheckpointStore> store_;  // null without --checkpoint_dir
+  std::unique_ptr<Publisher> publisher_;    // --publish_dir: created at the first checkpoint
   std::string restored_;         // name of the checkpoint restored, for messages
   // The checkpoint being written ("" = none): its name, kind, the epoch it cut (0 = boundary).
   std::string saving_;
