@@ -431,6 +431,12 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   }
   Status st = store_->WriteManifest(saving_, m);
   if (!st.ok()) s->Abort(st.message(), kExitAborted);
+  if (checkpoint_hook_) {
+    // The checkpoint just written is a consistent cut; a failed publish is logged and the
+    // next checkpoint publishes again (readers keep the last good version).
+    st = checkpoint_hook_(dir);
+    if (!st.ok()) LOG(ERROR) << "--publish_dir: cannot publish " << dir << ": " << st.message();
+  }
   if (saving_in_epoch_ == 0) {
     LOG(INFO) << "checkpoint after epoch " << saving_epochs_done_ << " written to " << dir << (saving_delta_ ? " (delta of " + last_checkpoint_ + ")" : " (full)");
   } else {

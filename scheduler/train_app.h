@@ -23,6 +23,7 @@
 #pragma once
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,13 @@ namespace embark {
 class TrainApp : public SchedulerApp {
  public:
   explicit TrainApp(const TrainOptions& opts);
+
+  // Called on the scheduler's thread with the directory of every checkpoint once its MANIFEST
+  // is written (complete and consistent): `train --publish_dir` publishes it as a serving
+  // version there (serving/publisher.h; set by the entry point, a layer above). A failure is
+  // logged and the next checkpoint calls again.
+  using CheckpointHook = std::function<Status(const std::string& checkpoint_dir)>;
+  void SetCheckpointHook(CheckpointHook hook) { checkpoint_hook_ = std::move(hook); }
 
   void OnStart(SchedulerHandle* s) override;
   void OnApp(SchedulerHandle* s, const Message& msg) override;
@@ -116,6 +124,7 @@ class TrainApp : public SchedulerApp {
   std::vector<std::string> resume_inputs_;  // per worker: its share of a cut epoch's remainder
   uint64_t resume_subtype_ = 0;             // kTrainResumeInput (files) or kTrainResumeStream
   std::unique_ptr<CheckpointStore> store_;  // null without --checkpoint_dir
+  CheckpointHook checkpoint_hook_;          // --publish_dir (SetCheckpointHook)
   std::string restored_;         // name of the checkpoint restored, for messages
   // The checkpoint being written ("" = none): its name, kind, the epoch it cut (0 = boundary).
   std::string saving_;

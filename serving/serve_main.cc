@@ -10,6 +10,7 @@
 
 #include "core/liveness.h"
 #include "serving/bundle_source.h"
+#include "serving/publish_dir_source.h"
 
 namespace embark {
 namespace {
@@ -24,7 +25,15 @@ int RunServe(const ServeCommand& command) {
     std::fprintf(stderr, "serve: --bundle=DIR is required\n");
     return kExitUsage;
   }
-  ServeApp app(command.serve, std::make_unique<BundleSource>(command.bundle, command.serving, command.seed));
+  // A directory without manifest.json is a live-publishing directory (--publish_dir of a
+  // training job): its versions are applied in order (serving/publish_dir_source.h).
+  std::unique_ptr<ModelSource> source;
+  if (PublishDirSource::IsPublishDir(command.bundle)) {
+    source = std::make_unique<PublishDirSource>(command.bundle, command.serving, command.seed);
+  } else {
+    source = std::make_unique<BundleSource>(command.bundle, command.serving, command.seed);
+  }
+  ServeApp app(command.serve, std::move(source));
   Status st = app.Start();
   if (!st.ok()) {
     std::fprintf(stderr, "serve: %s\n", st.ToString().c_str());

@@ -22,6 +22,8 @@
 #include "ps/row_init.h"
 #include "serving/bundle.h"
 #include "serving/bundle_source.h"
+#include "serving/publish_dir.h"
+#include "serving/publish_dir_source.h"
 #include "core/crc32.h"
 #include "serving/key_index.h"
 #include "serving/requests.h"
@@ -627,6 +629,69 @@ TEST(ServeBundle, ServesABundleAndAppliesADeltaToIt) {
   st = source.Load(nullptr, &v3);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("serve a full bundle first"), std::string::npos) << st.ToString();
+}
+
+// serve --watch on a live-publishing directory: v1 full, v2 a delta with a tombstone, then a
+// damaged v3 and a gap are refused while v2 keeps serving; a later full bundle is picked up.
+TEST(ServePublishDir, AppliesVersionsInOrderAndRefusesDamageAndGaps) {
+  const std::string dir = FreshDir("publish");
+  auto at = [&](uint64_t n) { return dir + "/" + PublishedVersionName(n); };
+  ASSERT_TRUE(WriteBundle(at(1), LrSpec({{"a", 0.5f}, {"b", -1.0f}}, 0.25f)).ok());
+  PublishDirSource source(dir, ServingOptions(), 1);
+  ASSERT_TRUE(PublishDirSource::IsPublishDir(dir));
+  std::shared_ptr<const ServingModel> v1, v2, v3;
+  Status st = source.Load(nullptr, &v1);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::string stamp1 = source.Stamp();
+  std::unique_ptr<Bundle> base;
+  ASSERT_TRUE(Bundle::Open(at(1), &base).ok());
+  BundleSpec delta;
+  ASSERT_TRUE(MakeDelta(*base, LrSpec({{"a", 2.0f}}, 0.25f), &delta).ok());  // b evicted
+  ASSERT_TRUE(WriteBundle(at(2), delta).ok());
+  EXPECT_NE(source.Stamp(), stamp1);
+  st = source.Load(v1, &v2);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  size_t unknown = 0;
+  EXPECT_NEAR(ScoreLr(*v2, {"a", "b"}, &unknown), Sigmoid(0.25 + 2.0), 1e-6);
+  EXPECT_EQ(unknown, 1u);  // the tombstoned row is gone from serving
+  // A damaged v3 (a flipped byte in a data file) is refused, naming the file.
+  std::unique_ptr<Bundle> b2;
+  ASSERT_TRUE(Bundle::Open(dir + "/" + PublishedVersionName(2), &b2).ok());
+  BundleSpec delta3;
+  {
+    // v2 as a full spec, to diff v3 against.
+    ASSERT_TRUE(WriteBundle(dir + "-v2full", LrSpec({{"a", 2.0f}}, 0.25f)).ok());
+    std::unique_ptr<Bundle> full2;
+    ASSERT_TRUE(Bundle::Open(dir + "-v2full", &full2).ok());
+    ASSERT_TRUE(MakeDelta(*full2, LrSpec({{"a", 3.0f}}, 0.25f), &delta3).ok());
+  }
+  ASSERT_TRUE(WriteBundle(at(3), delta3).ok());
+  {
+    std::fstream f(at(3) + "/w.values.npy", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(130);
+    f.put('\x7f');
+  }
+  st = source.Load(v2, &v3);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("w.values.npy"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find(PublishedVersionName(3)), std::string::npos) << st.ToString();
+  // Repaired v3 applies; a gap (v5 without v4) is refused naming the missing version.
+  std::filesystem::remove_all(at(3));
+  ASSERT_TRUE(WriteBundle(at(3), delta3).ok());
+  ASSERT_TRUE(WriteBundle(at(5), delta3).ok());
+  st = source.Load(v2, &v3);  // v3 applies, then the plan stops at the gap (logged)
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NEAR(ScoreLr(*v3, {"a"}), Sigmoid(0.25 + 3.0), 1e-6);
+  std::shared_ptr<const ServingModel> v4;
+  st = source.Load(v3, &v4);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("v-0000000004 is missing"), std::string::npos) << st.ToString();
+  // A full bundle heals the gap.
+  ASSERT_TRUE(WriteBundle(at(6), LrSpec({{"a", -1.0f}}, 0.0f)).ok());
+  st = source.Load(v3, &v4);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NEAR(ScoreLr(*v4, {"a"}), Sigmoid(-1.0), 1e-6);
+  std::filesystem::remove_all(dir + "-v2full");
 }
 
 TEST(ServeBundle, AFailedReloadKeepsTheServedVersion) {

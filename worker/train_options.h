@@ -85,6 +85,11 @@ struct TrainOptions {
   double checkpoint_every_seconds = 0;    // mid-epoch cuts every N seconds; 0: none
   int full_every = 5;            // every N-th checkpoint is full, the others deltas (1: always full)
   int keep_checkpoints = 3;
+  // Live publishing (serving/publisher.h): every checkpoint is also published as a serving
+  // bundle version in publish_dir (a delta against the previous version; every
+  // publish_full_every-th a full bundle).
+  std::string publish_dir;
+  int publish_full_every = 10;
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
   bool ranking = false;          // the model ranks items (Model::IsRanking): ranking evaluation
   ModelTask task = ModelTask::kClassification;  // the model's (Describe().task): how tests are evaluated
