@@ -64,3 +64,31 @@ start_kafka_mock() {  # INPUT TAG (names its files in $WORK)
   [ -s "$WORK/$tag.brokers" ] || { kill $mock; fail "kafka-mock did not start: $(cat "$WORK/$tag.mock.log")"; }
   brokers=$(cat "$WORK/$tag.brokers")
 }
+
+# Starts `embark serve --port=0 FLAGS...` in the background, its output in $WORK/serve.out and
+# $WORK/serve.err; sets $server (its pid) and $url, or fails with serve's stderr as soon as serve
+# exits, or when it has not printed "serving" within 30 s (a test bundle loads in well under a
+# second; --index=hnsw builds its index first).
+start_serve() {  # FLAGS...
+  "$EMBARK_BIN" serve --port=0 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  server=$!
+  for _ in $(seq 1 300); do
+    grep -q "^serving" "$WORK/serve.out" && break
+    kill -0 "$server" 2>/dev/null || { cat "$WORK/serve.err" >&2; fail "serve exited before serving"; }
+    sleep 0.1
+  done
+  grep -q "^serving" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "serve did not start within 30 s"; }
+  url="http://127.0.0.1:$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')"
+}
+
+# Writes serve's /score request for every rating of a `user<TAB>item<TAB>...` file, in file
+# order: {"examples": [[[0, "user"], [1, "item"]], ...]}.
+score_request_for_ratings() {  # RATINGS_TSV OUT_JSON
+  awk -F'\t' 'BEGIN { printf "{\"examples\": [" } { printf "%s[[0, \"%s\"], [1, \"%s\"]]", (NR > 1 ? ", " : ""), $1, $2 }
+    END { printf "]}" }' "$1" > "$2"
+}
+
+# POSTs JSON to serve (start_serve's $url): post PATH BODY, BODY as curl's --data-binary takes it.
+post() { curl -sS --max-time 20 -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
+# The "scores" array of a /score answer on stdin, one score a line.
+scores() { grep -oE '"scores":\[[^]]*\]' | sed 's/"scores":\[//; s/\]//' | tr ',' '\n'; }

@@ -17,17 +17,12 @@ kind() { grep -oE '"kind": "[a-z]+"' "$D/$1/manifest.json" | cut -d'"' -f4; }
 [ "$(kind v-0000000003)" = delta ] || fail "version 3 is not a delta: $(ls "$D")"
 [ ! -e "$D/v-0000000004" ] || fail "a fourth version for three checkpoints"
 
-"$EMBARK_BIN" serve --bundle="$D" --port=0 --watch --watch_interval=0.2 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-grep -q "^serving mf bundle" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "serve did not start within 30 s"; }
-port=$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')
-url="http://127.0.0.1:$port"
+start_serve --bundle="$D" --watch --watch_interval=0.2
+grep -q "^serving mf bundle" "$WORK/serve.out" || fail "serve is not serving an mf bundle: $(head -1 "$WORK/serve.out")"
 served=$(curl -sS --max-time 5 "$url/version" | grep -oE 'v-[0-9]{10}' | head -1)
 [ "$served" = v-0000000003 ] || fail "serve started at $served, not the newest version v-0000000003"
-awk -F'\t' 'BEGIN { printf "{\"examples\": [" } { printf "%s[[0, \"%s\"], [1, \"%s\"]]", (NR > 1 ? ", " : ""), $1, $2 }
-  END { printf "]}" }' "$WORK/r.test.tsv" > "$WORK/all.json"
-curl -sS --max-time 20 -H 'Content-Type: application/json' --data-binary @"$WORK/all.json" "$url/score" \
-  | grep -oE '"scores":\[[^]]*\]' | sed 's/"scores":\[//; s/\]//' | tr ',' '\n' > "$WORK/s.txt"
+score_request_for_ratings "$WORK/r.test.tsv" "$WORK/all.json"
+post /score @"$WORK/all.json" | scores > "$WORK/s.txt"
 [ "$(wc -l < "$WORK/s.txt")" = "$(wc -l < "$WORK/p.txt")" ] || fail "$(wc -l < "$WORK/s.txt") scores for $(wc -l < "$WORK/p.txt") predictions"
 paste "$WORK/s.txt" "$WORK/p.txt" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%.3g\n", m; exit !(m <= 1e-6) }' \
   > "$WORK/maxdiff" || fail "served scores differ from the trainer's epoch-3 predictions by $(cat "$WORK/maxdiff")"

@@ -16,16 +16,10 @@ D="$WORK/pub"
 mkdir -p "$D"
 "$EMBARK_BIN" export --checkpoint="$WORK/ck" --out="$D/v-0000000001" >"$WORK/log" 2>&1 || fail "export exited $?"
 
-"$EMBARK_BIN" serve --bundle="$D" --port=0 --watch --watch_interval=0.2 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-grep -q "^serving mf bundle" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "serve did not start within 30 s"; }
-port=$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')
-url="http://127.0.0.1:$port"
-post() { curl -sS --max-time 20 -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
-scores() { grep -oE '"scores":\[[^]]*\]' | sed 's/"scores":\[//; s/\]//' | tr ',' '\n'; }
+start_serve --bundle="$D" --watch --watch_interval=0.2
+grep -q "^serving mf bundle" "$WORK/serve.out" || fail "serve is not serving an mf bundle: $(head -1 "$WORK/serve.out")"
 served_path() { curl -sS --max-time 5 "$url/version" | grep -oE 'v-[0-9]{10}' | head -1; }
-awk -F'\t' 'BEGIN { printf "{\"examples\": [" } { printf "%s[[0, \"%s\"], [1, \"%s\"]]", (NR > 1 ? ", " : ""), $1, $2 }
-  END { printf "]}" }' "$WORK/r.test.tsv" > "$WORK/all.json"
+score_request_for_ratings "$WORK/r.test.tsv" "$WORK/all.json"
 compare() {
   [ "$(wc -l < "$1")" = "$(wc -l < "$2")" ] || fail "$(wc -l < "$1") scores for $(wc -l < "$2") predictions"
   paste "$1" "$2" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%.3g\n", m; exit !(m <= 1e-6) }' \

@@ -20,19 +20,11 @@ grep -q "^seed 5$" "$WORK/ck/epoch-1/MANIFEST" || fail "the checkpoint MANIFEST 
 grep -qE '"seed": 5[,}]' "$WORK/live/manifest.json" || fail "the bundle's source does not carry the seed"
 grep -q "^seen items: " "$WORK/log" || fail "export does not report the seen items"
 
-"$EMBARK_BIN" serve --bundle="$WORK/live" --port=0 --index=hnsw --watch --watch_interval=0.2 \
-  >"$WORK/serve.out" 2>"$WORK/serve.err" &
-server=$!
-for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-grep -q "^serving mf bundle" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "serve did not start within 30 s"; }
-port=$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')
-url="http://127.0.0.1:$port"
-post() { curl -sS --max-time 20 -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
-scores() { grep -oE '"scores":\[[^]]*\]' | sed 's/"scores":\[//; s/\]//' | tr ',' '\n'; }
+start_serve --bundle="$WORK/live" --index=hnsw --watch --watch_interval=0.2
+grep -q "^serving mf bundle" "$WORK/serve.out" || fail "serve is not serving an mf bundle: $(head -1 "$WORK/serve.out")"
 
 # Every test rating in one request ({"examples": [[[0, "user"], [1, "item"]], ...]}), in file order.
-awk -F'\t' 'BEGIN { printf "{\"examples\": [" } { printf "%s[[0, \"%s\"], [1, \"%s\"]]", (NR > 1 ? ", " : ""), $1, $2 }
-  END { printf "]}" }' "$WORK/r.test.tsv" > "$WORK/all.json"
+score_request_for_ratings "$WORK/r.test.tsv" "$WORK/all.json"
 # Compares served scores (file $1) with predictions (file $2) line by line.
 compare() {
   [ "$(wc -l < "$1")" = "$(wc -l < "$2")" ] || fail "$(wc -l < "$1") scores for $(wc -l < "$2") predictions"
