@@ -2,8 +2,9 @@
 // returns weights and optimizer state, kPushDelta adds to both, for sparse rows and padded
 // dense blocks, with 1 and 3 sub-shard threads), a RowReplica whose optimizer steps, handed
 // back as deltas, leave a server exactly where per-batch pushes of the same gradients leave a
-// twin server, deltas of two workers adding up, bad stored-row requests refused with nothing
-// applied, and the EpochCache visiting every example once per epoch.
+// twin server, deltas of two workers adding up, a lone worker adopting its pushed rows, bad
+// stored-row requests refused with nothing applied, and the EpochCache visiting every example
+// once per epoch.
 #include "worker/row_replica.h"
 
 #include <algorithm>
@@ -258,6 +259,41 @@ TEST(RowReplicaTest, TwoWorkersDeltasAddUpAndRefreshBringsThemBack) {
   for (int j = 0; j < 10; ++j) EXPECT_EQ(a.Row(kEmb, 2)[j], now[20 + j]);
   a.CollectDeltas(kEmb, &ka, &da);
   EXPECT_TRUE(ka.empty());
+}
+
+// A lone worker's block epochs do not read back the rows they pushed (no one else changed them):
+// AdoptPushed makes each pushed row its own base. Two rounds of training, pushing and adopting
+// keep the replica equal to the server's rows (within rounding); a base left at the first read
+// would push round 1's change again in round 2 and leave the server ahead of the replica.
+TEST(RowReplicaTest, ALoneWorkerAdoptsItsPushedRowsAndStaysEqualToTheServer) {
+  auto server = MakeServer(1);
+  RowReplica r(TestPlacement());
+  const std::vector<uint64_t> keys = {1, 2, 3, 4};
+  std::vector<uint64_t> missing;
+  for (uint64_t k : keys) r.Resolve(kEmb, k, &missing);
+  const std::vector<float> base = PullRows(*server, kEmb, keys);
+  r.Fill(kEmb, missing.data(), missing.size(), base.data());
+  const uint32_t w = r.stored_width(kEmb);
+  for (int round = 0; round < 2; ++round) {
+    r.Apply(kEmb, 0, Grads(5, 1.0f + round).data());
+    r.Apply(kEmb, 2, Grads(5, -0.5f).data());
+    std::vector<uint64_t> dk;
+    std::vector<float> dv;
+    std::vector<uint32_t> pushed;
+    r.CollectDeltas(kEmb, &dk, &dv, &pushed);
+    ASSERT_EQ(dk, std::vector<uint64_t>({1, 3})) << "round " << round;
+    ASSERT_TRUE(PushDelta(*server, kEmb, dk, dv).ok());
+    r.AdoptPushed(kEmb, pushed);
+    EXPECT_EQ(r.changed(kEmb), 0u);
+    EXPECT_TRUE(r.IsFresh(kEmb, 0) && r.IsFresh(kEmb, 2)) << "a pushed row must be usable without a read";
+    EXPECT_FALSE(r.IsFresh(kEmb, 1) || r.IsFresh(kEmb, 3)) << "a row held but not pushed is read again";
+    const std::vector<float> now = PullRows(*server, kEmb, keys);
+    for (uint32_t i : {0u, 2u})
+      for (uint32_t j = 0; j < w; ++j)
+        EXPECT_NEAR(r.Row(kEmb, i)[j], now[i * w + j], 1e-5f) << "round " << round << " row " << i << " col " << j;
+    r.CollectDeltas(kEmb, &dk, &dv);
+    EXPECT_TRUE(dk.empty()) << "nothing changed since the adoption";
+  }
 }
 
 TEST(RowReplicaTest, BadStoredRowRequestsAreRefusedAndChangeNothing) {
