@@ -185,15 +185,19 @@ inline double PairKernel(int k, float reg, float bias_reg, float s, double mu, c
       dot[l] += p[j + l] * q[j + l];
       sq[l] += p[j + l] * p[j + l] + q[j + l] * q[j + l];
     }
-  for (int l = 0; j < k; ++j, ++l) {
-    dot[l] += p[j] * q[j];
-    sq[l] += p[j] * p[j] + q[j] * q[j];
+  // The tail (K = 0 only) sums apart: lanes indexed by a loop variable would live in memory.
+  float dot_tail = 0, sq_tail = 0;
+  for (; j < k; ++j) {
+    dot_tail += p[j] * q[j];
+    sq_tail += p[j] * p[j] + q[j] * q[j];
   }
-  double d = 0, n2 = 0;
-  for (int l = 0; l < kLanes; ++l) {
-    d += dot[l];
-    n2 += sq[l];
-  }
+  // Pairwise across the lanes (vector adds), not a serial chain through every lane.
+  for (int half = kLanes / 2; half > 0; half /= 2)
+    for (int l = 0; l < half; ++l) {
+      dot[l] += dot[l + half];
+      sq[l] += sq[l + half];
+    }
+  const double d = dot[0] + dot_tail, n2 = sq[0] + sq_tail;
   const float bu = s * p[k], bi = s * q[k];
   const double err_d = mu + bu + bi + d - label;
   const float err = static_cast<float>(err_d);
