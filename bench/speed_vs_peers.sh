@@ -33,8 +33,8 @@
 #           LIBFFM_FLAGS add flags, e.g. --no-norm, to train and predict)
 #   libffm  -k 8 -t 5 -s 2
 # embark runs with its defaults except the flags named here: MF `--model=mf` (train-local, and
-# 1 server + 2 workers); FM/FFM `--dim=8 --epochs=5` (and `--compute_threads=2` in train-local,
-# the peers' threads; `--num_fields=12` for FFM on the
+# 1 server + 2 workers); FM/FFM `--dim=8 --epochs=5 --compute_threads=2` (the
+# peers' threads, in train-local and on the cluster's one worker; `--num_fields=12` for FFM on the
 # generated clicks; train-local, and 1 server + 1 worker). Everything about embark's runs
 # (epochs, seconds, examples, per-epoch test RMSE) is read from its metrics JSONL, so the
 # script keeps working when the defaults change.
@@ -259,14 +259,13 @@ ctr_workload() {  # NAME MODEL TRAIN_LIBFFM TEST_LIBFFM TRAIN_FM TEST_FM NUM_FIE
     for sys in local cluster; do
       [ $sys = cluster ] && [ "$cluster" = 0 ] && continue
       local mfile="$work/embark.jsonl"; load=$(load1)
-      # train-local on 2 threads, as the peers run (-s 2, -nthread 2); the cluster's one worker
-      # keeps its one thread.
+      # 2 compute threads, as the peers run (-s 2, -nthread 2): in train-local and on the
+      # cluster's one worker (its server shares the cores; between exchanges it is idle).
       local cmd=("$bin" train-local) label="embark train-local" settings="--dim=8 --epochs=5${nf:+ $nf} --compute_threads=2, 1 process"
       local extra=(--compute_threads=2)
       if [ $sys = cluster ]; then
         cmd=("$root/launch/local.sh" --servers 1 --workers 1 -- train)
-        label="embark 1 server + 1 worker"; settings="--dim=8 --epochs=5${nf:+ $nf}"
-        extra=()
+        label="embark 1 server + 1 worker"; settings="--dim=8 --epochs=5${nf:+ $nf} --compute_threads=2"
       fi
       rm -f "$mfile" "$work/embark.pred"
       [ -n "$nf" ] && extra+=("$nf")

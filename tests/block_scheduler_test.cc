@@ -205,5 +205,41 @@ TEST(RatingBlocksTest, ShuffleKeepsGroupsTogetherInAFreshOrder) {
   }
 }
 
+// Grouping every block at load (GroupAll) changes nothing about the orders the epochs see:
+// each seed gives the same sequence as grouping lazily at the first shuffle, and the grouped
+// block already holds every group in one run before any shuffle.
+TEST(RatingBlocksTest, GroupingAtLoadGivesTheSameOrdersAsGroupingAtTheFirstShuffle) {
+  auto fill = [](RatingBlocks* blocks) {
+    for (uint32_t i = 0; i < 2000; ++i)
+      blocks->Add(i * 2654435761u, i * 40503u, PairExample{(i * 13) % 70, (i * 7) % 45, static_cast<float>(i)});
+  };
+  RatingBlocks eager(3), lazy(3);
+  fill(&eager);
+  fill(&lazy);
+  eager.GroupAll();
+  for (uint32_t b = 0; b < eager.num_blocks(); ++b) {
+    const std::vector<PairExample>& v = eager.block(b);
+    std::vector<uint32_t> runs;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (i == 0 || v[i].user != v[i - 1].user) runs.push_back(v[i].user);
+    std::vector<uint32_t> sorted = runs;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "block " << b;
+  }
+  size_t compared = 0;
+  for (uint64_t seed : {5, 6}) {
+    for (uint32_t b = 0; b < eager.num_blocks(); ++b) {
+      eager.ShuffleBlock(b, seed);
+      lazy.ShuffleBlock(b, seed);
+      std::vector<float> a, z;
+      for (const PairExample& e : eager.block(b)) a.push_back(e.label);
+      for (const PairExample& e : lazy.block(b)) z.push_back(e.label);
+      EXPECT_EQ(a, z) << "block " << b << " seed " << seed;
+      compared += a.size();
+    }
+  }
+  EXPECT_EQ(compared, 4000u);
+}
+
 }  // namespace
 }  // namespace embark

@@ -23,18 +23,28 @@ namespace {
 inline size_t Below(uint64_t r, size_t n) { return static_cast<size_t>((static_cast<unsigned __int128>(r) * n) >> 64); }
 }  // namespace
 
+void RatingBlocks::Group(uint32_t b) {
+  // The block's ratings sorted by the grouping row (kept grouped from then on: shuffles move
+  // whole groups), and where every group starts.
+  std::vector<PairExample>& v = blocks_[b];
+  std::vector<uint32_t>& starts = group_starts_[b];
+  starts.clear();
+  std::sort(v.begin(), v.end(), [this](const PairExample& x, const PairExample& y) { return GroupKey(x) < GroupKey(y); });
+  for (uint32_t i = 0; i < v.size(); ++i)
+    if (i == 0 || GroupKey(v[i]) != GroupKey(v[i - 1])) starts.push_back(i);
+  starts.push_back(static_cast<uint32_t>(v.size()));
+}
+
+void RatingBlocks::GroupAll() {
+  for (uint32_t b = 0; b < blocks_.size(); ++b)
+    if (blocks_[b].size() >= 2) Group(b);
+}
+
 void RatingBlocks::ShuffleBlock(uint32_t b, uint64_t seed) {
   std::vector<PairExample>& v = blocks_[b];
   if (v.size() < 2) return;
   std::vector<uint32_t>& starts = group_starts_[b];
-  if (starts.empty()) {
-    // Once: the block's ratings grouped by the grouping row (kept grouped from then on).
-    std::sort(v.begin(), v.end(),
-              [this](const PairExample& x, const PairExample& y) { return GroupKey(x) < GroupKey(y); });
-    for (uint32_t i = 0; i < v.size(); ++i)
-      if (i == 0 || GroupKey(v[i]) != GroupKey(v[i - 1])) starts.push_back(i);
-    starts.push_back(static_cast<uint32_t>(v.size()));
-  }
+  if (starts.empty()) Group(b);
   const uint64_t s = Mix64(seed ^ Mix64(0x9e3779b97f4a7c15ull + b));
   // A random order of the groups, then each group's ratings in a random order, written into
   // a scratch copy (per thread: blocks are shuffled concurrently).

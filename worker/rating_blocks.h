@@ -51,12 +51,16 @@ class RatingBlocks {
   // 0: ratings are grouped by user, 1: by item (default 0). Set before the first ShuffleBlock.
   void set_group_axis(int axis) { group_axis_ = axis; }
   int group_axis() const { return group_axis_; }
+  // Groups every block now (after the last Add and set_group_axis), so the first epoch does
+  // not pay for it; a block not grouped yet is grouped by its first ShuffleBlock.
+  void GroupAll();
   // A fresh order inside block b, drawn from `seed` and b: the groups of the grouping side in a
   // random order, each group's ratings in a random order (see the header comment).
   void ShuffleBlock(uint32_t b, uint64_t seed);
 
  private:
   uint32_t GroupKey(const PairExample& e) const { return group_axis_ == 0 ? e.user : e.item; }
+  void Group(uint32_t b);
 
   uint32_t grid_;
   int group_axis_ = 0;

@@ -736,6 +736,8 @@ void Trainer::BuildBlocks() {
   // Ratings are grouped by the side with more rows (RatingBlocks' header): its rows are the
   // ones that would not stay cached otherwise.
   blocks->set_group_axis(replica_->held(user_table) >= replica_->held(item_table) ? 0 : 1);
+  // Part of loading (as LIBMF sorts its blocks before its first iteration), not of epoch 1.
+  blocks->GroupAll();
   blocks_ = std::move(blocks);
   block_scheduler_ = std::make_unique<BlockScheduler>(grid, opts_.clock_timeout_s);
   epoch_cache_.reset();  // the blocks hold every example (12 bytes each instead of 52)
