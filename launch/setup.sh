@@ -11,7 +11,7 @@ build="${1:-$root/build}"
 packages=(g++ cmake ninja-build pkg-config openmpi-bin libopenmpi-dev libzmq3-dev cppzmq-dev
           libeigen3-dev libcereal-dev libgflags-dev libgoogle-glog-dev libgtest-dev googletest
           libcpp-httplib-dev libhnswlib-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox
-          librdkafka-dev kcat
+          librdkafka-dev kcat openssl
           clang-14 libclang-rt-14-dev llvm-14)  # the fuzz targets (libFuzzer) and llvm-symbolizer
 missing=()
 for p in "${packages[@]}"; do

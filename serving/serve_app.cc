@@ -63,16 +63,22 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// A secret file (a token, a private key) must be readable by its owner alone.
+Status CheckPrivateFile(const std::string& flag, const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return Status::NotFound("serve: " + flag + " " + path + " is missing or unreadable");
+  if (st.st_mode & 077)
+    return Status::InvalidArgument("serve: " + flag + " " + path + " can be read by other users (mode " +
+                                   std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+                                   std::to_string(st.st_mode & 7) + "); chmod 600 it");
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ServeApp::LoadAuthToken() {
   const std::string& path = options_.auth_token_file;
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return Status::NotFound("serve: --auth_token_file " + path + " is missing or unreadable");
-  if (st.st_mode & 077)
-    return Status::InvalidArgument("serve: --auth_token_file " + path + " can be read by other users (mode " +
-                                   std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
-                                   std::to_string(st.st_mode & 7) + "); chmod 600 it");
+  EMBARK_RETURN_IF_ERROR(CheckPrivateFile("--auth_token_file", path));
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -82,6 +88,24 @@ Status ServeApp::LoadAuthToken() {
   if (token.empty() || token.find_first_of(" \t\r\n") != std::string::npos)
     return Status::InvalidArgument("serve: --auth_token_file " + path + " must hold one token on one line");
   auth_token_ = std::move(token);
+  return Status::OK();
+}
+
+
+Status ServeApp::MakeTlsServer() {
+  const std::string& cert = options_.tls_cert_file;
+  const std::string& key = options_.tls_key_file;
+  if (cert.empty() != key.empty()) return Status::InvalidArgument("serve: --tls_cert and --tls_key go together");
+  struct stat st;
+  if (stat(cert.c_str(), &st) != 0) return Status::NotFound("serve: --tls_cert " + cert + " is missing or unreadable");
+  EMBARK_RETURN_IF_ERROR(CheckPrivateFile("--tls_key", key));
+  // SSLServer loads both files, and checks that the key is the certificate's, when it is made.
+  auto tls = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+  if (!tls->is_valid()) {
+    return Status::InvalidArgument("serve: --tls_cert " + cert + " and --tls_key " + key +
+                                   " are not a PEM certificate and its PEM private key");
+  }
+  server_ = std::move(tls);
   return Status::OK();
 }
 
@@ -99,6 +123,8 @@ Status ServeApp::Start() {
   if (options_.read_timeout_s < 1 || options_.idle_timeout_s < 1)
     return Status::InvalidArgument("serve: --read_timeout and --idle_timeout must be at least 1 second");
   if (!options_.auth_token_file.empty()) EMBARK_RETURN_IF_ERROR(LoadAuthToken());
+  // Before the model loads: a wrong certificate is a usage error found at once.
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) EMBARK_RETURN_IF_ERROR(MakeTlsServer());
   {
     std::lock_guard<std::mutex> lock(reload_mu_);
     stamp_ = source_->Stamp();
@@ -109,7 +135,7 @@ Status ServeApp::Start() {
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
     slot_.Set(std::move(first));
   }
-  server_ = std::make_unique<httplib::Server>();
+  if (server_ == nullptr) server_ = std::make_unique<httplib::Server>();
   slots_ = std::make_unique<ComputeSlots>(options_.threads);
   const size_t max_connections = options_.max_connections;
   server_->new_task_queue = [max_connections] { return new ConnectionThreads(max_connections); };

@@ -25,6 +25,8 @@
 // answer while the server is saturated or under a flood of connections.
 // With an auth token (auth_token_file: one line, a file only its owner can read) every
 // endpoint but /health requires "Authorization: Bearer TOKEN"; others get 401.
+// With tls_cert_file and tls_key_file the server speaks HTTPS only (OpenSSL through
+// cpp-httplib's SSLServer): a bearer token then never crosses the network in clear.
 //
 // Every request takes the current version from
 // a ModelSlot once, so a reload (from /reload or the watcher thread) never fails or drops a
@@ -88,6 +90,8 @@ struct ServeOptions {
   int read_timeout_s = 5;         // a read (of a request line, header or body) waiting longer closes it
   int idle_timeout_s = 5;         // a keep-alive connection idle longer is closed
   std::string auth_token_file;    // non-empty: bearer-token auth on everything but /health
+  std::string tls_cert_file;      // both non-empty: HTTPS only, with this PEM certificate (chain)
+  std::string tls_key_file;       // and this PEM private key (a file only its owner can read)
   size_t max_body_kb = 1024;      // larger request bodies get 413
   size_t max_k = 1000;            // largest k of /topk
   double watch_interval_s = 0;    // > 0: poll the source this often and reload on a change
@@ -108,6 +112,8 @@ class ServeApp {
   void Stop();
 
   int port() const { return port_; }
+  // "https" with a TLS certificate, else "http".
+  const char* scheme() const { return options_.tls_cert_file.empty() ? "http" : "https"; }
   // Loads the source again and swaps the new version in; *version (optional) gets its id.
   Status Reload(std::string* version = nullptr);
   std::shared_ptr<const ServingModel> current() const { return slot_.Get(); }
@@ -117,6 +123,9 @@ class ServeApp {
   void InstallHandlers();
   // Reads the bearer token from options_.auth_token_file; refuses a file others can read.
   Status LoadAuthToken();
+  // The HTTPS server of options_.tls_*_file, or the reason it cannot be made (a missing file, a
+  // key file others can read, a certificate or key OpenSSL refuses or that do not match).
+  Status MakeTlsServer();
   void WatchLoop();
 
   ServeOptions options_;

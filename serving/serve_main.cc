@@ -44,7 +44,7 @@ int RunServe(const ServeCommand& command) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   const ServingInfo& info = app.current()->info();
-  std::printf("serving %s bundle %s on http://%s:%d\n", info.model.c_str(), info.version.c_str(),
+  std::printf("serving %s bundle %s on %s://%s:%d\n", info.model.c_str(), info.version.c_str(), app.scheme(),
               command.serve.bind.c_str(), app.port());
   if (info.recall_at_10 >= 0)
     std::printf("hnsw index: recall@10 %.4f against the exact scan over %zu users\n", info.recall_at_10,

@@ -7,7 +7,8 @@ export EMBARK_BIN
 ROOT="${EMBARK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 LOCAL="$ROOT/launch/local.sh"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+# Whatever way the test ends (a failed check included), none of its processes outlives it.
+trap 'kill_ours; rm -rf "$WORK"' EXIT
 
 fail() { echo "FAIL: $*" >&2; [ -f "$WORK/log" ] && { echo "--- log ---" >&2; tail -n 60 "$WORK/log" >&2; }; exit 1; }
 
@@ -66,7 +67,7 @@ start_kafka_mock() {  # INPUT TAG (names its files in $WORK)
 }
 
 # Starts `embark serve --port=0 FLAGS...` in the background, its output in $WORK/serve.out and
-# $WORK/serve.err; sets $server (its pid) and $url, or fails with serve's stderr as soon as serve
+# $WORK/serve.err; sets $server (its pid) and $url (https:// with --tls_cert), or fails with serve's stderr as soon as serve
 # exits, or when it has not printed "serving" within 30 s (a test bundle loads in well under a
 # second; --index=hnsw builds its index first).
 start_serve() {  # FLAGS...
@@ -78,7 +79,7 @@ start_serve() {  # FLAGS...
     sleep 0.1
   done
   grep -q "^serving" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "serve did not start within 30 s"; }
-  url="http://127.0.0.1:$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')"
+  url="$(grep -oE 'https?://127.0.0.1:[0-9]+' "$WORK/serve.out" | head -1)"
 }
 
 # Writes serve's /score request for every rating of a `user<TAB>item<TAB>...` file, in file

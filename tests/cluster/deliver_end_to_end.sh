@@ -9,7 +9,6 @@
 # it, answers 404 for unknown users with --unknown_user=404, and refuses a bad campaigns file
 # naming its line. `embark serve --campaigns` answers POST /deliver and /outcome the same way.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
-trap 'kill_ours; rm -rf "$WORK"' EXIT  # a failed check must not leave the server running
 
 "$EMBARK_BIN" gen --kind=clicks --out="$WORK/w" --rows=20000 --users=500 --items=200 --seed=4 >/dev/null || fail "gen failed"
 "$LOCAL" --servers 1 --workers 1 -- train --model=fm --format=libffm --train="$WORK/w.train.libffm" --epochs=2 \
@@ -84,12 +83,9 @@ sed -n 2p "$WORK/answers404.jsonl" | grep -q '"status":404' || fail "unknown use
   && fail "deliver accepted a duplicate campaign id"
 grep -q "dup.jsonl:3: duplicate campaign id" "$WORK/log" || fail "duplicate campaign not named by line: $(cat "$WORK/log")"
 # embark serve --campaigns: POST /deliver and /outcome.
-"$EMBARK_BIN" serve --bundle="$WORK/fm" --port=0 --campaigns="$WORK/day.campaigns.jsonl" --users="$WORK/day.users.jsonl" \
-  --decision_log="$WORK/serve.log" --unknown_user=404 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-server=$!
-for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-grep -q "^serving fm bundle" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "serve did not start within 30 s"; }
-url="http://127.0.0.1:$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')"
+start_serve --bundle="$WORK/fm" --campaigns="$WORK/day.campaigns.jsonl" --users="$WORK/day.users.jsonl" \
+  --decision_log="$WORK/serve.log" --unknown_user=404
+grep -q "^serving fm bundle" "$WORK/serve.out" || fail "serve does not serve an fm bundle: $(cat "$WORK/serve.out")"
 post() { curl -sS --max-time 20 -o "$WORK/body" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
 code=$(post /deliver "{\"user\": \"$user\", \"time\": $((t + 7200)), \"slots\": 1}")
 [ "$code" = 200 ] && grep -q '"propensity"' "$WORK/body" || fail "POST /deliver: $code $(cat "$WORK/body")"

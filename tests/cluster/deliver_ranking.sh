@@ -4,7 +4,6 @@
 # of three slots puts a bought item first (a model that learnt nothing would do that 2 times in
 # 5), with the pCTR equal to the bundle's own /score of the same (user, item) pair.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
-trap 'kill_ours; rm -rf "$WORK"' EXIT  # a failed check must not leave the server running
 
 "$EMBARK_BIN" gen --kind=implicit --out="$WORK/imp" --rows=5000 --seed=2 >/dev/null || fail "gen failed"
 "$LOCAL" --servers 1 --workers 1 -- train --model=imf --train="$WORK/imp.train.libffm" --epochs=3 \
@@ -25,10 +24,7 @@ echo "$bought" | head -2 | grep -qxF "$first" || fail "the first slot promotes i
 [ "$(grep -o '"slot"' "$WORK/answer.jsonl" | wc -l)" = 3 ] || fail "three slots not filled: $(cat "$WORK/answer.jsonl")"
 # The pCTR is the served model's score of the pair.
 pctr=$(grep -oE '"pctr":[0-9.e-]+' "$WORK/answer.jsonl" | head -1 | cut -d: -f2)
-"$EMBARK_BIN" serve --bundle="$WORK/imf" --port=0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-server=$!
-for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-url="http://127.0.0.1:$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')"
+start_serve --bundle="$WORK/imf"
 score=$(curl -sS --max-time 20 --data-binary "{\"features\": [[0, \"0\"], [1, \"$first\"]]}" "$url/score" | grep -oE '"scores":\[[^]]*' | cut -d[ -f2)
 kill -TERM "$server"
 wait_for_exit "$server" 20

@@ -8,7 +8,6 @@
 # model's /topk returns items. A model added to the registry is walked through without
 # editing this file.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
-trap 'kill_ours; rm -rf "$WORK"' EXIT
 
 "$EMBARK_BIN" models > "$WORK/models" || fail "embark models exited $?"
 [ "$(wc -l < "$WORK/models")" -ge 7 ] || fail "embark models lists $(wc -l < "$WORK/models") models"
@@ -70,12 +69,8 @@ EOF
   [ "$name" = lr ] && lr_prediction="$prediction"
   echo "$name	$prediction" >> "$WORK/predictions"
 
-  "$EMBARK_BIN" serve --bundle="$WORK/b_$name" --port=0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-  server=$!
-  for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-  grep -q "^serving $name bundle" "$WORK/serve.out" || { cat "$WORK/serve.err" >&2; fail "$name: serve did not start"; }
-  port=$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')
-  post() { curl -sS --max-time 20 -H 'Content-Type: application/json' --data-binary "$2" "http://127.0.0.1:$port$1"; }
+  start_serve --bundle="$WORK/b_$name"
+  grep -q "^serving $name bundle" "$WORK/serve.out" || fail "$name: serve does not serve a $name bundle: $(cat "$WORK/serve.out")"
   if [ "$task" = ranking ]; then
     user=$(head -1 "$test" | tr ' ' '\n' | grep '^0:' | head -1 | cut -d: -f2)
     top=$(post /topk "{\"user\": \"$user\", \"k\": 5}")

@@ -4,7 +4,6 @@
 # order and scores every test rating exactly as the trainer predicted it after epoch 3.
 # Negative control: with --publish_full_every=1 every version is full.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
-trap 'kill_ours; rm -rf "$WORK"' EXIT
 
 "$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=6000 --seed=3 >/dev/null || fail "gen failed"
 D="$WORK/pub"

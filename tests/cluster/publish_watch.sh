@@ -5,7 +5,6 @@
 # refused naming the file and version 2 keeps serving (same scores); a gap (v-0000000005
 # without 4) is refused naming the missing version. SIGTERM stops the server (0).
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
-trap 'kill_ours; rm -rf "$WORK"' EXIT
 
 "$EMBARK_BIN" gen --kind=ratings --out="$WORK/r" --rows=6000 --seed=3 >/dev/null || fail "gen failed"
 common=(train --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" --dim=8

@@ -7,7 +7,6 @@
 # job reported (same rows, same hooks, the training items left out as seen items). HNSW's
 # recall@10 against the exact scan is reported by /version.
 source "$(dirname "$0")/../cluster_lib.sh" "$@"
-trap 'kill_ours; rm -rf "$WORK"' EXIT
 
 "$EMBARK_BIN" gen --kind=implicit --out="$WORK/p" --rows=8000 --users=500 --items=300 --seed=3 >/dev/null || fail "gen failed"
 # two_tower is served with its default MLP towers and with identity towers plus an item bias
@@ -28,11 +27,9 @@ for variant in imf two_tower two_tower_identity; do
     grep -q "^item catalogue: 300 items" "$WORK/export.log" || fail "two_tower: the catalogue of --items is not in the bundle"
   fi
 
-  "$EMBARK_BIN" serve --bundle="$WORK/b-$variant" --port=0 --index=hnsw >"$WORK/serve.out" 2>"$WORK/serve.err" &
-  server=$!
-  for _ in $(seq 1 300); do grep -q "^serving" "$WORK/serve.out" && break; sleep 0.1; done
-  grep -q "^serving $model bundle" "$WORK/serve.out" || { kill_ours; cat "$WORK/serve.err" >&2; fail "$model: serve did not start within 30 s"; }
-  port=$(grep -oE 'http://127.0.0.1:[0-9]+' "$WORK/serve.out" | grep -oE '[0-9]+$')
+  start_serve --bundle="$WORK/b-$variant" --index=hnsw
+  grep -q "^serving $model bundle" "$WORK/serve.out" || fail "$model: serve does not serve a $model bundle: $(cat "$WORK/serve.out")"
+  port=${url##*:}
 
   reported=$(tail -1 "$WORK/$variant.jsonl" | grep -oE '"test_recall@10": [0-9.e+-]+' | grep -oE '[0-9.e+-]+$')
   [ -n "$reported" ] || fail "$model: no test_recall@10 in the metrics"
