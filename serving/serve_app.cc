@@ -206,6 +206,8 @@ Status ServeApp::Reload(std::string* version) {
   }
   stamp_ = stamp;
   const std::string id = next->info().version;
+  std::shared_ptr<const ServingModel> served = slot_.Get();
+  if (served != next) previous_ = std::move(served);  // a source may hand back the version served
   slot_.Set(std::move(next));
   reloads_.fetch_add(1);
   {
@@ -215,6 +217,22 @@ Status ServeApp::Reload(std::string* version) {
   LOG(INFO) << "serve: now serving version " << id << " from " << source_->Describe() << " (loaded in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s)";
   if (version != nullptr) *version = id;
+  return Status::OK();
+}
+
+Status ServeApp::Rollback(std::string* version, std::string* from) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  std::shared_ptr<const ServingModel> served = slot_.Get();
+  if (previous_ == nullptr) {
+    return Status::NotFound("no earlier version to roll back to (serving " + served->info().version +
+                                      "; only the version before the last swap is kept, and only until it is rolled back to)");
+  }
+  *version = previous_->info().version;
+  *from = served->info().version;
+  slot_.Set(std::move(previous_));
+  previous_.reset();
+  rollbacks_.fetch_add(1);
+  LOG(WARNING) << "serve: rolled back from version " << *from << " to " << *version;
   return Status::OK();
 }
 
@@ -256,7 +274,8 @@ void ServeApp::InstallHandlers() {
               {"bundle", info.bundle_path},
               {"source_checkpoint", info.source_checkpoint},
               {"loaded_at", info.loaded_at},
-              {"reloads", reloads_.load()}};
+              {"reloads", reloads_.load()},
+              {"rollbacks", rollbacks_.load()}};
     if (model->data_format()) body["data_format"] = DataFormatName(*model->data_format());
     if (model->has_topk()) {
       body["index"] = info.index;
@@ -367,6 +386,13 @@ void ServeApp::InstallHandlers() {
       return SendError(res, 500, "reload failed, still serving " + slot_.Get()->info().version + ": " + st.ToString());
     }
     SendJson(res, 200, json{{"version", version}, {"reloads", reloads_.load()}});
+  });
+
+  s.Post("/rollback", [this](const httplib::Request&, httplib::Response& res) {
+    std::string version, from;
+    Status st = Rollback(&version, &from);
+    if (!st.ok()) return SendError(res, 409, st.message());
+    SendJson(res, 200, json{{"version", version}, {"rolled_back_from", from}, {"rollbacks", rollbacks_.load()}});
   });
 
   // httplib answers some requests itself (413 for a body over the limit, 404 for an unknown

@@ -14,6 +14,8 @@
 //   POST /reload   loads the model source again (a new full bundle, or a delta applied to the
 //                  one served) and swaps it in; {"version": ...} or the reason it failed (the
 //                  old version stays)
+//   POST /rollback serves the version before the last swap again -> {"version": ...,
+//                  "rolled_back_from": ...}; 409 when there is none (see Rollback)
 // A body larger than max_body_kb is refused with 413 before it is read.
 //
 // The HTTP layer is cpp-httplib: a listening thread, and one small thread per connection up to
@@ -118,6 +120,14 @@ class ServeApp {
   Status Reload(std::string* version = nullptr);
   std::shared_ptr<const ServingModel> current() const { return slot_.Get(); }
   size_t reloads() const { return reloads_.load(); }
+  // Serves the version that was served before the last swap again (one step: a second
+  // Rollback has nothing to go back to until the next swap). *version gets its id, *from the
+  // id rolled back from. NotFound when there is no earlier version. The source is
+  // not told: a watched directory's next delta, built on the version rolled back from, no
+  // longer fits and is refused (the rolled-back version keeps serving) until a full version
+  // or a reload of a fitting one arrives.
+  Status Rollback(std::string* version, std::string* from);
+  size_t rollbacks() const { return rollbacks_.load(); }
 
  private:
   void InstallHandlers();
@@ -140,6 +150,10 @@ class ServeApp {
 
   std::mutex reload_mu_;           // one reload at a time
   std::atomic<size_t> reloads_{0};
+  std::atomic<size_t> rollbacks_{0};
+  // The version served before the last swap (guarded by reload_mu_), for Rollback. Keeping it
+  // holds two versions in memory, as every reload does while it builds the next one.
+  std::shared_ptr<const ServingModel> previous_;
   std::mutex error_mu_;
   std::string last_reload_error_;  // guarded by error_mu_
   std::string stamp_;              // guarded by reload_mu_: the source's stamp at the last load

@@ -694,6 +694,82 @@ TEST(ServePublishDir, AppliesVersionsInOrderAndRefusesDamageAndGaps) {
   std::filesystem::remove_all(dir + "-v2full");
 }
 
+// POST /rollback serves the version before the last swap again, once: a second rollback,
+// and one before any swap, get 409 with the reason; /version counts rollbacks.
+TEST(ServeHotSwap, RollbackServesThePreviousVersionOnce) {
+  auto v1 = MfVersion("v1", 0.0f), v2 = MfVersion("v2", 0.5f);
+  const float s1 = ScoreOf(*v1, "u4", "i9");
+  ServeApp app(TestServeOptions(), std::make_unique<MemSource>(std::vector<std::shared_ptr<const ServingModel>>{v1, v2}));
+  ASSERT_TRUE(app.Start().ok());
+  httplib::Client client("127.0.0.1", app.port());
+  auto res = client.Post("/rollback", "", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 409) << res->body;
+  EXPECT_NE(res->body.find("no earlier version"), std::string::npos) << res->body;
+  ASSERT_TRUE(app.Reload().ok());
+  EXPECT_EQ(app.current()->info().version, "v2");
+  res = client.Post("/rollback", "", "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  json body = json::parse(res->body);
+  EXPECT_EQ(body["version"], "v1");
+  EXPECT_EQ(body["rolled_back_from"], "v2");
+  res = client.Post("/score", R"({"features": [[0, "u4"], [1, "i9"]]})", "application/json");
+  ASSERT_TRUE(res && res->status == 200);
+  body = json::parse(res->body);
+  EXPECT_EQ(body["version"], "v1");
+  EXPECT_NEAR(body["scores"][0].get<double>(), s1, 1e-6);
+  res = client.Post("/rollback", "", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 409) << "a second rollback went somewhere: " << res->body;
+  EXPECT_EQ(app.current()->info().version, "v1");
+  res = client.Get("/version");
+  ASSERT_TRUE(res && res->status == 200);
+  EXPECT_EQ(json::parse(res->body)["rollbacks"], 1);
+  app.Stop();
+}
+
+// Rolling back a watched publish directory: after a rollback from v2 to v1, the next delta
+// (built on v2) does not fit what is served and is refused, v1 keeps serving; the next full
+// version is served normally.
+TEST(ServePublishDir, AfterARollbackDeltasOfTheRejectedVersionAreRefusedUntilAFullOne) {
+  const std::string dir = FreshDir("rollback");
+  auto at = [&](uint64_t n) { return dir + "/" + PublishedVersionName(n); };
+  auto delta_of = [&](uint64_t base_sequence, const BundleSpec& next, BundleSpec* out) {
+    std::unique_ptr<Bundle> base;
+    ASSERT_TRUE(Bundle::Open(at(base_sequence), &base).ok());
+    ASSERT_TRUE(MakeDelta(*base, next, out).ok());
+  };
+  ASSERT_TRUE(WriteBundle(at(1), LrSpec({{"a", 0.5f}}, 0.0f)).ok());
+  ServeApp app(TestServeOptions(), std::make_unique<PublishDirSource>(dir, ServingOptions(), 1));
+  ASSERT_TRUE(app.Start().ok());
+  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(0.5), 1e-6);
+  BundleSpec d2;
+  delta_of(1, LrSpec({{"a", 2.0f}}, 0.0f), &d2);
+  ASSERT_TRUE(WriteBundle(at(2), d2).ok());
+  ASSERT_TRUE(app.Reload().ok());
+  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(2.0), 1e-6);
+  std::string version, from;
+  ASSERT_TRUE(app.Rollback(&version, &from).ok());
+  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(0.5), 1e-6);
+  // v3 is a delta on v2 (a full copy of v2 to diff against: v2 itself is a delta).
+  ASSERT_TRUE(WriteBundle(dir + "-v2full", LrSpec({{"a", 2.0f}}, 0.0f)).ok());
+  std::unique_ptr<Bundle> full2;
+  ASSERT_TRUE(Bundle::Open(dir + "-v2full", &full2).ok());
+  BundleSpec d3;
+  ASSERT_TRUE(MakeDelta(*full2, LrSpec({{"a", 3.0f}}, 0.0f), &d3).ok());
+  ASSERT_TRUE(WriteBundle(at(3), d3).ok());
+  Status st = app.Reload();
+  EXPECT_FALSE(st.ok()) << "a delta built on the rolled-back version was applied to the one before it";
+  EXPECT_NE(st.message().find(PublishedVersionName(3)), std::string::npos) << st.ToString();
+  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(0.5), 1e-6);
+  ASSERT_TRUE(WriteBundle(at(4), LrSpec({{"a", -1.0f}}, 0.0f)).ok());
+  ASSERT_TRUE(app.Reload().ok());
+  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(-1.0), 1e-6);
+  app.Stop();
+  std::filesystem::remove_all(dir + "-v2full");
+}
+
 TEST(ServeBundle, AFailedReloadKeepsTheServedVersion) {
   const std::string dir = FreshDir("failed");
   const std::string path = dir + "/live";
