@@ -3,14 +3,12 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "models/dense_layer.h"
 #include "models/logistic_regression.h"
 
 namespace embark {
 namespace {
 
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstWeights = Eigen::Map<const RowMajorMatrix>;
-using WeightGrads = Eigen::Map<RowMajorMatrix>;
 using ConstVector = Eigen::Map<const Eigen::VectorXf>;
 using VectorGrads = Eigen::Map<Eigen::VectorXf>;
 
@@ -162,12 +160,8 @@ void DeepFmModel::Forward(const Batch& batch, size_t begin, size_t end, const Pu
   // MLP, one matrix product per layer over all examples of the range.
   const float* hidden_bias = rows.rows[HiddenBiasTable()].data();
   for (size_t l = 0; l < hidden; ++l) {
-    ConstWeights w(rows.rows[LayerTable(l)].data(), layer_out_[l], layer_in_[l]);
-    ConstVector b(hidden_bias + bias_offset_[l], layer_out_[l]);
-    Eigen::MatrixXf& out = work->acts[l + 1];
-    out.noalias() = w * work->acts[l];
-    out.colwise() += b;
-    out = out.cwiseMax(0.0f);
+    DenseForward(rows.rows[LayerTable(l)].data(), hidden_bias + bias_offset_[l], layer_out_[l], layer_in_[l],
+                 /*relu=*/true, work->acts[l], &work->acts[l + 1]);
   }
   ConstVector w_out(rows.rows[LayerTable(hidden)].data(), layer_in_[hidden]);
   const Eigen::RowVectorXf mlp = w_out.transpose() * work->acts[hidden];
@@ -202,14 +196,8 @@ LossSum DeepFmModel::ForwardBackward(const Batch& batch, size_t begin, size_t en
   Eigen::MatrixXf delta = w_out * dz;
   float* hidden_bias_grad = grads->rows[HiddenBiasTable()].data();
   for (size_t l = hidden; l-- > 0;) {
-    // ReLU: the gradient passes where the unit was active.
-    delta = delta.cwiseProduct((work.acts[l + 1].array() > 0.0f).cast<float>().matrix());
-    WeightGrads g_w(grads->rows[LayerTable(l)].data(), layer_out_[l], layer_in_[l]);
-    g_w.noalias() += delta * work.acts[l].transpose();
-    VectorGrads(hidden_bias_grad + bias_offset_[l], layer_out_[l]) += delta.rowwise().sum();
-    ConstWeights w(rows.rows[LayerTable(l)].data(), layer_out_[l], layer_in_[l]);
-    Eigen::MatrixXf below = w.transpose() * delta;
-    delta.swap(below);
+    DenseBackward(rows.rows[LayerTable(l)].data(), layer_out_[l], layer_in_[l], work.acts[l], &work.acts[l + 1],
+                  grads->rows[LayerTable(l)].data(), hidden_bias_grad + bias_offset_[l], &delta);
   }
   // delta is now d loss / d h_0 (F*K x n).
 

@@ -5,16 +5,11 @@
 #include <cmath>
 #include <limits>
 
+#include "models/dense_layer.h"
 #include "models/interaction_fields.h"
 
 namespace embark {
 namespace {
-
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstWeights = Eigen::Map<const RowMajorMatrix>;
-using WeightGrads = Eigen::Map<RowMajorMatrix>;
-using ConstVector = Eigen::Map<const Eigen::VectorXf>;
-using VectorGrads = Eigen::Map<Eigen::VectorXf>;
 
 constexpr float kMinNorm = 1e-12f;  // cosine: |z| below this is treated as this
 
@@ -244,17 +239,14 @@ void TwoTowerModel::TowerForward(int tower, const Batch& batch, size_t begin, si
 void TwoTowerModel::MlpForward(int tower, const PulledRows& rows, TowerWork* work) const {
   const size_t layers = layer_in_.size();
   const float* bias = rows.rows[BiasTable(tower)].data();
+  // Hidden layers with ReLU, then the linear output layer (z).
   for (size_t l = 0; l + 1 < layers; ++l) {
-    ConstWeights w(rows.rows[LayerTable(tower, l)].data(), layer_out_[l], layer_in_[l]);
-    Eigen::MatrixXf& out = work->acts[l + 1];
-    out.noalias() = w * work->acts[l];
-    out.colwise() += ConstVector(bias + bias_offset_[l], layer_out_[l]);
-    out = out.cwiseMax(0.0f);
+    DenseForward(rows.rows[LayerTable(tower, l)].data(), bias + bias_offset_[l], layer_out_[l], layer_in_[l],
+                 /*relu=*/true, work->acts[l], &work->acts[l + 1]);
   }
   const size_t last = layers - 1;
-  ConstWeights w_out(rows.rows[LayerTable(tower, last)].data(), layer_out_[last], layer_in_[last]);
-  work->z.noalias() = w_out * work->acts[last];
-  work->z.colwise() += ConstVector(bias + bias_offset_[last], layer_out_[last]);
+  DenseForward(rows.rows[LayerTable(tower, last)].data(), bias + bias_offset_[last], layer_out_[last], layer_in_[last],
+               /*relu=*/false, work->acts[last], &work->z);
   if (options_.tower == TwoTowerTower::kResidual) work->z += work->acts[0];
 }
 
@@ -289,16 +281,10 @@ void TwoTowerModel::MlpBackward(int tower, const PulledRows& rows, const TowerWo
   const size_t layers = layer_in_.size();
   float* bias_grad = grads->rows[BiasTable(tower)].data();
   for (size_t l = layers; l-- > 0;) {
-    if (l + 1 < layers) {
-      // ReLU of hidden layer l: the gradient passes where the unit was active.
-      delta = delta.cwiseProduct((work.acts[l + 1].array() > 0.0f).cast<float>().matrix());
-    }
-    WeightGrads g_w(grads->rows[LayerTable(tower, l)].data(), layer_out_[l], layer_in_[l]);
-    g_w.noalias() += delta * work.acts[l].transpose();
-    VectorGrads(bias_grad + bias_offset_[l], layer_out_[l]) += delta.rowwise().sum();
-    ConstWeights w(rows.rows[LayerTable(tower, l)].data(), layer_out_[l], layer_in_[l]);
-    Eigen::MatrixXf below = w.transpose() * delta;
-    delta.swap(below);
+    // Hidden layers are ReLU layers, the output layer (the last) is linear.
+    const Eigen::MatrixXf* relu_output = l + 1 < layers ? &work.acts[l + 1] : nullptr;
+    DenseBackward(rows.rows[LayerTable(tower, l)].data(), layer_out_[l], layer_in_[l], work.acts[l], relu_output,
+                  grads->rows[LayerTable(tower, l)].data(), bias_grad + bias_offset_[l], &delta);
   }
 }
 
