@@ -199,7 +199,8 @@ DEFINE_uint64(max_connections, 4096, "serve: open connections served at once; a 
 DEFINE_int32(read_timeout, 5, "serve: seconds a read of a request may wait for the client before the connection is closed");
 DEFINE_int32(idle_timeout, 5, "serve: seconds an idle keep-alive connection stays open");
 DEFINE_string(tls_cert, "", "serve: PEM certificate (chain) file; with --tls_key the server speaks HTTPS only");
-DEFINE_string(tls_key, "", "serve: PEM private key of --tls_cert (mode 600)");
+DEFINE_string(tls_key, "", "serve: PEM private key of --tls_cert (mode 600, without a passphrase)");
+DEFINE_bool(keep_previous, true, "serve: keep the version before the last swap in memory for POST /rollback (false: half the memory, no rollback)");
 DEFINE_string(auth_token_file, "", "serve: file holding a bearer token (one line, mode 600); every endpoint but /health then needs 'Authorization: Bearer TOKEN'");
 DEFINE_uint64(max_body_kb, 1024, "serve: request bodies larger than this many KiB get 413");
 DEFINE_string(index, "exact", "serve: top-K retrieval, exact (full scan) or hnsw (approximate; recall@10 measured at load)");
@@ -260,7 +261,7 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"mf-sgd-baseline", {"train", "test", "dim", "epochs", "lr", "l2"}},
     {"gen", {"kind", "out", "rows", "users", "items", "test_fraction"}},
     {"serve", {"bundle", "port", "bind", "threads", "max_body_kb", "index", "watch", "watch_interval", "max_connections",
-               "read_timeout", "idle_timeout", "auth_token_file", "tls_cert", "tls_key", "campaigns", "users", "decision_log", "policy", "epsilon",
+               "read_timeout", "idle_timeout", "auth_token_file", "tls_cert", "tls_key", "keep_previous", "campaigns", "users", "decision_log", "policy", "epsilon",
                "temperature", "quality_floor", "reserve", "first_price", "pacing", "pacing_interval", "pacing_max_change",
                "unknown_user"}},
     {"serve-bench", {"bind", "port", "seconds", "json_out", "requests_from", "concurrency", "endpoints"}},
@@ -763,6 +764,7 @@ int RunServeCommand() {
   c.serve.auth_token_file = FLAGS_auth_token_file;
   c.serve.tls_cert_file = FLAGS_tls_cert;
   c.serve.tls_key_file = FLAGS_tls_key;
+  c.serve.keep_previous = FLAGS_keep_previous;
   if (FLAGS_watch) {
     if (FLAGS_watch_interval <= 0) {
       std::fprintf(stderr, "serve: --watch_interval must be positive\n");

@@ -8,9 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -96,14 +99,29 @@ Status ServeApp::MakeTlsServer() {
   const std::string& cert = options_.tls_cert_file;
   const std::string& key = options_.tls_key_file;
   if (cert.empty() != key.empty()) return Status::InvalidArgument("serve: --tls_cert and --tls_key go together");
-  struct stat st;
-  if (stat(cert.c_str(), &st) != 0) return Status::NotFound("serve: --tls_cert " + cert + " is missing or unreadable");
+  if (access(cert.c_str(), R_OK) != 0) return Status::NotFound("serve: --tls_cert " + cert + " is missing or unreadable");
   EMBARK_RETURN_IF_ERROR(CheckPrivateFile("--tls_key", key));
-  // SSLServer loads both files, and checks that the key is the certificate's, when it is made.
-  auto tls = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+  // The context is set up here rather than by SSLServer's file constructor: a key with a
+  // passphrase must fail (OpenSSL's default would prompt on the terminal and hang a start),
+  // and a refusal should carry OpenSSL's reason.
+  std::string reason;
+  auto setup = [&](SSL_CTX& ctx) {
+    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    SSL_CTX_set_default_passwd_cb(&ctx, [](char*, int, int, void*) { return 0; });
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(&ctx, cert.c_str()) == 1 &&
+        SSL_CTX_use_PrivateKey_file(&ctx, key.c_str(), SSL_FILETYPE_PEM) == 1 && SSL_CTX_check_private_key(&ctx) == 1)
+      return true;
+    char text[256];
+    ERR_error_string_n(ERR_peek_last_error(), text, sizeof(text));
+    reason = text;
+    return false;
+  };
+  auto tls = std::make_unique<httplib::SSLServer>(setup);
   if (!tls->is_valid()) {
     return Status::InvalidArgument("serve: --tls_cert " + cert + " and --tls_key " + key +
-                                   " are not a PEM certificate and its PEM private key");
+                                   " are not a PEM certificate and its unencrypted PEM private key (" + reason + ")");
   }
   server_ = std::move(tls);
   return Status::OK();
@@ -207,7 +225,9 @@ Status ServeApp::Reload(std::string* version) {
   stamp_ = stamp;
   const std::string id = next->info().version;
   std::shared_ptr<const ServingModel> served = slot_.Get();
-  if (served != next) previous_ = std::move(served);  // a source may hand back the version served
+  // A reload of an unchanged source hands back the version served (or a copy of it): the
+  // version to roll back to stays the one before.
+  if (options_.keep_previous && served != nullptr && served->info().version != id) previous_ = std::move(served);
   slot_.Set(std::move(next));
   reloads_.fetch_add(1);
   {
@@ -221,8 +241,12 @@ Status ServeApp::Reload(std::string* version) {
 }
 
 Status ServeApp::Rollback(std::string* version, std::string* from) {
-  std::lock_guard<std::mutex> lock(reload_mu_);
+  // Not behind a reload in progress: it would undo a swap the caller has not seen yet.
+  std::unique_lock<std::mutex> lock(reload_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return Status::Aborted("a reload is in progress; roll back after it, if it is still wanted");
   std::shared_ptr<const ServingModel> served = slot_.Get();
+  if (!options_.keep_previous)
+    return Status::NotFound("serve runs with --keep_previous=false: no earlier version is kept to roll back to");
   if (previous_ == nullptr) {
     return Status::NotFound("no earlier version to roll back to (serving " + served->info().version +
                                       "; only the version before the last swap is kept, and only until it is rolled back to)");

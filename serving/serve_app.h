@@ -94,6 +94,7 @@ struct ServeOptions {
   std::string auth_token_file;    // non-empty: bearer-token auth on everything but /health
   std::string tls_cert_file;      // both non-empty: HTTPS only, with this PEM certificate (chain)
   std::string tls_key_file;       // and this PEM private key (a file only its owner can read)
+  bool keep_previous = true;      // keep the version before the last swap, for POST /rollback
   size_t max_body_kb = 1024;      // larger request bodies get 413
   size_t max_k = 1000;            // largest k of /topk
   double watch_interval_s = 0;    // > 0: poll the source this often and reload on a change
@@ -122,7 +123,8 @@ class ServeApp {
   size_t reloads() const { return reloads_.load(); }
   // Serves the version that was served before the last swap again (one step: a second
   // Rollback has nothing to go back to until the next swap). *version gets its id, *from the
-  // id rolled back from. NotFound when there is no earlier version. The source is
+  // id rolled back from. NotFound when there is no earlier version, Aborted while a reload is
+  // in progress (it would undo a swap the caller has not seen). The source is
   // not told: a watched directory's next delta, built on the version rolled back from, no
   // longer fits and is refused (the rolled-back version keeps serving) until a full version
   // or a reload of a fitting one arrives.
@@ -151,8 +153,8 @@ class ServeApp {
   std::mutex reload_mu_;           // one reload at a time
   std::atomic<size_t> reloads_{0};
   std::atomic<size_t> rollbacks_{0};
-  // The version served before the last swap (guarded by reload_mu_), for Rollback. Keeping it
-  // holds two versions in memory, as every reload does while it builds the next one.
+  // The version served before the last swap (guarded by reload_mu_), for Rollback (unless
+  // keep_previous is off): two versions in memory, three while a reload builds the next one.
   std::shared_ptr<const ServingModel> previous_;
   std::mutex error_mu_;
   std::string last_reload_error_;  // guarded by error_mu_

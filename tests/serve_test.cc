@@ -695,11 +695,14 @@ TEST(ServePublishDir, AppliesVersionsInOrderAndRefusesDamageAndGaps) {
 }
 
 // POST /rollback serves the version before the last swap again, once: a second rollback,
-// and one before any swap, get 409 with the reason; /version counts rollbacks.
+// and one before any swap, get 409 with the reason; a reload that hands back the version
+// served (a copy with the same id) does not replace the version to roll back to; /version
+// counts rollbacks.
 TEST(ServeHotSwap, RollbackServesThePreviousVersionOnce) {
-  auto v1 = MfVersion("v1", 0.0f), v2 = MfVersion("v2", 0.5f);
+  auto v1 = MfVersion("v1", 0.0f), v2 = MfVersion("v2", 0.5f), v2_again = MfVersion("v2", 0.5f);
   const float s1 = ScoreOf(*v1, "u4", "i9");
-  ServeApp app(TestServeOptions(), std::make_unique<MemSource>(std::vector<std::shared_ptr<const ServingModel>>{v1, v2}));
+  ServeApp app(TestServeOptions(),
+               std::make_unique<MemSource>(std::vector<std::shared_ptr<const ServingModel>>{v1, v2, v2_again}));
   ASSERT_TRUE(app.Start().ok());
   httplib::Client client("127.0.0.1", app.port());
   auto res = client.Post("/rollback", "", "application/json");
@@ -708,6 +711,7 @@ TEST(ServeHotSwap, RollbackServesThePreviousVersionOnce) {
   EXPECT_NE(res->body.find("no earlier version"), std::string::npos) << res->body;
   ASSERT_TRUE(app.Reload().ok());
   EXPECT_EQ(app.current()->info().version, "v2");
+  ASSERT_TRUE(app.Reload().ok());  // the same version once more
   res = client.Post("/rollback", "", "application/json");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
@@ -726,6 +730,21 @@ TEST(ServeHotSwap, RollbackServesThePreviousVersionOnce) {
   res = client.Get("/version");
   ASSERT_TRUE(res && res->status == 200);
   EXPECT_EQ(json::parse(res->body)["rollbacks"], 1);
+  app.Stop();
+}
+
+// With keep_previous off nothing is kept: /rollback says so.
+TEST(ServeHotSwap, WithoutKeepPreviousRollbackIsRefused) {
+  ServeOptions o = TestServeOptions();
+  o.keep_previous = false;
+  ServeApp app(o, std::make_unique<MemSource>(std::vector<std::shared_ptr<const ServingModel>>{MfVersion("v1", 0), MfVersion("v2", 1)}));
+  ASSERT_TRUE(app.Start().ok());
+  ASSERT_TRUE(app.Reload().ok());
+  std::string version, from;
+  Status st = app.Rollback(&version, &from);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("--keep_previous=false"), std::string::npos) << st.ToString();
+  EXPECT_EQ(app.current()->info().version, "v2");
   app.Stop();
 }
 
@@ -749,13 +768,15 @@ TEST(ServePublishDir, AfterARollbackDeltasOfTheRejectedVersionAreRefusedUntilAFu
   ASSERT_TRUE(WriteBundle(at(2), d2).ok());
   ASSERT_TRUE(app.Reload().ok());
   EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(2.0), 1e-6);
-  std::string version, from;
-  ASSERT_TRUE(app.Rollback(&version, &from).ok());
-  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(0.5), 1e-6);
-  // v3 is a delta on v2 (a full copy of v2 to diff against: v2 itself is a delta).
+  // The positive control: v3 below is a delta on this version (same id as a full copy of it).
   ASSERT_TRUE(WriteBundle(dir + "-v2full", LrSpec({{"a", 2.0f}}, 0.0f)).ok());
   std::unique_ptr<Bundle> full2;
   ASSERT_TRUE(Bundle::Open(dir + "-v2full", &full2).ok());
+  ASSERT_EQ(app.current()->info().version, full2->id()) << "v3 would not fit v2 even without a rollback";
+  std::string version, from;
+  ASSERT_TRUE(app.Rollback(&version, &from).ok());
+  EXPECT_NEAR(ScoreLr(*app.current(), {"a"}), Sigmoid(0.5), 1e-6);
+  // v3 is a delta on v2 (diffed against the full copy of v2: v2 itself is a delta).
   BundleSpec d3;
   ASSERT_TRUE(MakeDelta(*full2, LrSpec({{"a", 3.0f}}, 0.0f), &d3).ok());
   ASSERT_TRUE(WriteBundle(at(3), d3).ok());
