@@ -139,6 +139,7 @@ DEFINE_string(checkpoint_dir, "", "train: directory for checkpoints (epoch-N/ wi
 DEFINE_string(checkpoint_every, "", "train: checkpoint interval with a unit: 1epoch, 2epochs, 5000steps, 30s, 10m, 1h (a stream: steps or time; its checkpoints hold the stream positions)");
 DEFINE_int32(keep_checkpoints, 3, "train: complete checkpoints kept");
 DEFINE_string(publish_dir, "", "train: publish every checkpoint as a serving bundle version D/v-NNNNNNNNNN for serve --watch --bundle=D");
+DEFINE_double(publish_guard, 0.25, "train: with --publish_dir, a checkpoint is not published when the mean loss of the examples since the last publish exceeds that before the version last published by more than this fraction (0: off)");
 DEFINE_int32(publish_full_every, 10, "train: with --publish_dir, every N-th version is a full bundle, the others deltas");
 DEFINE_int32(full_every, 5, "train: every N-th checkpoint is full, the others hold only the rows changed since the previous one (1 = always full)");
 DEFINE_bool(resume, false, "train: continue from the latest complete checkpoint in --checkpoint_dir (any server/worker count)");
@@ -252,7 +253,7 @@ const std::set<std::string> kTrainFlags = {
     "model", "format", "train", "test", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "bias_scale", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "blocks", "block_log", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
-    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "publish_dir", "publish_full_every", "resume", "full_every",
+    "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "publish_dir", "publish_full_every", "publish_guard", "resume", "full_every",
     "schema", "top_k", "items", "negatives", "score", "temperature", "logq_correction", "side_features", "tower", "item_bias", "min_count", "admit_probability",
     "ttl", "server_memory", "admission_sketch_kb"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
@@ -443,6 +444,8 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.keep_checkpoints = FLAGS_keep_checkpoints;
   o.publish_dir = FLAGS_publish_dir;
   o.publish_full_every = FLAGS_publish_full_every;
+  o.publish_guard = FLAGS_publish_guard;
+  if (!(o.publish_guard >= 0)) return Status::InvalidArgument("train: --publish_guard must be 0 (off) or a positive fraction");
   if (!o.publish_dir.empty() && FLAGS_checkpoint_dir.empty())
     return Status::InvalidArgument("train: --publish_dir needs --checkpoint_dir and --checkpoint_every (versions are published at checkpoints)");
   if (o.publish_full_every < 1) return Status::InvalidArgument("train: --publish_full_every must be at least 1");

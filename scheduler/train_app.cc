@@ -205,6 +205,7 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
   }
   for (const auto& [name, value] : last_metrics_) j[name] = value;
   for (const auto& [name, value] : memory_metrics_) j[name] = value;
+  if (checkpoint_hook_) j["publishes_withheld"] = publishes_withheld_;
   if (final) {
     j["max_clock_spread"] = max_clock_spread_;
     j["consistency"] = ConsistencyName(opts_.consistency);
@@ -378,6 +379,50 @@ std::string TrainApp::SchedulerStateBytes(int epochs_done, int in_epoch, uint64_
   return EncodeMsg(st);
 }
 
+void TrainApp::MaybePublish(const std::string& dir) {
+  // Every example's loss is computed before the step that trains on it, so the mean over the
+  // examples since the last attempt says how the model did on data it had not seen. A version
+  // whose interval is worse than the published one's by more than --publish_guard is withheld
+  // (a burst of bad labels, a broken upstream feature); its successor is judged on its own
+  // interval against the same published baseline. The first publish (or the first after a
+  // resume) has no baseline and is never withheld.
+  double loss = resumed_loss_;
+  uint64_t examples = resumed_examples_;
+  for (const auto& [epoch, e] : epochs_)
+    for (int w = 0; w < num_workers_; ++w) {
+      loss += e.loss[w];
+      examples += e.examples[w];
+    }
+  const uint64_t interval_examples = examples - (guard_marked_ ? guard_mark_examples_ : 0);
+  const double interval_loss =
+      interval_examples > 0 ? (loss - (guard_marked_ ? guard_mark_loss_ : 0)) / static_cast<double>(interval_examples) : 0;
+  const bool judged = guard_marked_ && interval_examples > 0 && opts_.publish_guard > 0;
+  const bool withhold = judged && interval_loss > published_interval_loss_ * (1 + opts_.publish_guard);
+  guard_marked_ = true;
+  guard_mark_loss_ = loss;
+  guard_mark_examples_ = examples;
+  if (withhold) {
+    ++publishes_withheld_;
+    LOG(WARNING) << "--publish_guard: not publishing " << dir << ": the mean loss of the " << interval_examples
+                 << " examples since the last publish, " << interval_loss << ", is more than " << (1 + opts_.publish_guard)
+                 << " x the " << published_interval_loss_ << " of the version published last, which keeps serving ("
+                 << publishes_withheld_ << " withheld so far)";
+    return;
+  }
+  // The checkpoint just written is a consistent cut; a failed publish is logged and the next
+  // checkpoint publishes again (readers keep the last good version).
+  Status st = checkpoint_hook_(dir);
+  if (!st.ok()) {
+    LOG(ERROR) << "--publish_dir: cannot publish " << dir << ": " << st.message();
+    return;
+  }
+  if (judged) {
+    LOG(INFO) << "--publish_guard: published " << dir << ": mean loss " << interval_loss << " of the " << interval_examples
+              << " examples since the last publish, against " << published_interval_loss_ << " before it";
+  }
+  if (interval_examples > 0) published_interval_loss_ = interval_loss;
+}
+
 void TrainApp::FinishSave(SchedulerHandle* s) {
   const std::string dir = store_->PathOf(saving_);
   Manifest m;
@@ -431,12 +476,7 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   }
   Status st = store_->WriteManifest(saving_, m);
   if (!st.ok()) s->Abort(st.message(), kExitAborted);
-  if (checkpoint_hook_) {
-    // The checkpoint just written is a consistent cut; a failed publish is logged and the
-    // next checkpoint publishes again (readers keep the last good version).
-    st = checkpoint_hook_(dir);
-    if (!st.ok()) LOG(ERROR) << "--publish_dir: cannot publish " << dir << ": " << st.message();
-  }
+  if (checkpoint_hook_) MaybePublish(dir);
   if (saving_in_epoch_ == 0) {
     LOG(INFO) << "checkpoint after epoch " << saving_epochs_done_ << " written to " << dir << (saving_delta_ ? " (delta of " + last_checkpoint_ + ")" : " (full)");
   } else {

@@ -125,6 +125,15 @@ class TrainApp : public SchedulerApp {
   uint64_t resume_subtype_ = 0;             // kTrainResumeInput (files) or kTrainResumeStream
   std::unique_ptr<CheckpointStore> store_;  // null without --checkpoint_dir
   CheckpointHook checkpoint_hook_;          // --publish_dir (SetCheckpointHook)
+  // Calls checkpoint_hook_ for checkpoint `dir` unless the quality guard withholds it.
+  void MaybePublish(const std::string& dir);
+  // The quality guard's state: loss and examples (since the start or resume) at the last
+  // publish attempt, and the mean loss of the interval before the version last published.
+  bool guard_marked_ = false;
+  double guard_mark_loss_ = 0;
+  uint64_t guard_mark_examples_ = 0;
+  double published_interval_loss_ = 0;
+  uint64_t publishes_withheld_ = 0;
   std::string restored_;         // name of the checkpoint restored, for messages
   // The checkpoint being written ("" = none): its name, kind, the epoch it cut (0 = boundary).
   std::string saving_;

@@ -90,6 +90,11 @@ struct TrainOptions {
   // publish_full_every-th a full bundle).
   std::string publish_dir;
   int publish_full_every = 10;
+  // The quality guard: a checkpoint is not published when the mean training loss of the
+  // examples since the previous publish attempt (each scored before the model trained on it:
+  // progressive validation on a stream) exceeds that of the examples before the version last
+  // published by more than this fraction (0: off). See TrainApp::MaybePublish.
+  double publish_guard = 0.25;
   bool resume = false;           // continue from the latest complete checkpoint in checkpoint_dir
   bool ranking = false;          // the model ranks items (Model::IsRanking): ranking evaluation
   ModelTask task = ModelTask::kClassification;  // the model's (Describe().task): how tests are evaluated
