@@ -786,6 +786,11 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
 
 void TrainApp::OnTick(SchedulerHandle* s) {
   const double now = NowSeconds();
+  // Cuts are started when clocks arrive, and a quiet stream sends none: a checkpoint due by
+  // time starts from here, once something was trained since the last one (else a stream that
+  // trained a burst and went quiet would publish it only when the next event arrives).
+  if (opts_.stream && opts_.checkpoint_every_seconds > 0 && GlobalStep(current_epoch_) > last_step_)
+    MaybeStartCut(s, current_epoch_);
   if (now - last_progress_ < opts_.progress_every_s) return;
   const double elapsed = now - start_;
   const uint64_t done = ExamplesSoFar();
