@@ -194,6 +194,10 @@ Status ServeApp::Start() {
   if (listen_fd >= 0 && ::listen(listen_fd, SOMAXCONN) != 0)
     LOG(WARNING) << "serve: cannot raise the listen backlog: " << std::strerror(errno);
   listener_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() does nothing before its loop runs: a Stop right after Start would leave
+  // the listener running forever (and its join hanging). Start returns once it runs.
+  for (int i = 0; i < 10000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!server_->is_running()) return Status::Internal("serve: the HTTP listener did not start within 10 s");
   if (options_.watch_interval_s > 0) watcher_ = std::thread([this] { WatchLoop(); });
   return Status::OK();
 }
