@@ -86,6 +86,9 @@ DEFINE_string(format, "", "train: input format (ratings, libsvm, libfm, libffm, 
 DEFINE_string(schema, "", "train: the schema file of --format=csv (data/csv_schema.h); prepare: the schema of --input");
 DEFINE_string(train, "", "train: training files, globs or directories (comma-separated)");
 DEFINE_string(test, "", "train: test files evaluated after every epoch (optional)");
+DEFINE_string(valid, "", "train: validation files evaluated after every epoch (valid_* metrics), which --early_stop judges by (optional)");
+DEFINE_double(valid_fraction, 0, "train: hold this fraction of the training lines out as the validation set instead of --valid (chosen by a hash of each line: the same lines on any number of workers); training never sees them");
+DEFINE_int32(early_stop, 0, "train: end the job after this many epochs without a lower validation loss (RMSE, or logloss) than the best so far; needs --valid or --valid_fraction (0: train every epoch)");
 DEFINE_uint64(max_events, 0, "train: with --train=dir://PATH or kafka://HOST:PORT/TOPIC (online training): each worker stops after this many events (0 = no limit)");
 DEFINE_double(max_seconds, 0, "train: online training: stop reading the stream after this many seconds (0 = no limit)");
 DEFINE_string(window, "10000", "train: online training with --metrics_out: each worker appends progressive-validation metrics (every event scored before it trains) per window of this many events, or of a duration such as 30s or 1m");
@@ -250,7 +253,7 @@ const std::set<std::string> kClusterFlags = {
     "num_servers", "server_threads", "server_key_cache", "max_message_kb", "max_request_mb", "insecure", "curve_key_file", "shm", "shm_mb", "num_vshards", "seed", "bind_ip", "heartbeat_interval",
     "heartbeat_timeout", "startup_timeout", "request_timeout", "fault"};
 const std::set<std::string> kTrainFlags = {
-    "model", "format", "train", "test", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "bias_scale", "init_scale", "num_fields", "hidden", "instance_norm",
+    "model", "format", "train", "test", "valid", "valid_fraction", "early_stop", "max_events", "max_seconds", "window", "trained_log", "epochs", "dim", "optimizer", "lr", "l1", "l2", "bias_scale", "init_scale", "num_fields", "hidden", "instance_norm",
     "min_rating", "max_rating", "batch_size", "consistency", "staleness", "sync", "sync_every", "local_step", "blocks", "block_log", "replica_rows", "input_cache_mb", "metrics_out",
     "predictions_out", "bad_lines", "shuffle_buffer", "compute_threads", "progress_every",
     "clock_timeout", "slow_worker", "checkpoint_dir", "checkpoint_every", "keep_checkpoints", "publish_dir", "publish_full_every", "publish_guard", "resume", "full_every",
@@ -531,7 +534,9 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
     if (IsSet("num_fields") && FLAGS_num_fields == 0) return Status::InvalidArgument("train: --num_fields must be at least 1");
     uint32_t fields = 0;
     std::string how;
-    Status st = embark::ResolveNumFields(o.format, o.csv_schema.get(), o.stream ? std::string() : o.train, o.test,
+    // The validation files are read by the same parser, so they count as test files here.
+    const std::string scanned = o.test.empty() || FLAGS_valid.empty() ? o.test + FLAGS_valid : o.test + "," + FLAGS_valid;
+    Status st = embark::ResolveNumFields(o.format, o.csv_schema.get(), o.stream ? std::string() : o.train, scanned,
                                          IsSet("num_fields") ? FLAGS_num_fields : 0, &fields, &how);
     if (!st.ok()) return Status::InvalidArgument("train: " + st.message());
     m.num_fields = fields;
@@ -573,6 +578,18 @@ embark::Status MakeTrainJob(embark::JobSpec* job, embark::TrainOptions* train_op
   o.model_options = embark::FormatModelOptions(m);
   o.ranking = model->IsRanking();
   o.task = model->Describe().task;
+  o.valid = FLAGS_valid;
+  o.valid_fraction = FLAGS_valid_fraction;
+  o.early_stop = FLAGS_early_stop;
+  if (!(o.valid_fraction >= 0 && o.valid_fraction < 1))
+    return Status::InvalidArgument("train: --valid_fraction must be in [0, 1), not " + std::to_string(o.valid_fraction));
+  if (!o.valid.empty() && o.valid_fraction > 0) return Status::InvalidArgument("train: give --valid or --valid_fraction, not both");
+  if (o.early_stop < 0) return Status::InvalidArgument("train: --early_stop must be 0 (off) or a number of epochs");
+  if (o.early_stop > 0 && o.valid.empty() && o.valid_fraction <= 0)
+    return Status::InvalidArgument("train: --early_stop needs a validation set (--valid=FILES or --valid_fraction=F): the test set must not choose the model");
+  if ((!o.valid.empty() || o.valid_fraction > 0) && (o.ranking || o.stream))
+    return Status::InvalidArgument(o.ranking ? "train: --valid, --valid_fraction and --early_stop apply to the rating and click models, not to the ranking models (imf, two_tower)"
+                                             : "train: a stream is validated progressively (each event scored before it trains): --valid, --valid_fraction and --early_stop apply to files");
   if (!o.ranking && (IsSet("top_k") || IsSet("items")))
     return Status::InvalidArgument("train: --top_k and --items apply to the ranking models (imf, two_tower)");
   if (o.ranking && !o.predictions_out.empty())
@@ -1066,6 +1083,8 @@ int main(int argc, char** argv) {
     embark::TrainOptions topts;
     std::shared_ptr<const embark::Model> model;
     embark::Status st = MakeTrainJob(&unused, &topts, &model);
+    if (st.ok() && (!topts.valid.empty() || topts.valid_fraction > 0))
+      st = embark::Status::InvalidArgument("ctr-baseline: --valid, --valid_fraction and --early_stop need train or train-local");
     if (!st.ok()) {
       std::fprintf(stderr, "embark: %s\n", st.message().c_str());
       return embark::kExitUsage;

@@ -62,6 +62,15 @@ struct Batch {
     labels.push_back(label);
     offsets.push_back(static_cast<uint32_t>(keys.size()));
   }
+  // Removes the example ended last (its features and label; origins and event ids are pushed
+  // by the caller after EndExample, so they are the caller's to remove).
+  void DropLastExample() {
+    labels.pop_back();
+    offsets.pop_back();
+    keys.resize(offsets.back());
+    values.resize(offsets.back());
+    fields.resize(offsets.back());
+  }
 };
 
 }  // namespace embark

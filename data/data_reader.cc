@@ -39,6 +39,13 @@ DataReader::DataReader(DataReaderOptions options) : options_(std::move(options))
 
 DataReader::~DataReader() { StopThread(); }
 
+bool IsHeldOut(std::string_view line, double fraction, uint64_t seed) {
+  if (fraction <= 0) return false;
+  if (fraction >= 1) return true;
+  // The top 53 bits as a double in [0, 1): exact, and uniform for a well-mixed hash.
+  return static_cast<double>(HashBytes(line, seed) >> 11) * 0x1p-53 < fraction;
+}
+
 Status DataReader::Open() {
   if (options_.num_workers < 1 || options_.worker_index < 0 ||
       options_.worker_index >= options_.num_workers) {
@@ -53,6 +60,11 @@ Status DataReader::Open() {
   if (options_.format == DataFormat::kCsv && !options_.parser.csv_schema->has_label()) {
     return Status::InvalidArgument(options_.parser.csv_schema->source() +
                                    ": no label to train on (add a 'column NAME label' or 'label constant 1')");
+  }
+  if (options_.holdout != DataReaderOptions::Holdout::kAll) {
+    if (!(options_.holdout_fraction > 0 && options_.holdout_fraction < 1))
+      return Status::InvalidArgument("the held-out fraction must be in (0, 1), not " + std::to_string(options_.holdout_fraction));
+    if (IsStreamSpec(options_.files)) return Status::InvalidArgument("a stream cannot hold lines out: " + options_.files);
   }
   if (IsStreamSpec(options_.files)) {
     StreamOptions so;
@@ -347,6 +359,13 @@ Status DataReader::ReadRanges(uint64_t shuffle_seed, ReasonCounts* counts) {
     if (outcome == LineParser::Outcome::kBlank) return Status::OK();
     if (outcome == LineParser::Outcome::kSkipped) {  // a csv schema's policy, not an error
       ++(*counts)[static_cast<int>(reason)];
+      return Status::OK();
+    }
+    // Judged after parsing, so a bad line fails or is counted whichever side it falls on.
+    if (options_.holdout != DataReaderOptions::Holdout::kAll &&
+        IsHeldOut(line, options_.holdout_fraction, options_.holdout_seed) != (options_.holdout == DataReaderOptions::Holdout::kOnly)) {
+      target->DropLastExample();
+      lines_left_out_.fetch_add(1, std::memory_order_relaxed);
       return Status::OK();
     }
     target->origins.push_back(origin);

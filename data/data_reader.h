@@ -93,7 +93,18 @@ struct DataReaderOptions {
   int stream_flush_ms = 200;
   StreamPositions stream_start;   // per partition or part: where to start (empty: the beginning)
   bool event_ids = false;         // fill Batch::event_keys / event_numbers (--trained_log)
+  // Files only: a held-out slice of the lines, for validation. A line is held out when
+  // HashBytes(line, holdout_seed) (core/hash.h) falls below holdout_fraction of 2^64: the
+  // same lines whatever the epoch, the number of workers or the machine. kSkip reads
+  // the other lines (training), kOnly only the held-out ones (validation).
+  enum class Holdout { kAll, kSkip, kOnly };
+  Holdout holdout = Holdout::kAll;
+  double holdout_fraction = 0;
+  uint64_t holdout_seed = 0;
 };
+
+// Whether `line` is in the held-out slice of DataReaderOptions::holdout_fraction.
+bool IsHeldOut(std::string_view line, double fraction, uint64_t seed);
 
 class DataReader {
  public:
@@ -128,6 +139,9 @@ class DataReader {
   BadLineCounts bad_line_counts() const;
   // Examples handed out by Next() in the current epoch.
   uint64_t examples_read() const { return examples_read_.load(std::memory_order_relaxed); }
+  // Lines that parsed but were left out by the hold-out (kSkip: held out; kOnly: the others),
+  // over every epoch so far.
+  uint64_t lines_left_out() const { return lines_left_out_.load(std::memory_order_relaxed); }
 
   const std::vector<std::string>& files() const { return files_; }
   const std::vector<FileRange>& ranges() const { return ranges_; }
@@ -187,6 +201,7 @@ class DataReader {
   std::thread thread_;
   std::atomic<bool> stop_flag_{false};  // read per line by the reader thread
   std::atomic<uint64_t> examples_read_{0};
+  std::atomic<uint64_t> lines_left_out_{0};
 
   mutable std::mutex mu_;
   std::condition_variable not_empty_;  // signalled when a batch is queued or the reader ends

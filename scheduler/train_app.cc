@@ -44,7 +44,7 @@ std::string Hms(double seconds) {
 
 }  // namespace
 
-TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts) {
+TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts), publish_guard_(opts.publish_guard) {
   if (!opts_.checkpoint_dir.empty()) store_ = std::make_unique<CheckpointStore>(opts_.checkpoint_dir);
 }
 
@@ -150,6 +150,13 @@ uint64_t TrainApp::ExamplesSoFar() const {
   return n;
 }
 
+double TrainApp::LossSoFar() const {
+  double loss = resumed_loss_;
+  for (const auto& [epoch, e] : epochs_)
+    for (double x : e.loss) loss += x;
+  return loss;
+}
+
 uint64_t TrainApp::MaxClock(int epoch) const {
   auto it = epochs_.find(epoch);
   uint64_t max = 0;
@@ -205,7 +212,7 @@ std::string TrainApp::MetricsLine(int epoch, bool final) const {
   }
   for (const auto& [name, value] : last_metrics_) j[name] = value;
   for (const auto& [name, value] : memory_metrics_) j[name] = value;
-  if (checkpoint_hook_) j["publishes_withheld"] = publishes_withheld_;
+  if (checkpoint_hook_) j["publishes_withheld"] = publish_guard_.withheld();
   if (final) {
     j["max_clock_spread"] = max_clock_spread_;
     j["consistency"] = ConsistencyName(opts_.consistency);
@@ -223,6 +230,14 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   if (e.reported) return;
   e.reported = true;
   if (!opts_.test.empty() && e.eval) last_metrics_ = e.eval->Results();
+  bool last = epoch == opts_.epochs;
+  if (e.valid_eval) {
+    std::map<std::string, double> valid;
+    for (const auto& [name, value] : e.valid_eval->Results())
+      valid[name.rfind("test_", 0) == 0 ? "valid_" + name.substr(5) : name] = value;
+    if (JudgeEpoch(epoch, valid)) last = true;
+    e.valid_eval.reset();
+  }
   if (opts_.server_memory.enabled()) memory_metrics_ = e.memory;
   e.eval.reset();  // an AUC accumulator holds 16 MiB; an epoch needs it only until it is reported
   const std::string line = MetricsLine(epoch, false);
@@ -232,13 +247,17 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   if (opts_.server_memory.enabled())
     human << ", rows_held " << memory_metrics_["rows_held"] << ", rows_evicted " << memory_metrics_["rows_evicted"];
   human << " (" << Hms(NowSeconds() - start_) << " elapsed)";
+  if (stopped_at_ == epoch) {
+    human << "\nearly stopping after epoch " << epoch << ": the validation loss has not improved on " << Short(best_valid_)
+          << " (epoch " << best_epoch_ << ") for " << opts_.early_stop << " epochs";
+  }
   std::printf("%s\n", human.str().c_str());
   std::fflush(stdout);
   if (metrics_out_.is_open()) {
     metrics_out_ << line << "\n";
     metrics_out_.flush();
   }
-  if (epoch == opts_.epochs && !opts_.predictions_out.empty() && !opts_.test.empty()) {
+  if (last && !opts_.predictions_out.empty() && !opts_.test.empty()) {
     std::ofstream p(opts_.predictions_out, std::ios::trunc);
     p << std::setprecision(9);  // float round-trips: serving checks its scores against these
     for (const auto& part : e.predictions)
@@ -247,7 +266,32 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   }
   e.predictions.clear();
   e.predictions.shrink_to_fit();
-  if (opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0) StartCheckpoint(s, epoch);
+  if (opts_.early_stop > 0) {
+    Status st = s->BroadcastAppToWorkers(kTrainVerdict, stopped_at_ == epoch ? "stop" : "go on");
+    if (!st.ok()) s->Abort("cannot tell the workers whether to go on: " + st.ToString(), kExitAborted);
+  }
+  // An early stop is checkpointed whatever the cadence: it is the model the job ends with.
+  if (opts_.checkpoint_every_epochs > 0 && (epoch % opts_.checkpoint_every_epochs == 0 || stopped_at_ == epoch))
+    StartCheckpoint(s, epoch);
+}
+
+bool TrainApp::JudgeEpoch(int epoch, const std::map<std::string, double>& valid) {
+  for (const auto& [name, value] : valid) last_metrics_[name] = value;
+  if (opts_.early_stop <= 0) return false;
+  const std::string loss = opts_.task == ModelTask::kRegression ? "valid_rmse" : "valid_logloss";
+  auto it = valid.find(loss);
+  const double value = it == valid.end() ? NAN : it->second;
+  // "Better" is strictly lower; a NaN (a diverged model) is never better.
+  if (best_epoch_ == 0 || std::isnan(best_valid_) || value < best_valid_) {
+    best_valid_ = value;
+    best_epoch_ = epoch;
+  }
+  last_metrics_["best_epoch"] = best_epoch_;
+  last_metrics_["best_" + loss] = best_valid_;
+  if (epoch - best_epoch_ < opts_.early_stop || epoch >= opts_.epochs) return false;
+  stopped_at_ = epoch;
+  last_metrics_["early_stopped"] = epoch;
+  return true;
 }
 
 // Checkpoint protocol. Epoch boundary: after the evaluation of a checkpoint epoch every worker
@@ -323,7 +367,8 @@ void TrainApp::StartSave(SchedulerHandle* s, const std::string& name, int epochs
 void TrainApp::MaybeFinishEpoch(SchedulerHandle* s, int epoch) {
   EpochState& e = Epoch(epoch);
   const bool trained = std::all_of(e.done.begin(), e.done.end(), [](bool b) { return b; });
-  const bool evaluated = opts_.test.empty() ? trained : e.evals == num_workers_;
+  const bool validated = (opts_.valid.empty() && opts_.valid_fraction <= 0) || e.valid_evals == num_workers_;
+  const bool evaluated = (opts_.test.empty() ? trained : e.evals == num_workers_) && validated;
   const bool memory = !opts_.server_memory.enabled() || e.memory_reports == num_servers_;
   if (evaluated && memory) FinishEpoch(s, epoch);
 }
@@ -380,33 +425,22 @@ std::string TrainApp::SchedulerStateBytes(int epochs_done, int in_epoch, uint64_
 }
 
 void TrainApp::MaybePublish(const std::string& dir) {
-  // Every example's loss is computed before the step that trains on it, so the mean over the
-  // examples since the last attempt says how the model did on data it had not seen. A version
-  // whose interval is worse than the published one's by more than --publish_guard is withheld
-  // (a burst of bad labels, a broken upstream feature); its successor is judged on its own
-  // interval against the same published baseline. The first publish (or the first after a
-  // resume) has no baseline and is never withheld.
-  double loss = resumed_loss_;
-  uint64_t examples = resumed_examples_;
-  for (const auto& [epoch, e] : epochs_)
-    for (int w = 0; w < num_workers_; ++w) {
-      loss += e.loss[w];
-      examples += e.examples[w];
+  // The rule is PublishGuard's (publish_guard.h).
+  // LossSoFar covers the examples of this run (and of the cut epoch it resumed inside), not
+  // those of the epochs completed before a restore: the same examples on both sides.
+  const PublishGuard::Verdict v = publish_guard_.Judge(LossSoFar(), ExamplesSoFar() - examples_before_);
+  if (!v.publish) {
+    if (v.judged) {
+      LOG(WARNING) << "--publish_guard: not publishing " << dir << ": the mean loss of the " << v.interval_examples
+                   << " examples since the last publish, " << v.interval_loss << ", is more than " << (1 + opts_.publish_guard)
+                   << " x the " << v.baseline << " of the version published last, which keeps serving ("
+                   << publish_guard_.withheld() << " withheld so far)";
+    } else {
+      LOG(WARNING) << "--publish_guard: not publishing " << dir << ": the mean loss of the " << v.interval_examples
+                   << " examples since the last publish is " << v.interval_loss
+                   << ", not a finite number: the model diverged; the version published last keeps serving ("
+                   << publish_guard_.withheld() << " withheld so far)";
     }
-  const uint64_t interval_examples = examples - (guard_marked_ ? guard_mark_examples_ : 0);
-  const double interval_loss =
-      interval_examples > 0 ? (loss - (guard_marked_ ? guard_mark_loss_ : 0)) / static_cast<double>(interval_examples) : 0;
-  const bool judged = guard_marked_ && interval_examples > 0 && opts_.publish_guard > 0;
-  const bool withhold = judged && interval_loss > published_interval_loss_ * (1 + opts_.publish_guard);
-  guard_marked_ = true;
-  guard_mark_loss_ = loss;
-  guard_mark_examples_ = examples;
-  if (withhold) {
-    ++publishes_withheld_;
-    LOG(WARNING) << "--publish_guard: not publishing " << dir << ": the mean loss of the " << interval_examples
-                 << " examples since the last publish, " << interval_loss << ", is more than " << (1 + opts_.publish_guard)
-                 << " x the " << published_interval_loss_ << " of the version published last, which keeps serving ("
-                 << publishes_withheld_ << " withheld so far)";
     return;
   }
   // The checkpoint just written is a consistent cut; a failed publish is logged and the next
@@ -416,11 +450,11 @@ void TrainApp::MaybePublish(const std::string& dir) {
     LOG(ERROR) << "--publish_dir: cannot publish " << dir << ": " << st.message();
     return;
   }
-  if (judged) {
-    LOG(INFO) << "--publish_guard: published " << dir << ": mean loss " << interval_loss << " of the " << interval_examples
-              << " examples since the last publish, against " << published_interval_loss_ << " before it";
+  if (v.judged) {
+    LOG(INFO) << "--publish_guard: published " << dir << ": mean loss " << v.interval_loss << " of the " << v.interval_examples
+              << " examples since the last publish, against " << v.baseline << " before it";
   }
-  if (interval_examples > 0) published_interval_loss_ = interval_loss;
+  publish_guard_.Published(v);
 }
 
 void TrainApp::FinishSave(SchedulerHandle* s) {
@@ -624,6 +658,14 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
   examples_per_epoch_ = st.examples_per_epoch;
   last_metrics_ = st.last_metrics;
   bad_lines_ = st.bad_lines;
+  if (opts_.early_stop > 0) {
+    // The early-stopping state travels in the metrics (best_epoch, best_valid_*, early_stopped).
+    for (const auto& [key, value] : last_metrics_) {
+      if (key == "best_epoch") best_epoch_ = static_cast<int>(value);
+      if (key.rfind("best_valid_", 0) == 0) best_valid_ = value;
+      if (key == "early_stopped") stopped_at_ = static_cast<int>(value);
+    }
+  }
   if (opts_.checkpoint_every_steps > 0) next_step_cut_ = m.step + opts_.checkpoint_every_steps;
   if (m.in_epoch > 0) {
     first_epoch_ = m.in_epoch;
@@ -634,6 +676,8 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
   } else {
     first_epoch_ = m.epochs_done + 1;
   }
+  // A job that stopped early is over: its workers get an epoch past the last, and train none.
+  if (stopped_at_ > 0 && m.in_epoch == 0) first_epoch_ = opts_.epochs + 1;
   examples_at_start_ = ExamplesSoFar();
   LOG(INFO) << "resuming from the checkpoint " << dir << " (" << (m.in_epoch > 0 ? "inside epoch " + std::to_string(m.in_epoch) : "after epoch " + std::to_string(m.epochs_done))
             << ", step " << m.step << ", a chain of " << chain.size() << ") on " << num_servers_ << " servers and " << num_workers_ << " workers";
@@ -779,6 +823,18 @@ void TrainApp::OnApp(SchedulerHandle* s, const Message& msg) {
       MaybeFinishEpoch(s, r.epoch);
       break;
     }
+    case kTrainValidEval: {
+      EvalReport r;
+      if (!DecodeMsg(payload, &r)) break;
+      EpochState& e = Epoch(r.epoch);
+      if (e.reported) break;
+      if (!e.valid_eval) e.valid_eval = std::make_unique<Evaluation>(Evaluation::KindOf(opts_.task), opts_.top_k);
+      Status st = e.valid_eval->Merge(r.accumulator);
+      if (!st.ok()) s->Abort("bad validation report from worker " + std::to_string(w) + ": " + st.ToString(), kExitAborted);
+      ++e.valid_evals;
+      MaybeFinishEpoch(s, r.epoch);
+      break;
+    }
     default:
       LOG(WARNING) << "training scheduler ignores app message " << msg.header.aux << " from worker " << w;
   }
@@ -810,13 +866,13 @@ void TrainApp::OnTick(SchedulerHandle* s) {
 
 int TrainApp::OnAllWorkersDone(SchedulerHandle* s) {
   const double elapsed = NowSeconds() - start_;
-  const std::string final_line = MetricsLine(opts_.epochs, true);
+  const std::string final_line = MetricsLine(LastEpoch(), true);
   if (metrics_out_.is_open()) {
     metrics_out_ << final_line << "\n";
     metrics_out_.flush();
   }
   std::ostringstream m;
-  m << "training finished: " << opts_.epochs << " epochs, " << ExamplesSoFar() << " examples in " << Hms(elapsed)
+  m << "training finished: " << LastEpoch() << " epochs" << (stopped_at_ > 0 ? " (stopped early)" : "") << ", " << ExamplesSoFar() << " examples in " << Hms(elapsed)
     << " (" << static_cast<uint64_t>(elapsed > 0 ? ExamplesSoFar() / elapsed : 0) << " examples/s)";
   for (const auto& [name, value] : last_metrics_) m << ", " << name << " " << Short(value);
   if (!bad_lines_.empty()) {

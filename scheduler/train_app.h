@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "checkpoint/checkpoint_store.h"
+#include "scheduler/publish_guard.h"
 #include "scheduler/scheduler.h"
 #include "worker/evaluation.h"
 #include "worker/train_options.h"
@@ -62,6 +63,8 @@ class TrainApp : public SchedulerApp {
     uint64_t broadcast_min = 0;
     int evals = 0;
     std::unique_ptr<Evaluation> eval;
+    int valid_evals = 0;              // --valid / --valid_fraction
+    std::unique_ptr<Evaluation> valid_eval;
     std::vector<std::vector<float>> predictions;  // per worker (final epoch)
     bool reported = false;
     int memory_reports = 0;                     // servers that sent their bounded-memory counters
@@ -81,6 +84,11 @@ class TrainApp : public SchedulerApp {
   // bounded memory, every server's counters are in.
   void MaybeFinishEpoch(SchedulerHandle* s, int epoch);
   void OnServerMemory(int server, const std::string& payload);
+  // --early_stop: adds the validation results of `epoch` to last_metrics_ and decides whether
+  // it is the last (true: stop).
+  bool JudgeEpoch(int epoch, const std::map<std::string, double>& valid);
+  // The epoch the job ends after: opts_.epochs, or the one early stopping ended it at.
+  int LastEpoch() const { return stopped_at_ > 0 ? stopped_at_ : opts_.epochs; }
   std::string MetricsLine(int epoch, bool final) const;
   // Checkpoints (see the .cc for the protocol).
   void StartCheckpoint(SchedulerHandle* s, int epoch);
@@ -101,6 +109,10 @@ class TrainApp : public SchedulerApp {
   std::string Refusal(const std::string& name, const std::string& why) const;
   std::string SchedulerStateBytes(int epochs_done, int in_epoch, uint64_t step) const;
   uint64_t ExamplesSoFar() const;
+  // The training loss summed over the examples trained in this run and in the cut epoch it
+  // resumed inside: ExamplesSoFar() - examples_before_ of them (the epochs completed before a
+  // restore keep no loss).
+  double LossSoFar() const;
   double TrainLoss(int epoch) const;
   uint64_t MaxClock(int epoch) const;
   // Global steps (train_protocol.h) once epoch `epoch` reached its highest clock so far.
@@ -127,13 +139,7 @@ class TrainApp : public SchedulerApp {
   CheckpointHook checkpoint_hook_;          // --publish_dir (SetCheckpointHook)
   // Calls checkpoint_hook_ for checkpoint `dir` unless the quality guard withholds it.
   void MaybePublish(const std::string& dir);
-  // The quality guard's state: loss and examples (since the start or resume) at the last
-  // publish attempt, and the mean loss of the interval before the version last published.
-  bool guard_marked_ = false;
-  double guard_mark_loss_ = 0;
-  uint64_t guard_mark_examples_ = 0;
-  double published_interval_loss_ = 0;
-  uint64_t publishes_withheld_ = 0;
+  PublishGuard publish_guard_;     // --publish_guard (a new one per run: no baseline after a resume)
   std::string restored_;         // name of the checkpoint restored, for messages
   // The checkpoint being written ("" = none): its name, kind, the epoch it cut (0 = boundary).
   std::string saving_;
@@ -167,6 +173,11 @@ class TrainApp : public SchedulerApp {
   uint64_t resumed_clock_ = 0;
   uint64_t examples_at_start_ = 0;  // ExamplesSoFar() when this run started (for examples/s)
   std::string last_line_;
+  // Early stopping: the best validation loss so far and its epoch (also kept in last_metrics_,
+  // so in every checkpoint), and the epoch it stopped after (0: not stopped).
+  double best_valid_ = 0;
+  int best_epoch_ = 0;
+  int stopped_at_ = 0;
 };
 
 }  // namespace embark

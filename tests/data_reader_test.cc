@@ -289,6 +289,76 @@ TEST(DataReaderTest, WorkersTogetherReadEveryLineOnce) {
   }
 }
 
+// The held-out slice (validation) and the rest (training) split the lines exactly, choose the
+// same lines for any number of workers, with or without shuffling, and follow IsHeldOut.
+TEST(DataReaderTest, HoldoutSplitsTheLinesTheSameWayForAnyNumberOfWorkers) {
+  TempDir dir;
+  const int n = 400;
+  const std::string all = NumberedRatings(n);
+  dir.Write("p1", all.substr(0, all.find("u150,")));
+  dir.Write("p2", all.substr(all.find("u150,")));
+  std::vector<float> expected_held;
+  for (int i = 0; i < n; ++i) {
+    const std::string line = "u" + std::to_string(i) + ",i" + std::to_string(i) + "," + std::to_string(i);
+    if (IsHeldOut(line, 0.2, 9)) expected_held.push_back(static_cast<float>(i));
+  }
+  // About a fifth (a binomial(400, 0.2) count is within 40..120 with overwhelming odds).
+  EXPECT_GT(expected_held.size(), 40u);
+  EXPECT_LT(expected_held.size(), 120u);
+  for (int w = 1; w <= 3; ++w) {
+    std::vector<float> held, rest;
+    uint64_t left_out = 0;
+    for (int k = 0; k < w; ++k) {
+      for (auto side : {DataReaderOptions::Holdout::kOnly, DataReaderOptions::Holdout::kSkip}) {
+        DataReaderOptions o = Options(DataFormat::kRatings, dir.path() + "/p*");
+        o.num_workers = w;
+        o.worker_index = k;
+        o.shuffle_buffer = side == DataReaderOptions::Holdout::kSkip ? 7 : 0;
+        o.holdout = side;
+        o.holdout_fraction = 0.2;
+        o.holdout_seed = 9;
+        DataReader reader(o);
+        ASSERT_TRUE(reader.Open().ok());
+        std::vector<Batch> batches;
+        ASSERT_TRUE(ReadEpoch(&reader, 1, &batches).ok());
+        left_out += reader.lines_left_out();
+        std::vector<float> mine = Labels(batches);
+        auto& into = side == DataReaderOptions::Holdout::kOnly ? held : rest;
+        into.insert(into.end(), mine.begin(), mine.end());
+      }
+    }
+    std::sort(held.begin(), held.end());
+    EXPECT_EQ(held, expected_held) << "W=" << w;
+    EXPECT_EQ(held.size() + rest.size(), static_cast<size_t>(n)) << "W=" << w;
+    EXPECT_EQ(left_out, static_cast<uint64_t>(n)) << "every line is left out by exactly one side";
+    std::vector<float> both = held;
+    both.insert(both.end(), rest.begin(), rest.end());
+    std::sort(both.begin(), both.end());
+    std::vector<float> want(n);
+    std::iota(want.begin(), want.end(), 0.0f);
+    EXPECT_EQ(both, want) << "W=" << w;
+  }
+  // Another seed holds out other lines.
+  int same = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string line = "u" + std::to_string(i) + ",i" + std::to_string(i) + "," + std::to_string(i);
+    same += IsHeldOut(line, 0.2, 9) == IsHeldOut(line, 0.2, 10);
+  }
+  EXPECT_LT(same, n - 20);
+}
+
+TEST(DataReaderTest, HoldoutIsRefusedOnStreamsAndOutsideZeroToOne) {
+  DataReaderOptions o = Options(DataFormat::kRatings, "/nonexistent");
+  o.holdout = DataReaderOptions::Holdout::kSkip;
+  o.holdout_fraction = 1;
+  EXPECT_EQ(DataReader(o).Open().code(), Status::Code::kInvalidArgument);
+  o.holdout_fraction = 0.1;
+  o.files = "dir:///nonexistent";
+  Status st = DataReader(o).Open();
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("a stream cannot hold lines out"), std::string::npos) << st.message();
+}
+
 TEST(DataReaderTest, ShuffleKeepsExamplesChangesOrderDeterministically) {
   TempDir dir;
   std::string path = dir.Write("r.csv", NumberedRatings(100));

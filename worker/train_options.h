@@ -36,6 +36,13 @@ struct TrainOptions {
   uint32_t num_fields = 0;       // libffm: a line with a field >= this is bad (field_out_of_range); 0 = any
   std::string train;             // files, globs, directories (comma-separated)
   std::string test;              // optional
+  // Validation (optional): files evaluated after every epoch like the test files, or a
+  // held-out fraction of the training lines (DataReaderOptions::holdout; the training reads
+  // the others). Early stopping judges by it: after `early_stop` epochs without a better
+  // validation loss (RMSE, or logloss) than the best so far, the job ends (0: never).
+  std::string valid;
+  double valid_fraction = 0;
+  int early_stop = 0;
   // Online training: `train` is a stream (dir:// or kafka://, data/stream_source.h), read in
   // one epoch that ends with the stream or at these limits (0 = none).
   bool stream = false;

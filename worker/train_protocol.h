@@ -54,6 +54,8 @@ enum TrainMsg : uint64_t {
                             // interrupted epoch it is to train (a resume from a mid-epoch cut)
   kTrainStreamEnd = 111,  // worker -> scheduler: EncodePosition(InputPosition) where its stream ended
   kTrainResumeStream = 112,  // scheduler -> worker, before kTrainStart: StreamResume
+  kTrainValidEval = 113,  // worker -> scheduler: EvalReport of the validation set (--valid, --valid_fraction)
+  kTrainVerdict = 114,    // scheduler -> workers, after every epoch with --early_stop: "go on" or "stop"
 };
 
 struct ClockReport {

@@ -1307,6 +1307,12 @@ Status Trainer::OpenReader() {
   ropts.startup_timeout_s = opts_.startup_timeout_s;
   if (stream_resume_) ropts.stream_start = stream_resume_->start;
   ropts.event_ids = opts_.stream && !opts_.trained_log.empty();
+  if (opts_.valid_fraction > 0) {
+    // The held-out lines are LoadValid's: training never sees them.
+    ropts.holdout = DataReaderOptions::Holdout::kSkip;
+    ropts.holdout_fraction = opts_.valid_fraction;
+    ropts.holdout_seed = opts_.seed;
+  }
   // A quiet stream returns to the training loop now and then, so a checkpoint cut is served.
   if (opts_.stream) ropts.next_timeout_ms = 200;
   reader_ = std::make_unique<DataReader>(ropts);
@@ -1526,10 +1532,20 @@ Status Trainer::Evaluate(int epoch, bool final) {
   }
   Evaluation eval(Evaluation::KindOf(opts_.task));
   std::vector<float> all_preds;
+  const bool keep = final && !opts_.predictions_out.empty();
+  EMBARK_RETURN_IF_ERROR(ScoreBatches(test_batches_, &eval, keep ? &all_preds : nullptr));
+  EvalReport report;
+  report.epoch = epoch;
+  report.accumulator = eval.Serialize();
+  report.predictions = std::move(all_preds);
+  return ctx_.control->SendToScheduler(kTrainEval, EncodeMsg(report));
+}
+
+Status Trainer::ScoreBatches(const std::vector<Batch>& batches, Evaluation* eval, std::vector<float>* all_preds) {
   Slot& slot = *slots_[0];
   std::vector<float> preds;
-  for (const Batch& batch : test_batches_) {
-    // The test batches are used in place (no copy per epoch); slot.batch stays unused here.
+  for (const Batch& batch : batches) {
+    // The batches are used in place (no copy per epoch); slot.batch stays unused here.
     EMBARK_RETURN_IF_ERROR(PreparePulls(batch, &slot));
     EMBARK_RETURN_IF_ERROR(WaitPulls(&slot));
     UngroupDense(&slot);
@@ -1540,14 +1556,50 @@ Status Trainer::Evaluate(int epoch, bool final) {
       const size_t begin = n * p / parts, end = n * (p + 1) / parts;
       if (begin < end) model_.Predict(batch, begin, end, slot.rows, preds.data());
     });
-    eval.Add(preds.data(), batch.labels.data(), n);
-    if (final && !opts_.predictions_out.empty()) all_preds.insert(all_preds.end(), preds.begin(), preds.end());
+    eval->Add(preds.data(), batch.labels.data(), n);
+    if (all_preds != nullptr) all_preds->insert(all_preds->end(), preds.begin(), preds.end());
   }
+  return Status::OK();
+}
+
+Status Trainer::LoadValid() {
+  if ((opts_.valid.empty() && opts_.valid_fraction <= 0) || valid_loaded_) return Status::OK();
+  DataReaderOptions ropts;
+  ropts.format = opts_.format;
+  ropts.files = opts_.valid.empty() ? opts_.train : opts_.valid;
+  ropts.num_workers = ctx_.num_workers;
+  ropts.worker_index = ctx_.worker_index;
+  ropts.batch_size = 4096;
+  ropts.bad_lines = opts_.bad_lines;
+  ropts.parser.csv_schema = opts_.csv_schema;
+  ropts.parser.num_fields = opts_.num_fields;
+  if (opts_.valid.empty()) {
+    ropts.holdout = DataReaderOptions::Holdout::kOnly;
+    ropts.holdout_fraction = opts_.valid_fraction;
+    ropts.holdout_seed = opts_.seed;
+  }
+  BadLineCounts skipped;
+  EMBARK_RETURN_IF_ERROR(ReadAll(ropts, &valid_batches_, &skipped));
+  uint64_t n = 0;
+  for (const Batch& b : valid_batches_) n += b.size();
+  LOG(INFO) << "worker " << ctx_.worker_index << " validates on " << n << " examples"
+            << (opts_.valid.empty() ? " held out of its share of the training files (--valid_fraction)" : " of --valid");
+  if (!skipped.empty()) {
+    LOG(WARNING) << "worker " << ctx_.worker_index << " skipped lines of the validation set: " << FormatBadLineCounts(skipped);
+  }
+  valid_loaded_ = true;
+  return Status::OK();
+}
+
+Status Trainer::EvaluateValid(int epoch) {
+  if (opts_.valid.empty() && opts_.valid_fraction <= 0) return Status::OK();
+  EMBARK_RETURN_IF_ERROR(LoadValid());
+  Evaluation eval(Evaluation::KindOf(opts_.task));
+  EMBARK_RETURN_IF_ERROR(ScoreBatches(valid_batches_, &eval, nullptr));
   EvalReport report;
   report.epoch = epoch;
   report.accumulator = eval.Serialize();
-  report.predictions = std::move(all_preds);
-  return ctx_.control->SendToScheduler(kTrainEval, EncodeMsg(report));
+  return ctx_.control->SendToScheduler(kTrainValidEval, EncodeMsg(report));
 }
 
 Status Trainer::WaitFor(uint64_t subtype, const char* what, std::string* payload) {
@@ -1587,6 +1639,7 @@ Status Trainer::Run() {
     stream_resume_ = std::make_unique<StreamResume>();
     if (!DecodeMsg(payload, stream_resume_.get())) return Status::Corruption("undecodable stream resume from the scheduler");
   }
+  EMBARK_RETURN_IF_ERROR(LoadValid());
   for (int epoch = first_epoch; epoch <= opts_.epochs; ++epoch) {
     const RemainingInput* rest = epoch == first_epoch ? resume.get() : nullptr;
     if (EffectiveSync(opts_, ctx_.num_workers) == SyncMode::kLocal) EMBARK_RETURN_IF_ERROR(TrainEpochLocal(epoch, rest));
@@ -1594,13 +1647,23 @@ Status Trainer::Run() {
     // Everyone's updates of this epoch are in before anyone evaluates; nobody starts the next
     // epoch before everyone evaluated (so evaluation never sees a later epoch's updates).
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));
-    EMBARK_RETURN_IF_ERROR(Evaluate(epoch, epoch == opts_.epochs));
+    // With early stopping any epoch may be the last: the test predictions are sent every time.
+    EMBARK_RETURN_IF_ERROR(Evaluate(epoch, epoch == opts_.epochs || opts_.early_stop > 0));
+    EMBARK_RETURN_IF_ERROR(EvaluateValid(epoch));
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));
-    if (opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0) {
+    bool stop = false;
+    if (opts_.early_stop > 0) {
+      // The scheduler judges the epoch once every worker's validation report is in.
+      std::string verdict;
+      EMBARK_RETURN_IF_ERROR(WaitFor(kTrainVerdict, "the scheduler's early-stopping verdict", &verdict));
+      stop = verdict == "stop";
+    }
+    if (opts_.checkpoint_every_epochs > 0 && (epoch % opts_.checkpoint_every_epochs == 0 || stop)) {
       // Nobody pushes while the servers write: the checkpoint is a consistent cut.
       std::string done;
       EMBARK_RETURN_IF_ERROR(WaitFor(kTrainCheckpointed, "the checkpoint to be written", &done));
     }
+    if (stop) break;
   }
   return Status::OK();
 }

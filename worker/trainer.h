@@ -182,6 +182,13 @@ class Trainer {
   // Waits for an application message from the scheduler, bounded by --clock_timeout.
   Status WaitFor(uint64_t subtype, const char* what, std::string* payload);
   Status Evaluate(int epoch, bool final);
+  // Validation (--valid, --valid_fraction): this worker's share, read once, then scored after
+  // every epoch and sent as kTrainValidEval.
+  Status LoadValid();
+  Status EvaluateValid(int epoch);
+  // Scores `batches` with the servers' current rows into `eval`; appends the predictions to
+  // `preds` unless it is null.
+  Status ScoreBatches(const std::vector<Batch>& batches, Evaluation* eval, std::vector<float>* preds);
   // Reads the next batch into `slot` and issues its pulls; sets *end at the end of the epoch.
   Status Load(DataReader* reader, Slot* slot, bool* end);
   // Groups `batch`'s keys by table and issues their pulls into `slot`.
@@ -262,6 +269,8 @@ class Trainer {
   std::vector<Batch> test_batches_;
   std::unique_ptr<RankingEvaluator> ranking_;  // ranking models: replaces test_batches_
   bool test_loaded_ = false;
+  std::vector<Batch> valid_batches_;
+  bool valid_loaded_ = false;
 };
 
 }  // namespace embark
