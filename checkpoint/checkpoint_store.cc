@@ -203,16 +203,18 @@ Status CheckpointStore::Chain(const std::string& name, std::vector<std::string>*
   }
 }
 
-void CheckpointStore::Prune(int keep) const {
+void CheckpointStore::Prune(int keep, const std::string& also_keep) const {
   const std::vector<std::string> complete = Complete();
   if (static_cast<int>(complete.size()) <= keep) return;
   std::set<std::string> needed;
-  for (size_t i = complete.size() - static_cast<size_t>(keep); i < complete.size(); ++i) {
+  auto need = [&](const std::string& name) {
     std::vector<std::string> names;
     std::vector<Manifest> manifests;
-    needed.insert(complete[i]);
-    if (Chain(complete[i], &names, &manifests).ok()) needed.insert(names.begin(), names.end());
-  }
+    needed.insert(name);
+    if (Chain(name, &names, &manifests).ok()) needed.insert(names.begin(), names.end());
+  };
+  for (size_t i = complete.size() - static_cast<size_t>(keep); i < complete.size(); ++i) need(complete[i]);
+  if (!also_keep.empty() && std::find(complete.begin(), complete.end(), also_keep) != complete.end()) need(also_keep);
   for (const std::string& name : complete) {
     if (needed.count(name)) continue;
     Manifest m;

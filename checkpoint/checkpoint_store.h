@@ -88,10 +88,11 @@ class CheckpointStore {
   // The chain of checkpoint `name`: its full base first, `name` last. Errors name the MANIFEST
   // that is missing or corrupt.
   Status Chain(const std::string& name, std::vector<std::string>* names, std::vector<Manifest>* manifests) const;
-  // Keeps the newest `keep` complete checkpoints and every checkpoint their chains need;
-  // removes the other complete ones (MANIFEST first, made durable before any of its files
-  // goes, so a crash, of the process or the host, leaves no manifest without its files).
-  void Prune(int keep) const;
+  // Keeps the newest `keep` complete checkpoints, `also_keep` (unless empty: the best epoch's
+  // of an early-stopping job) and every checkpoint their chains need; removes the other
+  // complete ones (MANIFEST first, made durable before any of its files goes, so a crash, of
+  // the process or the host, leaves no manifest without its files).
+  void Prune(int keep, const std::string& also_keep = "") const;
 
  private:
   const std::string dir_;

@@ -266,13 +266,17 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   }
   e.predictions.clear();
   e.predictions.shrink_to_fit();
+  bool checkpoint = opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0;
   if (opts_.early_stop > 0) {
-    Status st = s->BroadcastAppToWorkers(kTrainVerdict, stopped_at_ == epoch ? "stop" : "go on");
+    // With a checkpoint directory, the best epoch so far and the epoch the job stops at are
+    // checkpointed whatever the cadence (the model to export, and the model it ends with);
+    // the verdict tells the workers whether to wait for that checkpoint.
+    if (store_ != nullptr && (best_epoch_ == epoch || stopped_at_ == epoch)) checkpoint = true;
+    const std::string verdict = std::string(stopped_at_ == epoch ? "stop" : "go on") + (checkpoint ? " checkpoint" : "");
+    Status st = s->BroadcastAppToWorkers(kTrainVerdict, verdict);
     if (!st.ok()) s->Abort("cannot tell the workers whether to go on: " + st.ToString(), kExitAborted);
   }
-  // An early stop is checkpointed whatever the cadence: it is the model the job ends with.
-  if (opts_.checkpoint_every_epochs > 0 && (epoch % opts_.checkpoint_every_epochs == 0 || stopped_at_ == epoch))
-    StartCheckpoint(s, epoch);
+  if (checkpoint) StartCheckpoint(s, epoch);
 }
 
 bool TrainApp::JudgeEpoch(int epoch, const std::map<std::string, double>& valid) {
@@ -522,7 +526,8 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   last_step_ = saving_step_;
   last_checkpoint_time_ = NowSeconds();
   if (opts_.checkpoint_every_steps > 0) next_step_cut_ = saving_step_ + opts_.checkpoint_every_steps;
-  store_->Prune(opts_.keep_checkpoints);
+  if (opts_.early_stop > 0 && saving_in_epoch_ == 0 && saving_epochs_done_ == best_epoch_) best_checkpoint_ = saving_;
+  store_->Prune(opts_.keep_checkpoints, best_checkpoint_);
   const std::string name = saving_;
   saving_.clear();
   if (saving_in_epoch_ == 0) {
@@ -665,6 +670,9 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
       if (key.rfind("best_valid_", 0) == 0) best_valid_ = value;
       if (key == "early_stopped") stopped_at_ = static_cast<int>(value);
     }
+    const std::vector<std::string> complete = store_->Complete();
+    const std::string best = CheckpointStore::Name(best_epoch_, 0, 0);
+    if (best_epoch_ > 0 && std::find(complete.begin(), complete.end(), best) != complete.end()) best_checkpoint_ = best;
   }
   if (opts_.checkpoint_every_steps > 0) next_step_cut_ = m.step + opts_.checkpoint_every_steps;
   if (m.in_epoch > 0) {
@@ -879,6 +887,8 @@ int TrainApp::OnAllWorkersDone(SchedulerHandle* s) {
     m << "; skipped lines:";
     for (const auto& [reason, count] : bad_lines_) m << " " << reason << "=" << count;
   }
+  if (!best_checkpoint_.empty())
+    m << "\nthe best epoch's model (epoch " << best_epoch_ << "): checkpoint " << store_->PathOf(best_checkpoint_);
   std::printf("%s\n", m.str().c_str());
   std::fflush(stdout);
   return kExitOk;

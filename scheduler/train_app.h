@@ -178,6 +178,7 @@ class TrainApp : public SchedulerApp {
   double best_valid_ = 0;
   int best_epoch_ = 0;
   int stopped_at_ = 0;
+  std::string best_checkpoint_;  // with --checkpoint_dir: the best epoch's checkpoint, never pruned
 };
 
 }  // namespace embark

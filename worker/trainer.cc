@@ -1652,13 +1652,16 @@ Status Trainer::Run() {
     EMBARK_RETURN_IF_ERROR(EvaluateValid(epoch));
     EMBARK_RETURN_IF_ERROR(ctx_.control->Barrier(BarrierGroup::kWorkers, opts_.clock_timeout_s));
     bool stop = false;
+    bool checkpoint = opts_.checkpoint_every_epochs > 0 && epoch % opts_.checkpoint_every_epochs == 0;
     if (opts_.early_stop > 0) {
-      // The scheduler judges the epoch once every worker's validation report is in.
+      // The scheduler judges the epoch once every worker's validation report is in, and says
+      // whether it checkpoints it: "go on" or "stop", then " checkpoint" if so.
       std::string verdict;
       EMBARK_RETURN_IF_ERROR(WaitFor(kTrainVerdict, "the scheduler's early-stopping verdict", &verdict));
-      stop = verdict == "stop";
+      stop = verdict.rfind("stop", 0) == 0;
+      checkpoint = verdict.find(" checkpoint") != std::string::npos;
     }
-    if (opts_.checkpoint_every_epochs > 0 && (epoch % opts_.checkpoint_every_epochs == 0 || stop)) {
+    if (checkpoint) {
       // Nobody pushes while the servers write: the checkpoint is a consistent cut.
       std::string done;
       EMBARK_RETURN_IF_ERROR(WaitFor(kTrainCheckpointed, "the checkpoint to be written", &done));

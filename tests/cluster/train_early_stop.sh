@@ -11,7 +11,7 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 common=(train --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" --lr=0.2 --l2=0 --epochs=40
         --valid_fraction=0.1 --early_stop=2 --seed=3)
 "$LOCAL" --servers 1 --workers 2 -- "${common[@]}" --metrics_out="$WORK/m.jsonl" --predictions_out="$WORK/p.txt" \
-  --checkpoint_dir="$WORK/ck" --checkpoint_every=25epochs >"$WORK/log" 2>&1 || fail "train exited $?"
+  --checkpoint_dir="$WORK/ck" --checkpoint_every=25epochs --keep_checkpoints=1 --full_every=1 >"$WORK/log" 2>&1 || fail "train exited $?"
 stopped=$(grep -oE '^early stopping after epoch [0-9]+' "$WORK/log" | grep -oE '[0-9]+$') || fail "no early stop in the log"
 [ "$stopped" -lt 40 ] || fail "stopped at $stopped"
 final=$(tail -1 "$WORK/m.jsonl")
@@ -62,12 +62,22 @@ mine=$(awk -F'\t' 'NR==FNR { r[FNR] = $3; next } { e = $1 - r[FNR]; se += e * e;
 printed=$(echo "$final" | num test_rmse)
 awk -v a="$printed" -v b="$mine" 'BEGIN { exit !((a - b) < 1e-4 && (b - a) < 1e-4) }' \
   || fail "final test_rmse $printed but the predictions give $mine"
-# The stop is checkpointed although 25 epochs were asked for; a resume trains nothing.
+# The stop and the best epoch are checkpointed although 25 epochs were asked for, and the best
+# survives --keep_checkpoints=1 (all full: no delta chain keeps a base); its MANIFEST holds the best validation RMSE. A resume trains
+# nothing.
 [ -f "$WORK/ck/epoch-$stopped/MANIFEST" ] || fail "no checkpoint of the stopped epoch: $(ls "$WORK/ck")"
-"$LOCAL" --servers 1 --workers 1 -- "${common[@]}" --checkpoint_dir="$WORK/ck" --checkpoint_every=25epochs --resume \
+[ -f "$WORK/ck/epoch-$best/MANIFEST" ] || fail "the best epoch's checkpoint is missing: $(ls "$WORK/ck")"
+[ "$(ls -d "$WORK"/ck/epoch-* | wc -l)" = 2 ] || fail "expected the stopped and the best checkpoints only: $(ls "$WORK/ck")"
+grep -q "^the best epoch's model (epoch $best): checkpoint .*/ck/epoch-$best$" "$WORK/log" || fail "the log does not name the best checkpoint"
+want=$(echo "$final" | grep -oE '"best_valid_rmse": [0-9.e+-]+' | sed 's/.*: //')
+got=$(grep -E '^metric valid_rmse ' "$WORK/ck/epoch-$best/MANIFEST" | awk '{ print $3 }')
+awk -v a="$want" -v b="$got" 'BEGIN { exit !((a - b) < 1e-9 && (b - a) < 1e-9) }' \
+  || fail "the best checkpoint's valid_rmse $got is not the best $want"
+"$LOCAL" --servers 1 --workers 1 -- "${common[@]}" --checkpoint_dir="$WORK/ck" --checkpoint_every=25epochs --keep_checkpoints=1 --resume \
   >"$WORK/log" 2>&1 || fail "the resume exited $?"
 grep -q "done: train loss" "$WORK/log" && fail "the resume of a stopped job trained again"
 grep -q "^training finished: $stopped epochs (stopped early)" "$WORK/log" || fail "the resume does not say the job stopped at $stopped"
+grep -q "^the best epoch's model (epoch $best)" "$WORK/log" || fail "the resume lost the best checkpoint"
 
 # Negative control: the same job without --early_stop trains all 40 epochs (so the stop above
 # came from the validation curve, not from something else ending the job).
