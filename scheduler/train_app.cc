@@ -257,10 +257,21 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
     metrics_out_ << line << "\n";
     metrics_out_.flush();
   }
+  // With early stopping the job's result is its best epoch: its predictions are kept until the end.
+  if (opts_.early_stop > 0 && best_epoch_ == epoch) best_predictions_ = std::move(e.predictions);
   if (last && !opts_.predictions_out.empty() && !opts_.test.empty()) {
+    const std::vector<std::vector<float>>* preds = &e.predictions;
+    if (opts_.early_stop > 0) {
+      if (!best_predictions_.empty()) {
+        preds = &best_predictions_;
+      } else {
+        LOG(WARNING) << "--predictions_out: the best epoch (" << best_epoch_ << ") was trained before the resume; writing epoch "
+                     << epoch << "'s predictions";
+      }
+    }
     std::ofstream p(opts_.predictions_out, std::ios::trunc);
     p << std::setprecision(9);  // float round-trips: serving checks its scores against these
-    for (const auto& part : e.predictions)
+    for (const auto& part : *preds)
       for (float v : part) p << v << "\n";
     if (!p) s->Abort("cannot write --predictions_out file " + opts_.predictions_out, kExitUsage);
   }
@@ -289,9 +300,13 @@ bool TrainApp::JudgeEpoch(int epoch, const std::map<std::string, double>& valid)
   if (best_epoch_ == 0 || std::isnan(best_valid_) || value < best_valid_) {
     best_valid_ = value;
     best_epoch_ = epoch;
+    best_test_.clear();
+    for (const auto& [name, v] : last_metrics_)
+      if (name.rfind("test_", 0) == 0) best_test_["best_" + name] = v;
   }
   last_metrics_["best_epoch"] = best_epoch_;
   last_metrics_["best_" + loss] = best_valid_;
+  for (const auto& [name, v] : best_test_) last_metrics_[name] = v;
   if (epoch - best_epoch_ < opts_.early_stop || epoch >= opts_.epochs) return false;
   stopped_at_ = epoch;
   last_metrics_["early_stopped"] = epoch;
@@ -669,6 +684,7 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
       if (key == "best_epoch") best_epoch_ = static_cast<int>(value);
       if (key.rfind("best_valid_", 0) == 0) best_valid_ = value;
       if (key == "early_stopped") stopped_at_ = static_cast<int>(value);
+      if (key.rfind("best_test_", 0) == 0) best_test_[key] = value;
     }
     const std::vector<std::string> complete = store_->Complete();
     const std::string best = CheckpointStore::Name(best_epoch_, 0, 0);

@@ -179,6 +179,8 @@ class TrainApp : public SchedulerApp {
   int best_epoch_ = 0;
   int stopped_at_ = 0;
   std::string best_checkpoint_;  // with --checkpoint_dir: the best epoch's checkpoint, never pruned
+  std::map<std::string, double> best_test_;          // the best epoch's test metrics, as best_test_*
+  std::vector<std::vector<float>> best_predictions_;  // its test predictions (--predictions_out), per worker
 };
 
 }  // namespace embark

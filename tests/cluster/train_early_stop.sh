@@ -1,7 +1,7 @@
 # Early stopping on a held-out slice, 1 server + 2 workers: MF with a large step overfits a
 # small rating set within a few epochs; with --valid_fraction and --early_stop=2 the job ends
 # two epochs after its best validation RMSE, says so in its log and metrics, writes the test
-# predictions of the epoch it ended at, and checkpoints that epoch (a --resume then trains
+# predictions of the best epoch, checkpoints the best epoch and the last (a --resume then trains
 # nothing). The held-out lines are recomputed here from the documented hash (an independent
 # oracle): their count is the validation set's, and training saw exactly the rest. Without a
 # validation set, --early_stop is refused; so are contradictory flags.
@@ -55,13 +55,16 @@ PY
 )
 [ "$(echo "$final" | num valid_examples)" = "$held" ] || fail "valid_examples is not the $held held-out lines: $final"
 [ "$(head -1 "$WORK/m.jsonl" | num examples)" = "$rest" ] || fail "epoch 1 did not train on exactly the $rest other lines: $(head -1 "$WORK/m.jsonl")"
-# The predictions are the stopped epoch's.
+# The predictions are the best epoch's, whose test metrics the final line repeats as best_test_*.
 [ "$(wc -l < "$WORK/p.txt")" = "$(wc -l < "$WORK/r.test.tsv")" ] || fail "one prediction per test line expected"
 mine=$(awk -F'\t' 'NR==FNR { r[FNR] = $3; next } { e = $1 - r[FNR]; se += e * e; m++ } END { printf "%.6f", sqrt(se / m) }' \
   "$WORK/r.test.tsv" "$WORK/p.txt")
-printed=$(echo "$final" | num test_rmse)
+printed=$(echo "$final" | num best_test_rmse)
+at_best=$(grep "\"epoch\": $best," "$WORK/m.jsonl" | head -1 | num test_rmse)
+[ "$printed" = "$at_best" ] || fail "best_test_rmse $printed is not epoch $best's test_rmse $at_best"
+[ "$printed" != "$(echo "$final" | num test_rmse)" ] || fail "the best and the last epoch have the same test RMSE: the check below would not tell them apart"
 awk -v a="$printed" -v b="$mine" 'BEGIN { exit !((a - b) < 1e-4 && (b - a) < 1e-4) }' \
-  || fail "final test_rmse $printed but the predictions give $mine"
+  || fail "best_test_rmse $printed but the predictions give $mine"
 # The stop and the best epoch are checkpointed although 25 epochs were asked for, and the best
 # survives --keep_checkpoints=1 (all full: no delta chain keeps a base); its MANIFEST holds the best validation RMSE. A resume trains
 # nothing.
