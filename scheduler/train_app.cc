@@ -44,7 +44,8 @@ std::string Hms(double seconds) {
 
 }  // namespace
 
-TrainApp::TrainApp(const TrainOptions& opts) : opts_(opts), publish_guard_(opts.publish_guard) {
+TrainApp::TrainApp(const TrainOptions& opts)
+    : opts_(opts), publish_guard_(opts.publish_guard), early_(opts.early_stop, opts.epochs, opts.task) {
   if (!opts_.checkpoint_dir.empty()) store_ = std::make_unique<CheckpointStore>(opts_.checkpoint_dir);
 }
 
@@ -235,9 +236,12 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
     std::map<std::string, double> valid;
     for (const auto& [name, value] : e.valid_eval->Results())
       valid[name.rfind("test_", 0) == 0 ? "valid_" + name.substr(5) : name] = value;
-    if (JudgeEpoch(epoch, valid)) last = true;
+    if (early_.Judge(epoch, valid, last_metrics_)) last = true;
+    for (const auto& [name, value] : valid) last_metrics_[name] = value;
+    if (opts_.early_stop > 0) early_.ExportTo(&last_metrics_);
     e.valid_eval.reset();
   }
+  const int best_epoch = early_.best_epoch();
   if (opts_.server_memory.enabled()) memory_metrics_ = e.memory;
   e.eval.reset();  // an AUC accumulator holds 16 MiB; an epoch needs it only until it is reported
   const std::string line = MetricsLine(epoch, false);
@@ -247,9 +251,9 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
   if (opts_.server_memory.enabled())
     human << ", rows_held " << memory_metrics_["rows_held"] << ", rows_evicted " << memory_metrics_["rows_evicted"];
   human << " (" << Hms(NowSeconds() - start_) << " elapsed)";
-  if (stopped_at_ == epoch) {
-    human << "\nearly stopping after epoch " << epoch << ": the validation loss has not improved on " << Short(best_valid_)
-          << " (epoch " << best_epoch_ << ") for " << opts_.early_stop << " epochs";
+  if (early_.stopped_at() == epoch) {
+    human << "\nearly stopping after epoch " << epoch << ": " << early_.loss_name() << " has not improved on "
+          << Short(early_.best_loss()) << " (epoch " << best_epoch << ") for " << opts_.early_stop << " epochs";
   }
   std::printf("%s\n", human.str().c_str());
   std::fflush(stdout);
@@ -258,14 +262,14 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
     metrics_out_.flush();
   }
   // With early stopping the job's result is its best epoch: its predictions are kept until the end.
-  if (opts_.early_stop > 0 && best_epoch_ == epoch) best_predictions_ = std::move(e.predictions);
+  if (opts_.early_stop > 0 && best_epoch == epoch) best_predictions_ = std::move(e.predictions);
   if (last && !opts_.predictions_out.empty() && !opts_.test.empty()) {
     const std::vector<std::vector<float>>* preds = &e.predictions;
     if (opts_.early_stop > 0) {
       if (!best_predictions_.empty()) {
         preds = &best_predictions_;
       } else {
-        LOG(WARNING) << "--predictions_out: the best epoch (" << best_epoch_ << ") was trained before the resume; writing epoch "
+        LOG(WARNING) << "--predictions_out: the best epoch (" << best_epoch << ") was trained before the resume; writing epoch "
                      << epoch << "'s predictions";
       }
     }
@@ -282,35 +286,12 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
     // With a checkpoint directory, the best epoch so far and the epoch the job stops at are
     // checkpointed whatever the cadence (the model to export, and the model it ends with);
     // the verdict tells the workers whether to wait for that checkpoint.
-    if (store_ != nullptr && (best_epoch_ == epoch || stopped_at_ == epoch)) checkpoint = true;
-    const std::string verdict = std::string(stopped_at_ == epoch ? "stop" : "go on") + (checkpoint ? " checkpoint" : "");
+    if (store_ != nullptr && (best_epoch == epoch || early_.stopped_at() == epoch)) checkpoint = true;
+    const std::string verdict = std::string(early_.stopped_at() == epoch ? "stop" : "go on") + (checkpoint ? " checkpoint" : "");
     Status st = s->BroadcastAppToWorkers(kTrainVerdict, verdict);
     if (!st.ok()) s->Abort("cannot tell the workers whether to go on: " + st.ToString(), kExitAborted);
   }
   if (checkpoint) StartCheckpoint(s, epoch);
-}
-
-bool TrainApp::JudgeEpoch(int epoch, const std::map<std::string, double>& valid) {
-  for (const auto& [name, value] : valid) last_metrics_[name] = value;
-  if (opts_.early_stop <= 0) return false;
-  const std::string loss = opts_.task == ModelTask::kRegression ? "valid_rmse" : "valid_logloss";
-  auto it = valid.find(loss);
-  const double value = it == valid.end() ? NAN : it->second;
-  // "Better" is strictly lower; a NaN (a diverged model) is never better.
-  if (best_epoch_ == 0 || std::isnan(best_valid_) || value < best_valid_) {
-    best_valid_ = value;
-    best_epoch_ = epoch;
-    best_test_.clear();
-    for (const auto& [name, v] : last_metrics_)
-      if (name.rfind("test_", 0) == 0) best_test_["best_" + name] = v;
-  }
-  last_metrics_["best_epoch"] = best_epoch_;
-  last_metrics_["best_" + loss] = best_valid_;
-  for (const auto& [name, v] : best_test_) last_metrics_[name] = v;
-  if (epoch - best_epoch_ < opts_.early_stop || epoch >= opts_.epochs) return false;
-  stopped_at_ = epoch;
-  last_metrics_["early_stopped"] = epoch;
-  return true;
 }
 
 // Checkpoint protocol. Epoch boundary: after the evaluation of a checkpoint epoch every worker
@@ -541,7 +522,7 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   last_step_ = saving_step_;
   last_checkpoint_time_ = NowSeconds();
   if (opts_.checkpoint_every_steps > 0) next_step_cut_ = saving_step_ + opts_.checkpoint_every_steps;
-  if (opts_.early_stop > 0 && saving_in_epoch_ == 0 && saving_epochs_done_ == best_epoch_) best_checkpoint_ = saving_;
+  if (opts_.early_stop > 0 && saving_in_epoch_ == 0 && saving_epochs_done_ == early_.best_epoch()) best_checkpoint_ = saving_;
   store_->Prune(opts_.keep_checkpoints, best_checkpoint_);
   const std::string name = saving_;
   saving_.clear();
@@ -679,16 +660,10 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
   last_metrics_ = st.last_metrics;
   bad_lines_ = st.bad_lines;
   if (opts_.early_stop > 0) {
-    // The early-stopping state travels in the metrics (best_epoch, best_valid_*, early_stopped).
-    for (const auto& [key, value] : last_metrics_) {
-      if (key == "best_epoch") best_epoch_ = static_cast<int>(value);
-      if (key.rfind("best_valid_", 0) == 0) best_valid_ = value;
-      if (key == "early_stopped") stopped_at_ = static_cast<int>(value);
-      if (key.rfind("best_test_", 0) == 0) best_test_[key] = value;
-    }
+    early_.Restore(last_metrics_);
     const std::vector<std::string> complete = store_->Complete();
-    const std::string best = CheckpointStore::Name(best_epoch_, 0, 0);
-    if (best_epoch_ > 0 && std::find(complete.begin(), complete.end(), best) != complete.end()) best_checkpoint_ = best;
+    const std::string best = CheckpointStore::Name(early_.best_epoch(), 0, 0);
+    if (early_.best_epoch() > 0 && std::find(complete.begin(), complete.end(), best) != complete.end()) best_checkpoint_ = best;
   }
   if (opts_.checkpoint_every_steps > 0) next_step_cut_ = m.step + opts_.checkpoint_every_steps;
   if (m.in_epoch > 0) {
@@ -701,7 +676,7 @@ Status TrainApp::Restore(SchedulerHandle* s, const std::string& name) {
     first_epoch_ = m.epochs_done + 1;
   }
   // A job that stopped early is over: its workers get an epoch past the last, and train none.
-  if (stopped_at_ > 0 && m.in_epoch == 0) first_epoch_ = opts_.epochs + 1;
+  if (early_.stopped_at() > 0 && m.in_epoch == 0) first_epoch_ = opts_.epochs + 1;
   examples_at_start_ = ExamplesSoFar();
   LOG(INFO) << "resuming from the checkpoint " << dir << " (" << (m.in_epoch > 0 ? "inside epoch " + std::to_string(m.in_epoch) : "after epoch " + std::to_string(m.epochs_done))
             << ", step " << m.step << ", a chain of " << chain.size() << ") on " << num_servers_ << " servers and " << num_workers_ << " workers";
@@ -896,7 +871,7 @@ int TrainApp::OnAllWorkersDone(SchedulerHandle* s) {
     metrics_out_.flush();
   }
   std::ostringstream m;
-  m << "training finished: " << LastEpoch() << " epochs" << (stopped_at_ > 0 ? " (stopped early)" : "") << ", " << ExamplesSoFar() << " examples in " << Hms(elapsed)
+  m << "training finished: " << LastEpoch() << " epochs" << (early_.stopped_at() > 0 ? " (stopped early)" : "") << ", " << ExamplesSoFar() << " examples in " << Hms(elapsed)
     << " (" << static_cast<uint64_t>(elapsed > 0 ? ExamplesSoFar() / elapsed : 0) << " examples/s)";
   for (const auto& [name, value] : last_metrics_) m << ", " << name << " " << Short(value);
   if (!bad_lines_.empty()) {
@@ -904,7 +879,7 @@ int TrainApp::OnAllWorkersDone(SchedulerHandle* s) {
     for (const auto& [reason, count] : bad_lines_) m << " " << reason << "=" << count;
   }
   if (!best_checkpoint_.empty())
-    m << "\nthe best epoch's model (epoch " << best_epoch_ << "): checkpoint " << store_->PathOf(best_checkpoint_);
+    m << "\nthe best epoch's model (epoch " << early_.best_epoch() << "): checkpoint " << store_->PathOf(best_checkpoint_);
   std::printf("%s\n", m.str().c_str());
   std::fflush(stdout);
   return kExitOk;

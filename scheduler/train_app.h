@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "checkpoint/checkpoint_store.h"
+#include "scheduler/early_stopping.h"
 #include "scheduler/publish_guard.h"
 #include "scheduler/scheduler.h"
 #include "worker/evaluation.h"
@@ -84,11 +85,8 @@ class TrainApp : public SchedulerApp {
   // bounded memory, every server's counters are in.
   void MaybeFinishEpoch(SchedulerHandle* s, int epoch);
   void OnServerMemory(int server, const std::string& payload);
-  // --early_stop: adds the validation results of `epoch` to last_metrics_ and decides whether
-  // it is the last (true: stop).
-  bool JudgeEpoch(int epoch, const std::map<std::string, double>& valid);
   // The epoch the job ends after: opts_.epochs, or the one early stopping ended it at.
-  int LastEpoch() const { return stopped_at_ > 0 ? stopped_at_ : opts_.epochs; }
+  int LastEpoch() const { return early_.stopped_at() > 0 ? early_.stopped_at() : opts_.epochs; }
   std::string MetricsLine(int epoch, bool final) const;
   // Checkpoints (see the .cc for the protocol).
   void StartCheckpoint(SchedulerHandle* s, int epoch);
@@ -173,13 +171,10 @@ class TrainApp : public SchedulerApp {
   uint64_t resumed_clock_ = 0;
   uint64_t examples_at_start_ = 0;  // ExamplesSoFar() when this run started (for examples/s)
   std::string last_line_;
-  // Early stopping: the best validation loss so far and its epoch (also kept in last_metrics_,
-  // so in every checkpoint), and the epoch it stopped after (0: not stopped).
-  double best_valid_ = 0;
-  int best_epoch_ = 0;
-  int stopped_at_ = 0;
+  // With a validation set: its best epoch, and with --early_stop where the job stops (its state
+  // is kept in last_metrics_, so in every checkpoint).
+  EarlyStopping early_;
   std::string best_checkpoint_;  // with --checkpoint_dir: the best epoch's checkpoint, never pruned
-  std::map<std::string, double> best_test_;          // the best epoch's test metrics, as best_test_*
   std::vector<std::vector<float>> best_predictions_;  // its test predictions (--predictions_out), per worker
 };
 
