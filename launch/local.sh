@@ -50,9 +50,42 @@ if [ "$(id -u)" = 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 command="$1"; shift
+# Open MPI's shared-memory files (vader_segment.*) and session directory go into one directory
+# of this launch, removed when mpirun ends however it ends: killed with -9, mpirun leaves them
+# behind (4 MiB per rank in /dev/shm, the session files under /tmp). A launch killed with -9
+# itself leaves its directory; the next launch removes those whose launcher is gone.
+scratch_root=/dev/shm
+[ -d "$scratch_root" ] && [ -w "$scratch_root" ] || scratch_root="${TMPDIR:-/tmp}"
+for stale in "$scratch_root"/embark-mpi-*; do
+  [ -d "$stale" ] || continue
+  owner="${stale##*/embark-mpi-}"; owner="${owner%%.*}"
+  [[ "$owner" =~ ^[0-9]+$ ]] && ! kill -0 "$owner" 2>/dev/null && [ -O "$stale" ] && rm -rf "$stale"
+done
+scratch="$(mktemp -d "$scratch_root/embark-mpi-$$.XXXXXX")"
+mpi_pid=""
+cleanup() { rm -rf "$scratch"; }
+trap cleanup EXIT
+# Signals for the job go to mpirun, which passes them on to the ranks (a stream job's SIGTERM
+# takes its final checkpoint); the launcher waits for it either way.
+forward() { [ -n "$mpi_pid" ] && kill -"$1" "$mpi_pid" 2>/dev/null || true; }
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+trap 'forward HUP' HUP
 # MPI only bootstraps (endpoint exchange); keep its transports on loopback and shared memory.
 # odls_base_sigkill_timeout: when one rank dies, mpirun sends SIGTERM to the others and SIGKILL
 # this many seconds later; the grace lets them log which rank was lost and why.
-exec mpirun --oversubscribe -np "$np" \
+# setpriv --pdeathsig (util-linux): if this launcher is killed, mpirun is killed with it (and
+# its ranks with mpirun), as when the launcher was mpirun itself.
+setpriv --pdeathsig KILL mpirun --oversubscribe -np "$np" \
   --mca btl self,vader --mca oob_tcp_if_include lo --mca odls_base_sigkill_timeout 3 \
-  "$bin" "$command" --num_servers="$servers" --bind_ip=127.0.0.1 "${extra[@]}" "$@"
+  --mca btl_vader_backing_directory "$scratch" --mca orte_tmpdir_base "$scratch" \
+  "$bin" "$command" --num_servers="$servers" --bind_ip=127.0.0.1 "${extra[@]}" "$@" &
+mpi_pid=$!
+set +e
+while true; do
+  wait "$mpi_pid"
+  rc=$?
+  # wait returns early (above 128) when a trapped signal arrives; mpirun is still running then.
+  kill -0 "$mpi_pid" 2>/dev/null || break
+done
+exit "$rc"
