@@ -292,6 +292,29 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
     if (!st.ok()) s->Abort("cannot tell the workers whether to go on: " + st.ToString(), kExitAborted);
   }
   if (checkpoint) StartCheckpoint(s, epoch);
+  if (opts_.stream && store_ != nullptr) FinishStream(s, epoch);
+}
+
+void TrainApp::FinishStream(SchedulerHandle* s, int epoch) {
+  // The end of a stream (complete, --max_events, --max_seconds) is checkpointed like a cut, at
+  // the positions where every worker's stream ended: a resume goes on after the last event
+  // trained, and --publish_dir serves everything the job trained. Not after SIGTERM's final
+  // cut (already written), nor when nothing was trained since the last checkpoint. The workers
+  // wait for kTrainCheckpointed either way (its payload is empty when nothing is written).
+  uint64_t step = GlobalStep(epoch);
+  if (stopping_ || ExamplesSoFar() == examples_at_start_) {
+    Status st = s->BroadcastAppToWorkers(kTrainCheckpointed, "");
+    if (!st.ok()) s->Abort("cannot release the workers at the end of the stream: " + st.ToString(), kExitAborted);
+    return;
+  }
+  // As in CheckCutReady: the name never repeats the previous checkpoint's.
+  if (!last_checkpoint_.empty()) step = std::max(step, last_step_ + 1);
+  cut_ = Cut();
+  cut_.epoch = epoch;
+  cut_.positions.assign(num_workers_, "");
+  final_stream_save_ = true;
+  LOG(INFO) << "every worker's stream ended: checkpointing where they ended";
+  StartSave(s, CheckpointStore::Name(epoch - 1, epoch, step), epoch - 1, epoch, step);
 }
 
 // Checkpoint protocol. Epoch boundary: after the evaluation of a checkpoint epoch every worker
@@ -532,6 +555,13 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
     return;
   }
   if (stopping_) LOG(INFO) << "final checkpoint " << dir << " written; the workers stop there";
+  if (final_stream_save_) {
+    final_stream_save_ = false;
+    cut_ = Cut();
+    st = s->BroadcastAppToWorkers(kTrainCheckpointed, name);
+    if (!st.ok()) s->Abort("cannot release the workers after the stream's last checkpoint: " + st.ToString(), kExitAborted);
+    return;
+  }
   for (int w = 0; w < num_workers_; ++w) {
     if (cut_.positions[w].empty()) continue;
     st = s->SendApp(s->table().WorkerRank(w), kTrainCutDone, stopping_ ? name + "\nstop" : name);

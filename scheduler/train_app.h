@@ -96,6 +96,8 @@ class TrainApp : public SchedulerApp {
   // with every trained log's committed length.
   std::string StreamPositionBytes(SchedulerHandle* s, int w);
   void CheckCutReady(SchedulerHandle* s);
+  // A stream job with checkpoints, once every worker's stream ended: its last checkpoint.
+  void FinishStream(SchedulerHandle* s, int epoch);
   // Asks every server to write its shard of checkpoint `name` (in_epoch: 0 or the epoch cut).
   void StartSave(SchedulerHandle* s, const std::string& name, int epochs_done, int in_epoch, uint64_t step);
   void FinishSave(SchedulerHandle* s);
@@ -162,6 +164,7 @@ class TrainApp : public SchedulerApp {
   std::vector<std::string> stream_end_;           // per worker: EncodePosition where its stream ended
   std::map<int32_t, uint64_t> committed_logs_;    // --trained_log: index -> bytes at the last cut
   bool stopping_ = false;                         // SIGTERM: the next cut is the last
+  bool final_stream_save_ = false;                // the checkpoint being written is FinishStream's
   // Progress before this run (restored from a checkpoint).
   uint64_t steps_done_ = 0;         // global steps of the completed epochs
   uint64_t examples_before_ = 0;    // examples of the epochs completed before the restore

@@ -1666,6 +1666,11 @@ Status Trainer::Run() {
       std::string done;
       EMBARK_RETURN_IF_ERROR(WaitFor(kTrainCheckpointed, "the checkpoint to be written", &done));
     }
+    if (opts_.stream && !opts_.checkpoint_dir.empty()) {
+      // The scheduler checkpoints where every worker's stream ended (or says it need not).
+      std::string done;
+      EMBARK_RETURN_IF_ERROR(WaitFor(kTrainCheckpointed, "the checkpoint of the stream's end", &done));
+    }
     if (stop) break;
   }
   return Status::OK();
