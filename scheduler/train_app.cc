@@ -301,7 +301,8 @@ void TrainApp::FinishStream(SchedulerHandle* s, int epoch) {
   // trained, and --publish_dir serves everything the job trained. Not after SIGTERM's final
   // cut (already written), nor when nothing was trained since the last checkpoint. The workers
   // wait for kTrainCheckpointed either way (its payload is empty when nothing is written).
-  uint64_t step = GlobalStep(epoch);
+  // The epoch is complete: steps_done_ already counts its steps (GlobalStep would add them again).
+  uint64_t step = steps_done_;
   if (stopping_ || ExamplesSoFar() == examples_at_start_) {
     Status st = s->BroadcastAppToWorkers(kTrainCheckpointed, "");
     if (!st.ok()) s->Abort("cannot release the workers at the end of the stream: " + st.ToString(), kExitAborted);
@@ -456,7 +457,7 @@ void TrainApp::MaybePublish(const std::string& dir) {
     if (v.judged) {
       LOG(WARNING) << "--publish_guard: not publishing " << dir << ": the mean loss of the " << v.interval_examples
                    << " examples since the last publish, " << v.interval_loss << ", is more than " << (1 + opts_.publish_guard)
-                   << " x the " << v.baseline << " of the version published last, which keeps serving ("
+                   << " x the " << v.baseline << " of the versions published last (the newest keeps serving; "
                    << publish_guard_.withheld() << " withheld so far)";
     } else {
       LOG(WARNING) << "--publish_guard: not publishing " << dir << ": the mean loss of the " << v.interval_examples
@@ -475,7 +476,7 @@ void TrainApp::MaybePublish(const std::string& dir) {
   }
   if (v.judged) {
     LOG(INFO) << "--publish_guard: published " << dir << ": mean loss " << v.interval_loss << " of the " << v.interval_examples
-              << " examples since the last publish, against " << v.baseline << " before it";
+              << " examples since the last publish, against " << v.baseline << " of the versions published before it";
   }
   publish_guard_.Published(v);
 }

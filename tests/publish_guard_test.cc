@@ -49,9 +49,9 @@ TEST(PublishGuardTest, AWorseIntervalIsWithheldAndTheBaselineStaysUntilAGoodOne)
   v = s.Next(&g, 0.45);
   EXPECT_TRUE(v.publish);
   EXPECT_EQ(g.withheld(), 2u);
-  v = s.Next(&g, 0.5);       // the baseline is now 0.45: 0.5 < 0.5625
+  v = s.Next(&g, 0.5);       // the baseline is now the mean of the published 0.4 and 0.45
   EXPECT_TRUE(v.publish);
-  EXPECT_NEAR(v.baseline, 0.45, 1e-12);
+  EXPECT_NEAR(v.baseline, 0.425, 1e-12);
 }
 
 TEST(PublishGuardTest, ANonFiniteLossIsNeverPublished) {
@@ -90,6 +90,41 @@ TEST(PublishGuardTest, AnEmptyIntervalIsPublishedAndKeepsTheBaseline) {
   EXPECT_TRUE(v.publish);
   EXPECT_FALSE(v.judged);
   EXPECT_FALSE(s.Next(&g, 0.6).publish);  // still against 0.4
+}
+
+TEST(PublishGuardTest, TheBaselineIsTheLastThreePublishedIntervals) {
+  PublishGuard g(0.25);
+  Stream s;
+  s.Next(&g, 0.5, 100);
+  s.Next(&g, 0.5, 100);
+  s.Next(&g, 0.4, 100);  // one lucky interval
+  // Against 0.4 alone, 0.51 would be withheld; against (0.5 + 0.5 + 0.4) / 3 it is not.
+  auto v = s.Next(&g, 0.51, 100);
+  EXPECT_TRUE(v.publish);
+  EXPECT_NEAR(v.baseline, 1.4 / 3, 1e-12);
+  s.Next(&g, 0.3, 100);
+  s.Next(&g, 0.3, 100);
+  v = s.Next(&g, 0.3, 100);  // the oldest intervals have left the baseline: (0.51 + 0.3 + 0.3) / 3
+  EXPECT_NEAR(v.baseline, 1.11 / 3, 1e-12);
+}
+
+TEST(PublishGuardTest, AShortIntervalIsJudgedTogetherWithTheOneBeforeIt) {
+  PublishGuard g(0.25);
+  Stream s;
+  s.Next(&g, 0.5, 600);
+  s.Next(&g, 0.5, 600);
+  // 100 unlucky examples alone would be 1.4 x the baseline; with the 600 before them the mean
+  // is (0.5 * 600 + 0.7 * 100) / 700 = 0.529, within the guard.
+  auto v = s.Next(&g, 0.7, 100);
+  EXPECT_TRUE(v.publish);
+  EXPECT_EQ(v.interval_examples, 700u);
+  EXPECT_NEAR(v.interval_loss, 0.37 / 0.7, 1e-12);
+  // A long bad interval is judged alone, and withheld.
+  EXPECT_FALSE(s.Next(&g, 0.7, 600).publish);
+  // A short interval after a withheld one is pooled with it: still withheld.
+  v = s.Next(&g, 0.5, 100);
+  EXPECT_FALSE(v.publish);
+  EXPECT_EQ(v.interval_examples, 700u);
 }
 
 TEST(PublishGuardTest, OffPublishesEverything) {
