@@ -34,8 +34,8 @@ run clean "$WORK/clean"
 [ "$(withheld clean)" = 0 ] || fail "clean events: $(withheld clean) publishes withheld: $(grep publish_guard "$WORK/clean.log")"
 [ "$(versions clean)" -ge 5 ] || fail "clean events: only $(versions clean) versions for $(checkpoints clean) checkpoints"
 
-# (A tighter guard than the default here: clean intervals stay within 1.01 of the previous one,
-# the flipped ones are 1.26-1.32, and where a cut falls varies a little with the machine's load.)
+# (A tighter guard than the default here: clean intervals stay within 1.07 of the baseline, the
+# flipped ones are 1.34-1.41, and where a cut falls varies a little with the machine's load.)
 run flipped "$WORK/flipped" --publish_guard=0.15
 n=$(withheld flipped)
 [ -n "$n" ] && [ "$n" -ge 1 ] || fail "a burst of label-flipped events: ${n:-no} publishes withheld of $(checkpoints flipped): $(grep -E 'publish_guard|checkpoint in' "$WORK/flipped.log")"
