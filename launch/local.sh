@@ -56,12 +56,14 @@ command="$1"; shift
 # itself leaves its directory; the next launch removes those whose launcher is gone.
 scratch_root=/dev/shm
 [ -d "$scratch_root" ] && [ -w "$scratch_root" ] || scratch_root="${TMPDIR:-/tmp}"
-for stale in "$scratch_root"/embark-mpi-*; do
+# The name carries the host, so a directory shared with another machine is never judged here.
+host="$(hostname -s 2>/dev/null || echo host)"
+for stale in "$scratch_root"/embark-mpi-"$host"-*; do
   [ -d "$stale" ] || continue
-  owner="${stale##*/embark-mpi-}"; owner="${owner%%.*}"
+  owner="${stale##*/embark-mpi-"$host"-}"; owner="${owner%%.*}"
   [[ "$owner" =~ ^[0-9]+$ ]] && ! kill -0 "$owner" 2>/dev/null && [ -O "$stale" ] && rm -rf "$stale"
 done
-scratch="$(mktemp -d "$scratch_root/embark-mpi-$$.XXXXXX")"
+scratch="$(mktemp -d "$scratch_root/embark-mpi-$host-$$.XXXXXX")"
 mpi_pid=""
 cleanup() { rm -rf "$scratch"; }
 trap cleanup EXIT
@@ -74,9 +76,11 @@ trap 'forward HUP' HUP
 # MPI only bootstraps (endpoint exchange); keep its transports on loopback and shared memory.
 # odls_base_sigkill_timeout: when one rank dies, mpirun sends SIGTERM to the others and SIGKILL
 # this many seconds later; the grace lets them log which rank was lost and why.
-# setpriv --pdeathsig (util-linux): if this launcher is killed, mpirun is killed with it (and
-# its ranks with mpirun), as when the launcher was mpirun itself.
-setpriv --pdeathsig KILL mpirun --oversubscribe -np "$np" \
+# setpriv --pdeathsig (util-linux 2.33+): if this launcher is killed, mpirun is killed with it
+# (and its ranks with mpirun), as when the launcher was mpirun itself. Without it, plain mpirun.
+tie=()
+setpriv --help 2>/dev/null | grep -q -- --pdeathsig && tie=(setpriv --pdeathsig KILL)
+"${tie[@]}" mpirun --oversubscribe -np "$np" \
   --mca btl self,vader --mca oob_tcp_if_include lo --mca odls_base_sigkill_timeout 3 \
   --mca btl_vader_backing_directory "$scratch" --mca orte_tmpdir_base "$scratch" \
   "$bin" "$command" --num_servers="$servers" --bind_ip=127.0.0.1 "${extra[@]}" "$@" &
@@ -88,4 +92,7 @@ while true; do
   # wait returns early (above 128) when a trapped signal arrives; mpirun is still running then.
   kill -0 "$mpi_pid" 2>/dev/null || break
 done
+# A signal that arrived just as mpirun ended interrupted the wait: ask again for its own status.
+wait "$mpi_pid" 2>/dev/null
+rc=$?
 exit "$rc"

@@ -10,7 +10,8 @@ EarlyStopping::EarlyStopping(int patience, int max_epochs, ModelTask task)
 bool EarlyStopping::Judge(int epoch, const std::map<std::string, double>& valid, const std::map<std::string, double>& test) {
   auto it = valid.find(loss_name_);
   const double loss = it == valid.end() ? NAN : it->second;
-  if (best_epoch_ == 0 || std::isnan(best_loss_) || loss < best_loss_) {
+  // A NaN never replaces the best (it is the best only as the first epoch's, until a number).
+  if (best_epoch_ == 0 || (!std::isnan(loss) && (std::isnan(best_loss_) || loss < best_loss_))) {
     best_epoch_ = epoch;
     best_loss_ = loss;
     best_test_.clear();

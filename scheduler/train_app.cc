@@ -236,6 +236,12 @@ void TrainApp::FinishEpoch(SchedulerHandle* s, int epoch) {
     std::map<std::string, double> valid;
     for (const auto& [name, value] : e.valid_eval->Results())
       valid[name.rfind("test_", 0) == 0 ? "valid_" + name.substr(5) : name] = value;
+    if (valid["valid_examples"] == 0) {
+      s->Abort(opts_.valid.empty() ? "--valid_fraction=" + std::to_string(opts_.valid_fraction) + " holds out no line of " + opts_.train +
+                                         ": the validation set is empty (use a larger fraction)"
+                                   : "--valid=" + opts_.valid + " holds no example: the validation set is empty",
+               kExitUsage);
+    }
     if (early_.Judge(epoch, valid, last_metrics_)) last = true;
     for (const auto& [name, value] : valid) last_metrics_[name] = value;
     if (opts_.early_stop > 0) early_.ExportTo(&last_metrics_);
@@ -534,7 +540,11 @@ void TrainApp::FinishSave(SchedulerHandle* s) {
   }
   Status st = store_->WriteManifest(saving_, m);
   if (!st.ok()) s->Abort(st.message(), kExitAborted);
-  if (checkpoint_hook_) MaybePublish(dir);
+  // With early stopping the job's result is its best epoch: only a checkpoint of a new best
+  // epoch is published (not the epochs after it, nor mid-epoch cuts, which no validation judged).
+  const bool publishable = opts_.early_stop <= 0 || (saving_in_epoch_ == 0 && saving_epochs_done_ == early_.best_epoch());
+  if (checkpoint_hook_ && publishable) MaybePublish(dir);
+  if (checkpoint_hook_ && !publishable) LOG(INFO) << "--publish_dir: not publishing " << dir << ": with --early_stop only a new best epoch is published";
   if (saving_in_epoch_ == 0) {
     LOG(INFO) << "checkpoint after epoch " << saving_epochs_done_ << " written to " << dir << (saving_delta_ ? " (delta of " + last_checkpoint_ + ")" : " (full)");
   } else {

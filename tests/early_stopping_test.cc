@@ -59,6 +59,14 @@ TEST(EarlyStoppingTest, NaNIsNeverBetterAndAFiniteLossBeatsANaNBest) {
   EXPECT_EQ(es.best_epoch(), 2);
 }
 
+TEST(EarlyStoppingTest, ANaNAfterANaNFirstEpochIsNotBetter) {
+  EarlyStopping es(2, 100, ModelTask::kRegression);
+  es.Judge(1, Valid(NAN), {});
+  es.Judge(2, Valid(NAN), {});
+  EXPECT_EQ(es.best_epoch(), 1);
+  EXPECT_TRUE(es.Judge(3, Valid(NAN), {}));  // a diverged model stops, it does not run on
+}
+
 TEST(EarlyStoppingTest, TheLastEpochAndPatienceZeroNeverStop) {
   EarlyStopping last(1, 3, ModelTask::kRegression);
   last.Judge(1, Valid(1.0), {});

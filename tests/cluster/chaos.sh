@@ -53,6 +53,9 @@ chaos_run() {  # NAME METRIC WORKERS SLOW JOB...
       3) victim="mpirun"; pid=$(our_mpirun | head -1) ;;
     esac
     [ -n "$pid" ] || { kill_ours; cp "$WORK/$name.sup.log" "$WORK/log"; fail "$name: no pid for $victim (the job ended before kill $kill_no?)"; }
+    # Only a live process of this test (a pid read from the log may have ended and been reused).
+    { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep -qx "EMBARK_TEST_TAG=$WORK" \
+      || { kill_ours; cp "$WORK/$name.sup.log" "$WORK/log"; fail "$name: $victim (pid $pid) is not running (the job ended before kill $kill_no?)"; }
     echo "chaos: $name kill $kill_no: $victim (pid $pid)"
     kill -9 "$pid" 2>/dev/null
     # The supervisor notices and starts the next attempt.
@@ -84,7 +87,7 @@ for p in $pids; do
   ls /dev/shm/embark-shm-"$p"-* >/dev/null 2>&1 && fail "shared memory of pid $p left: $(ls /dev/shm/embark-shm-"$p"-*)"
 done
 for d in $(find /dev/shm -maxdepth 1 -name 'embark-mpi-*' -newer "$WORK/start" 2>/dev/null); do
-  owner="${d##*/embark-mpi-}"; owner="${owner%%.*}"
+  owner="${d##*/embark-mpi-}"; owner="${owner%%.*}"; owner="${owner##*-}"
   kill -0 "$owner" 2>/dev/null || fail "an Open MPI scratch directory of a finished launch is left: $d ($(ls "$d" | head -3))"
 done
 echo PASS

@@ -11,7 +11,8 @@ source "$(dirname "$0")/../cluster_lib.sh" "$@"
 common=(train --model=mf --train="$WORK/r.train.tsv" --test="$WORK/r.test.tsv" --lr=0.2 --l2=0 --epochs=40
         --valid_fraction=0.1 --early_stop=2 --seed=3)
 "$LOCAL" --servers 1 --workers 2 -- "${common[@]}" --metrics_out="$WORK/m.jsonl" --predictions_out="$WORK/p.txt" \
-  --checkpoint_dir="$WORK/ck" --checkpoint_every=25epochs --keep_checkpoints=1 --full_every=1 >"$WORK/log" 2>&1 || fail "train exited $?"
+  --checkpoint_dir="$WORK/ck" --checkpoint_every=25epochs --keep_checkpoints=1 --full_every=1 --publish_dir="$WORK/pub" >"$WORK/log" 2>&1 || fail "train exited $?"
+cp "$WORK/log" "$WORK/first.log"
 stopped=$(grep -oE '^early stopping after epoch [0-9]+' "$WORK/log" | grep -oE '[0-9]+$') || fail "no early stop in the log"
 [ "$stopped" -lt 40 ] || fail "stopped at $stopped"
 final=$(tail -1 "$WORK/m.jsonl")
@@ -65,6 +66,12 @@ at_best=$(grep "\"epoch\": $best," "$WORK/m.jsonl" | head -1 | num test_rmse)
 [ "$printed" != "$(echo "$final" | num test_rmse)" ] || fail "the best and the last epoch have the same test RMSE: the check below would not tell them apart"
 awk -v a="$printed" -v b="$mine" 'BEGIN { exit !((a - b) < 1e-4 && (b - a) < 1e-4) }' \
   || fail "best_test_rmse $printed but the predictions give $mine"
+# Serving gets the best epoch: the newest version published is its checkpoint, and the stop's
+# checkpoint is not published.
+grep "publisher.cc.*published " "$WORK/first.log" | tail -1 | grep -q "from $WORK/ck/epoch-$best$" \
+  || fail "the newest published version is not the best epoch's: $(grep "publisher.cc.*published " "$WORK/first.log" | tail -1)"
+grep -q "not publishing $WORK/ck/epoch-$stopped: with --early_stop only a new best epoch is published" "$WORK/first.log" \
+  || fail "the stop's checkpoint was published"
 # The stop and the best epoch are checkpointed although 25 epochs were asked for, and the best
 # survives --keep_checkpoints=1 (all full: no delta chain keeps a base); its MANIFEST holds the best validation RMSE. A resume trains
 # nothing.
@@ -112,6 +119,8 @@ base=(--model=mf --train="$WORK/r.train.tsv")
 refused "needs a validation set" "${base[@]}" --early_stop=2
 refused "not both" "${base[@]}" --valid="$WORK/r.test.tsv" --valid_fraction=0.1
 refused "valid_fraction must be in" "${base[@]}" --valid_fraction=1
+head -n 30 "$WORK/r.train.tsv" > "$WORK/small.tsv"
+refused "the validation set is empty" --model=mf --train="$WORK/small.tsv" --valid_fraction=0.001 --early_stop=1
 refused "not to the ranking models" --model=imf --train="$WORK/r.train.tsv" --valid_fraction=0.1
 assert_no_orphans
 echo "PASS (stopped after epoch $stopped, best $best; $held held out)"
