@@ -148,6 +148,21 @@ TEST_F(StoreTest, ChainsAndPruningKeepEveryBaseAKeptCheckpointNeeds) {
   EXPECT_NE(st.message().find("epoch-5 is a delta that needs it"), std::string::npos) << st.message();
 }
 
+TEST_F(StoreTest, PruningKeepsAlsoKeepAndItsChain) {
+  // Early stopping's best epoch (epoch-3, a delta of 2 of 1) survives --keep_checkpoints=1.
+  CheckpointStore store(dir_);
+  Add(store, "epoch-1", "");
+  Add(store, "epoch-2", "epoch-1");
+  Add(store, "epoch-3", "epoch-2");
+  Add(store, "epoch-4", "");
+  Add(store, "epoch-5", "epoch-4");
+  Add(store, "epoch-6", "");
+  store.Prune(1, "epoch-3");
+  EXPECT_EQ(store.Complete(), (std::vector<std::string>{"epoch-1", "epoch-2", "epoch-3", "epoch-6"}));
+  store.Prune(1, "epoch-missing");  // a name that is not there protects nothing
+  EXPECT_EQ(store.Complete(), (std::vector<std::string>{"epoch-6"}));
+}
+
 TEST_F(StoreTest, ALoopingDeltaChainIsRefusedNamingIt) {
   const CheckpointStore store(dir_);
   Add(store, "epoch-1", "epoch-2");  // a corrupt pair naming each other as base
